@@ -1,0 +1,99 @@
+"""Scorers: text-video similarity from CLIP-family features (a registry by name).
+
+Each scorer takes L2-normalised features for a block of captions and a block of videos and
+returns a (captions x videos) similarity matrix.
+
+* ``mean`` -- CLIP4Clip meanP (Luo et al., 2022, arXiv:2104.08860): the video vector is the
+  mask-aware mean of its normalised frame embeddings, re-normalised; score = cosine.
+* ``fine`` -- X-CLIP multi-grained similarity (Ma et al., 2022, arXiv:2207.07285): the mean
+  of sentence-video, sentence-frame, word-video and word-frame similarities, where each
+  fine-grained similarity matrix is pooled by softmax attention over itself
+  (``sum(softmax(S / tau) * S)``), over frames or words, then over the other axis.
+
+Frame relevance (:func:`frame_relevance`) is the cosine of the sentence with each frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+
+@dataclass
+class TextFeatures:
+    sentence: torch.Tensor  # (N, D) normalised
+    words: torch.Tensor | None = None  # (N, L, D) normalised
+    word_mask: torch.Tensor | None = None  # (N, L) bool
+
+
+@dataclass
+class VideoFeatures:
+    frames: torch.Tensor  # (M, T, D) normalised, zeros where padded
+    frame_mask: torch.Tensor  # (M, T) bool
+
+
+def mean_video(v: VideoFeatures) -> torch.Tensor:
+    """Mask-aware mean of frame embeddings, normalised: (M, D)."""
+    m = v.frame_mask.to(v.frames.dtype).unsqueeze(-1)
+    pooled = (v.frames * m).sum(1) / m.sum(1).clamp_min(1.0)
+    return F.normalize(pooled, dim=-1)
+
+
+def score_mean(t: TextFeatures, v: VideoFeatures) -> torch.Tensor:
+    return t.sentence @ mean_video(v).T
+
+
+def _attn_pool(s: torch.Tensor, mask: torch.Tensor, dim: int, tau: float) -> torch.Tensor:
+    """sum(softmax(s / tau) * s) along ``dim`` with masked entries excluded."""
+    s = s.masked_fill(~mask, float("-inf"))
+    w = torch.softmax(s / tau, dim=dim)
+    w = torch.nan_to_num(w, nan=0.0)  # rows with every entry masked
+    return (w * s.masked_fill(~mask, 0.0)).sum(dim)
+
+
+def score_fine(t: TextFeatures, v: VideoFeatures, tau: float = 0.01) -> torch.Tensor:
+    if t.words is None or t.word_mask is None:
+        raise ValueError("the fine scorer needs word features; encode captions with words=True")
+    fm = v.frame_mask  # (M, T)
+    wm = t.word_mask  # (N, L)
+    vid = mean_video(v)  # (M, D)
+    s_sv = t.sentence @ vid.T  # (N, M)
+    # sentence-frame: (N, M, T), pooled over frames
+    s_sf = torch.einsum("nd,mtd->nmt", t.sentence, v.frames)
+    s_sf = _attn_pool(s_sf, fm.unsqueeze(0).expand_as(s_sf), -1, tau)
+    # word-video: (N, L, M), pooled over words
+    s_wv = torch.einsum("nld,md->nlm", t.words, vid)
+    s_wv = _attn_pool(s_wv, wm.unsqueeze(-1).expand_as(s_wv), 1, tau)
+    # word-frame: (N, M, L, T); pool over frames then words, and over words then frames
+    s_wf = torch.einsum("nld,mtd->nmlt", t.words, v.frames)
+    mask = wm[:, None, :, None] & fm[None, :, None, :]
+    w2f = _attn_pool(s_wf, mask, -1, tau)  # (N, M, L)
+    w2f = _attn_pool(w2f, wm[:, None, :].expand_as(w2f), -1, tau)
+    f2w = _attn_pool(s_wf, mask, 2, tau)  # (N, M, T)
+    f2w = _attn_pool(f2w, fm[None].expand_as(f2w), -1, tau)
+    return (s_sv + s_sf + s_wv + (w2f + f2w) / 2) / 4
+
+
+def frame_relevance(t: TextFeatures, v: VideoFeatures) -> torch.Tensor:
+    """Cosine of each caption's sentence with each frame of the paired video: (N, T).
+
+    ``t`` and ``v`` are aligned pairs (row i of each belong together); padded frames get NaN.
+    """
+    rel = torch.einsum("nd,ntd->nt", t.sentence, v.frames)
+    return rel.masked_fill(~v.frame_mask, float("nan"))
+
+
+SCORERS: dict[str, Callable[[TextFeatures, VideoFeatures], torch.Tensor]] = {
+    "mean": score_mean,
+    "fine": score_fine,
+}
+
+
+def get_scorer(name: str):
+    try:
+        return SCORERS[name]
+    except KeyError:
+        raise ValueError(f"unknown scorer {name!r}; scorers are {sorted(SCORERS)}") from None

@@ -1,0 +1,238 @@
+"""A store on disk: folder layout, version check, atomic Parquet writes, manifests.
+
+::
+
+    store/
+      store.json                                   schema version (written once)
+      manifest.json                                the current dataset manifest (commit marker)
+      videos/manifest=<m>/part-0.parquet
+      captions/manifest=<m>/part-0.parquet
+      scores/teacher=<t>/run=<r>/split=<s>/part-<i>.parquet
+      frames/teacher=<t>/run=<r>/split=<s>/part-<i>.parquet
+      runs/teacher=<t>/run-<r>.parquet             one row; status=committed is the run's commit marker
+      failures/run=<r>/part-<key>.parquet
+
+Every file is written under a temporary name and renamed when complete, so a reader never
+sees a partial file; a run's rows become visible (through :func:`stores.connect`) only
+once its ``runs`` row says ``committed``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .fingerprint import fingerprint, short
+from .schema import SCHEMA_VERSION, file_metadata, schema_for
+
+TMP_SUFFIX = ".tmp"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class StoreError(RuntimeError):
+    """A store that cannot be used as asked (missing, incompatible, inconsistent)."""
+
+
+class IncompatibleStoreError(StoreError):
+    """The store was written with another schema version."""
+
+
+def check_name(kind: str, name: str) -> str:
+    """Teacher and split names become path parts: keep them plain."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"{kind} name {name!r} must be 1-64 characters of letters, digits, '_', '.', '-' "
+            "and start with a letter or digit"
+        )
+    return name
+
+
+def write_parquet_atomic(
+    path: Path,
+    data: pa.Table,
+    table: str,
+    producer: str,
+    fp: str,
+    score_dtype: str = "float16",
+    row_group_size: int = 1 << 20,
+) -> int:
+    """Cast ``data`` to ``table``'s schema and write it to ``path`` atomically; return rows."""
+    schema = schema_for(table, score_dtype)
+    missing = [n for n in schema.names if n not in data.column_names]
+    if missing:
+        raise ValueError(f"{table}: missing columns {missing}")
+    data = pa.Table.from_pydict({n: data.column(n) for n in schema.names}).cast(schema)
+    data = data.replace_schema_metadata(file_metadata(table, producer, fp))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    # ids repeat (dictionary + zstd make them nearly free); scores are dense floats, and
+    # DuckDB refuses byte_stream_split on float16, so they are stored plain + zstd.
+    dict_cols = [n for n in ("caption_id", "video_id", "split", "path") if n in schema.names]
+    pq.write_table(
+        data,
+        tmp,
+        compression="zstd",
+        use_dictionary=dict_cols,
+        row_group_size=row_group_size,
+        write_statistics=True,
+    )
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+    return data.num_rows
+
+
+def read_file_metadata(path: Path) -> dict[str, str]:
+    md = pq.read_schema(path).metadata or {}
+    return {k.decode(): v.decode() for k, v in md.items()}
+
+
+@dataclass(frozen=True)
+class Manifest:
+    fingerprint: str
+    dataset: str
+    videos: int
+    captions: int
+    failures: int
+
+    @property
+    def short(self) -> str:
+        return short(self.fingerprint)
+
+
+class Store:
+    """A store folder. ``Store(root, create=True)`` makes it; otherwise it must exist."""
+
+    def __init__(self, root: str | Path, create: bool = False):
+        self.root = Path(root)
+        marker = self.root / "store.json"
+        if not marker.exists():
+            if not create:
+                raise StoreError(
+                    f"no teachkit store at {self.root} (missing store.json); "
+                    "build one with `teachkit data ...` first"
+                )
+            self.root.mkdir(parents=True, exist_ok=True)
+            _write_json_atomic(marker, {"schema_version": SCHEMA_VERSION, "created_at": time.time()})
+        self.check_version()
+
+    # -- layout ---------------------------------------------------------------------
+    def table_dir(self, table: str) -> Path:
+        schema_for(table)  # validates the name
+        return self.root / table
+
+    def check_version(self) -> None:
+        try:
+            info = json.loads((self.root / "store.json").read_text())
+            version = int(info["schema_version"])
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise StoreError(f"unreadable store.json in {self.root}: {e}") from e
+        if version != SCHEMA_VERSION:
+            raise IncompatibleStoreError(
+                f"store {self.root} has schema version {version}, this teachkit reads version "
+                f"{SCHEMA_VERSION}; rebuild the store or use a matching teachkit"
+            )
+
+    # -- manifest -------------------------------------------------------------------
+    def manifest(self) -> Manifest | None:
+        path = self.root / "manifest.json"
+        if not path.exists():
+            return None
+        return Manifest(**json.loads(path.read_text()))
+
+    def require_manifest(self) -> Manifest:
+        m = self.manifest()
+        if m is None:
+            raise StoreError(f"store {self.root} has no dataset manifest; run `teachkit data manifest` first")
+        return m
+
+    def write_manifest(
+        self,
+        dataset: str,
+        videos: pa.Table,
+        captions: pa.Table,
+        failures: list[tuple[str, str]] = (),
+        producer: str = "teachkit",
+    ) -> Manifest:
+        """Write the ``videos`` and ``captions`` tables and make them current atomically."""
+        videos = videos.select(schema_for("videos").names).cast(schema_for("videos"))
+        captions = captions.select(schema_for("captions").names).cast(schema_for("captions"))
+        _check_unique(videos, "video_id", "videos")
+        _check_unique(captions, "caption_id", "captions")
+        known = set(videos.column("video_id").to_pylist())
+        orphans = sorted(set(captions.column("video_id").to_pylist()) - known)
+        if orphans:
+            raise ValueError(f"captions name {len(orphans)} videos not in the manifest, e.g. {orphans[:3]}")
+        videos = videos.sort_by([("split", "ascending"), ("video_id", "ascending")])
+        captions = captions.sort_by([("split", "ascending"), ("caption_id", "ascending")])
+        fp = fingerprint(
+            "manifest", dataset, videos.to_pylist(), captions.to_pylist(), sorted(failures)
+        )
+        m = Manifest(fp, dataset, videos.num_rows, captions.num_rows, len(failures))
+        part = f"manifest={m.short}"
+        write_parquet_atomic(self.root / "videos" / part / "part-0.parquet", videos, "videos", producer, fp)
+        write_parquet_atomic(self.root / "captions" / part / "part-0.parquet", captions, "captions", producer, fp)
+        fail = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures]})
+        write_parquet_atomic(
+            self.root / "failures" / f"run={m.short}" / "part-manifest.parquet", fail, "failures", producer, fp
+        )
+        _write_json_atomic(self.root / "manifest.json", m.__dict__)
+        return m
+
+    # -- runs -----------------------------------------------------------------------
+    def run_rows(self) -> list[dict]:
+        """Every ``runs`` row on disk (committed or not), with its teacher."""
+        rows = []
+        for path in sorted((self.root / "runs").glob("teacher=*/run-*.parquet")):
+            teacher = path.parent.name.split("=", 1)[1]
+            for row in pq.read_table(path).to_pylist():
+                row["teacher"] = teacher
+                rows.append(row)
+        return rows
+
+    def current_runs(self) -> dict[str, dict]:
+        """Per teacher, the latest committed run over the current manifest."""
+        m = self.manifest()
+        current: dict[str, dict] = {}
+        for row in self.run_rows():
+            if row["status"] != "committed" or m is None or row["manifest"] != m.fingerprint:
+                continue
+            prev = current.get(row["teacher"])
+            if prev is None or row["finished_at"] > prev["finished_at"]:
+                current[row["teacher"]] = row
+        return current
+
+    def committed_run(self, teacher: str, fp: str) -> dict | None:
+        path = self.root / "runs" / f"teacher={teacher}" / f"run-{short(fp)}.parquet"
+        if not path.exists():
+            return None
+        row = pq.read_table(path).to_pylist()[0]
+        if row["status"] == "committed" and row["fingerprint"] == fp:
+            row["teacher"] = teacher
+            return row
+        return None
+
+
+def _check_unique(t: pa.Table, col: str, table: str) -> None:
+    values = t.column(col).to_pylist()
+    if len(set(values)) != len(values):
+        seen, dups = set(), []
+        for v in values:
+            if v in seen:
+                dups.append(v)
+            seen.add(v)
+        raise ValueError(f"{table}: duplicate {col} values, e.g. {dups[:3]}")
+
+
+def _write_json_atomic(path: Path, obj: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
+    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+    os.replace(tmp, path)

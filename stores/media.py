@@ -1,0 +1,111 @@
+"""Video decoding and frame sampling (PyAV), shared by the teacher and student stages.
+
+It lives in ``stores`` because both stages read the videos a manifest lists, and the
+student must not import ``pipeline``. Sampling follows CLIP4Clip (``slice_framepos=2``):
+optionally resample the clip at a fixed fps, then take ``num_frames`` indices spread
+uniformly with ``np.linspace(0, n - 1, num_frames)``; shorter clips keep every frame and are
+padded, with a mask that marks the real frames.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+
+class MediaError(RuntimeError):
+    """A video that cannot be opened or decoded."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    duration: float
+    fps: float
+    frames: int
+
+
+@dataclass(frozen=True)
+class SampledFrames:
+    frames: np.ndarray  # (num_frames, H, W, 3) uint8, zeros where padded
+    mask: np.ndarray  # (num_frames,) bool, True for real frames
+    indices: np.ndarray  # (num_frames,) source frame index, -1 where padded
+
+
+def _open(path: str | Path):
+    import av
+
+    try:
+        return av.open(str(path))
+    except (av.FFmpegError, OSError) as e:
+        raise MediaError(f"cannot open video {path}: {e}") from e
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Duration, fps and frame count of a video, counting frames by decoding when needed."""
+    import av
+
+    if not Path(path).is_file():
+        raise MediaError(f"video file not found: {path}")
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MediaError(f"no video stream in {path}")
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or stream.guessed_rate or 0.0)
+        n = int(stream.frames or 0)
+        if n <= 0:
+            try:
+                n = sum(1 for _ in container.decode(stream))
+            except av.FFmpegError as e:
+                raise MediaError(f"cannot decode {path}: {e}") from e
+        if n <= 0:
+            raise MediaError(f"no decodable frames in {path}")
+        duration = n / fps if fps > 0 else float(stream.duration * stream.time_base if stream.duration else 0)
+        return VideoInfo(duration=float(duration), fps=fps, frames=n)
+
+
+def sample_indices(n_frames: int, num_frames: int, video_fps: float = 0.0, fps: float | None = None) -> np.ndarray:
+    """Indices of the frames to keep (CLIP4Clip uniform sampling, ``slice_framepos=2``)."""
+    if num_frames <= 0:
+        raise ValueError(f"num_frames must be positive, got {num_frames}")
+    if n_frames <= 0:
+        return np.zeros(0, dtype=np.int64)
+    candidates = np.arange(n_frames)
+    if fps is not None and fps > 0 and video_fps > 0 and fps < video_fps:
+        step = video_fps / fps
+        candidates = np.unique(np.floor(np.arange(0, n_frames, step)).astype(np.int64))
+    if len(candidates) <= num_frames:
+        return candidates
+    pick = np.linspace(0, len(candidates) - 1, num=num_frames, dtype=np.int64)
+    return candidates[pick]
+
+
+def decode_frames(path: str | Path, num_frames: int, fps: float | None = None) -> SampledFrames:
+    """Decode the sampled frames of one video as RGB uint8, padded to ``num_frames``."""
+    import av
+
+    if not Path(path).is_file():
+        raise MediaError(f"video file not found: {path}")
+    try:
+        with _open(path) as container:
+            if not container.streams.video:
+                raise MediaError(f"no video stream in {path}")
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+            video_fps = float(stream.average_rate or 0.0)
+    except av.FFmpegError as e:
+        raise MediaError(f"cannot decode {path}: {e}") from e
+    if not decoded:
+        raise MediaError(f"no decodable frames in {path}")
+    idx = sample_indices(len(decoded), num_frames, video_fps, fps)
+    h, w, _ = decoded[0].shape
+    frames = np.zeros((num_frames, h, w, 3), dtype=np.uint8)
+    mask = np.zeros(num_frames, dtype=bool)
+    indices = np.full(num_frames, -1, dtype=np.int64)
+    for slot, i in enumerate(idx):
+        frames[slot] = decoded[i]
+        mask[slot] = True
+        indices[slot] = i
+    return SampledFrames(frames, mask, indices)

@@ -1,0 +1,126 @@
+"""The store's tables: one explicit Arrow schema each, the only contract between stages.
+
+Files hold only the data columns; the partition columns (``teacher``, ``run``, ``split``,
+``manifest``) live in the hive path and come back as columns through the DuckDB views
+(:mod:`stores.connect`). Every file carries provenance in its key-value metadata
+(:func:`file_metadata`). Bump :data:`SCHEMA_VERSION` whenever a schema below changes in a
+way older readers cannot handle; :class:`stores.layout.Store` refuses other versions.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+#: partition columns of each table, in path order
+PARTITIONS: dict[str, tuple[str, ...]] = {
+    "videos": ("manifest",),
+    "captions": ("manifest",),
+    "scores": ("teacher", "run", "split"),
+    "frames": ("teacher", "run", "split"),
+    "runs": ("teacher",),
+    "failures": ("run",),
+}
+
+VIDEOS = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("path", pa.string(), nullable=False),
+        # what the decoder learned; null when the file could not be opened
+        pa.field("duration", pa.float32()),
+        pa.field("fps", pa.float32()),
+        pa.field("frames", pa.int32()),
+    ]
+)
+
+CAPTIONS = pa.schema(
+    [
+        pa.field("caption_id", pa.string(), nullable=False),
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("split", pa.string(), nullable=False),
+        pa.field("text", pa.string(), nullable=False),
+    ]
+)
+
+SCORE_DTYPES = {"float16": pa.float16(), "float32": pa.float32()}
+
+
+def scores_schema(dtype: str = "float16") -> pa.Schema:
+    """A teacher's text-video similarity, one row per scored (caption, video) pair."""
+    return pa.schema(
+        [
+            pa.field("caption_id", pa.string(), nullable=False),
+            pa.field("video_id", pa.string(), nullable=False),
+            pa.field("score", _score_type(dtype), nullable=False),
+        ]
+    )
+
+
+def frames_schema(dtype: str = "float16") -> pa.Schema:
+    """A teacher's frame-text relevance: one row per (caption, video, sampled frame)."""
+    return pa.schema(
+        [
+            pa.field("caption_id", pa.string(), nullable=False),
+            pa.field("video_id", pa.string(), nullable=False),
+            pa.field("frame", pa.int16(), nullable=False),
+            pa.field("score", _score_type(dtype), nullable=False),
+        ]
+    )
+
+
+RUNS = pa.schema(
+    [
+        pa.field("fingerprint", pa.string(), nullable=False),
+        pa.field("run", pa.string(), nullable=False),  # short form used in paths
+        pa.field("kind", pa.string(), nullable=False),  # teacher kind or "manifest"
+        pa.field("status", pa.string(), nullable=False),  # running | committed
+        pa.field("config", pa.string(), nullable=False),  # canonical JSON
+        pa.field("manifest", pa.string(), nullable=False),
+        pa.field("rows", pa.int64(), nullable=False),
+        pa.field("timings", pa.string(), nullable=False),  # JSON: stage -> seconds
+        pa.field("metrics", pa.string(), nullable=False),  # JSON: test-split retrieval
+        pa.field("code_version", pa.string(), nullable=False),
+        pa.field("started_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("finished_at", pa.timestamp("us", tz="UTC")),
+    ]
+)
+
+FAILURES = pa.schema(
+    [
+        pa.field("item", pa.string(), nullable=False),  # video id / path / caption id
+        pa.field("error", pa.string(), nullable=False),
+    ]
+)
+
+_FIXED = {"videos": VIDEOS, "captions": CAPTIONS, "runs": RUNS, "failures": FAILURES}
+
+
+def _score_type(dtype: str) -> pa.DataType:
+    try:
+        return SCORE_DTYPES[dtype]
+    except KeyError:
+        raise ValueError(f"score dtype {dtype!r} is not one of {sorted(SCORE_DTYPES)}") from None
+
+
+def schema_for(table: str, score_dtype: str = "float16") -> pa.Schema:
+    """The schema of ``table`` (scores and frames take the configured score dtype)."""
+    if table == "scores":
+        return scores_schema(score_dtype)
+    if table == "frames":
+        return frames_schema(score_dtype)
+    try:
+        return _FIXED[table]
+    except KeyError:
+        raise ValueError(f"unknown table {table!r}; tables are {sorted(PARTITIONS)}") from None
+
+
+def file_metadata(table: str, producer: str, fingerprint: str) -> dict[bytes, bytes]:
+    """Provenance written into every Parquet file's key-value metadata."""
+    return {
+        b"teachkit.table": table.encode(),
+        b"teachkit.schema_version": str(SCHEMA_VERSION).encode(),
+        b"teachkit.producer": producer.encode(),
+        b"teachkit.fingerprint": fingerprint.encode(),
+    }
