@@ -101,6 +101,7 @@ class Manifest:
     videos: int
     captions: int
     failures: int
+    source: str = ""  # fingerprint of the inputs the manifest was built from (skip rebuilds)
 
     @property
     def short(self) -> str:
@@ -160,6 +161,7 @@ class Store:
         captions: pa.Table,
         failures: list[tuple[str, str]] = (),
         producer: str = "teachkit",
+        source: str = "",
     ) -> Manifest:
         """Write the ``videos`` and ``captions`` tables and make them current atomically."""
         videos = videos.select(schema_for("videos").names).cast(schema_for("videos"))
@@ -175,7 +177,7 @@ class Store:
         fp = fingerprint(
             "manifest", dataset, videos.to_pylist(), captions.to_pylist(), sorted(failures)
         )
-        m = Manifest(fp, dataset, videos.num_rows, captions.num_rows, len(failures))
+        m = Manifest(fp, dataset, videos.num_rows, captions.num_rows, len(failures), source)
         part = f"manifest={m.short}"
         write_parquet_atomic(self.root / "videos" / part / "part-0.parquet", videos, "videos", producer, fp)
         write_parquet_atomic(self.root / "captions" / part / "part-0.parquet", captions, "captions", producer, fp)
