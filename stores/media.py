@@ -82,30 +82,60 @@ def sample_indices(n_frames: int, num_frames: int, video_fps: float = 0.0, fps: 
 
 
 def decode_frames(path: str | Path, num_frames: int, fps: float | None = None) -> SampledFrames:
-    """Decode the sampled frames of one video as RGB uint8, padded to ``num_frames``."""
-    import av
+    """Decode the sampled frames of one video as RGB uint8, padded to ``num_frames``.
 
+    Only the sampled frames are converted to RGB and kept: holding every frame of a 30 s
+    clip would cost hundreds of MB per video (per DataLoader worker). The frame count comes
+    from the container; when it is missing or wrong, the clip is decoded a second time with
+    the count the first pass found, so the indices are always those of
+    :func:`sample_indices` over the frames that really decode.
+    """
     if not Path(path).is_file():
         raise MediaError(f"video file not found: {path}")
-    try:
-        with _open(path) as container:
-            if not container.streams.video:
-                raise MediaError(f"no video stream in {path}")
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            decoded = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-            video_fps = float(stream.average_rate or 0.0)
-    except av.FFmpegError as e:
-        raise MediaError(f"cannot decode {path}: {e}") from e
-    if not decoded:
-        raise MediaError(f"no decodable frames in {path}")
-    idx = sample_indices(len(decoded), num_frames, video_fps, fps)
-    h, w, _ = decoded[0].shape
+    n, video_fps = _stream_info(path)
+    idx = sample_indices(n, num_frames, video_fps, fps) if n > 0 else np.zeros(0, dtype=np.int64)
+    kept, total = _decode_selected(path, idx)
+    if total != n:
+        if total <= 0:
+            raise MediaError(f"no decodable frames in {path}")
+        idx = sample_indices(total, num_frames, video_fps, fps)
+        kept, total = _decode_selected(path, idx)
+    if any(int(i) not in kept for i in idx):
+        raise MediaError(f"frames of {path} changed between two decodes")
+    h, w, _ = next(iter(kept.values())).shape
     frames = np.zeros((num_frames, h, w, 3), dtype=np.uint8)
     mask = np.zeros(num_frames, dtype=bool)
     indices = np.full(num_frames, -1, dtype=np.int64)
     for slot, i in enumerate(idx):
-        frames[slot] = decoded[i]
+        frames[slot] = kept[int(i)]
         mask[slot] = True
         indices[slot] = i
     return SampledFrames(frames, mask, indices)
+
+
+def _stream_info(path: str | Path) -> tuple[int, float]:
+    """(frame count the container claims or 0, average fps or 0) of the first video stream."""
+    with _open(path) as container:
+        if not container.streams.video:
+            raise MediaError(f"no video stream in {path}")
+        stream = container.streams.video[0]
+        return int(stream.frames or 0), float(stream.average_rate or 0.0)
+
+
+def _decode_selected(path: str | Path, wanted: np.ndarray) -> tuple[dict[int, np.ndarray], int]:
+    """Decode every frame, keep the RGB arrays of ``wanted`` indices; also count the frames."""
+    import av
+
+    want = {int(i) for i in wanted}
+    kept: dict[int, np.ndarray] = {}
+    total = 0
+    try:
+        with _open(path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            for total, frame in enumerate(container.decode(stream), start=1):
+                if total - 1 in want:
+                    kept[total - 1] = frame.to_ndarray(format="rgb24")
+    except av.FFmpegError as e:
+        raise MediaError(f"cannot decode {path}: {e}") from e
+    return kept, total

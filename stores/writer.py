@@ -80,7 +80,8 @@ class RunWriter:
         import pyarrow.compute as pc
 
         score = data.column("score")
-        if score.null_count or not pc.all(pc.is_finite(score.cast(pa.float32()))).as_py():
+        # min_count=0: an empty shard (e.g. frames of padded clips only) is valid, not "non-finite"
+        if score.null_count or not pc.all(pc.is_finite(score.cast(pa.float32())), min_count=0).as_py():
             raise ValueError(
                 f"teacher {self.teacher}: non-finite {table} scores in shard {split}/{index}; "
                 "nothing written"
@@ -134,10 +135,17 @@ class RunWriter:
             )
 
     def _remove_temporaries(self) -> None:
-        for t in SHARD_TABLES:
-            base = self.store.root / t / f"teacher={self.teacher}" / f"run={self.run}"
-            for tmp in base.glob(f"split=*/.*{TMP_SUFFIX}"):
-                tmp.unlink(missing_ok=True)
+        """Delete what a killed writer of this run left half-written (never read by anyone)."""
+        root = self.store.root
+        leftovers = [
+            p
+            for t in SHARD_TABLES
+            for p in (root / t / f"teacher={self.teacher}" / f"run={self.run}").glob(f"split=*/.*{TMP_SUFFIX}")
+        ]
+        leftovers += (root / "failures" / f"run={self.run}").glob(f".*{TMP_SUFFIX}")
+        leftovers += self._runs_path.parent.glob(f".{self._runs_path.name}.*{TMP_SUFFIX}")
+        for tmp in leftovers:
+            tmp.unlink(missing_ok=True)
 
     def _write_run_row(self, status, rows, timings, metrics, finished) -> dict:
         row = {
