@@ -1,0 +1,177 @@
+"""``ensure_checkpoint``: a cached, atomically written, bootstrapped CLIP teacher folder.
+
+The folder holds exactly what ``from_pretrained`` reads for a hub CLIP -- ``config.json`` +
+weights (``CLIPModel``), ``tokenizer.json`` (``AutoTokenizer``) and
+``preprocessor_config.json`` (``AutoImageProcessor``) -- so the teacher stage loads it
+through the same path as ``openai/clip-vit-base-patch32``. ``bootstrap.json`` is written
+last and records the fingerprints of the options and of the training data; a folder whose
+``bootstrap.json`` matches is returned at once. Training happens in a temporary sibling
+folder that is renamed into place only when complete, so an interrupted run leaves no
+half-written teacher behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .options import BootstrapOptions, parse_options
+
+MARKER = "bootstrap.json"
+
+
+@dataclass(frozen=True)
+class BootstrapResult:
+    path: Path
+    cached: bool  # True: the folder was already up to date and nothing was trained
+    info: dict[str, Any]  # the contents of bootstrap.json
+
+
+def _say(msg: str) -> None:
+    print(msg, file=sys.stderr)
+
+
+def read_marker(out_dir: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads((Path(out_dir) / MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def bootstrap(out_dir: str | Path, options: dict | BootstrapOptions, store_root: str | Path) -> BootstrapResult:
+    """Train (or reuse) the teacher in ``out_dir``; see :func:`ensure_checkpoint`."""
+    from .data import read_split
+
+    opts = options if isinstance(options, BootstrapOptions) else parse_options(options)
+    out_dir, store_root = Path(out_dir), Path(store_root)
+    rows = read_split(store_root)
+    key = {"options_fingerprint": opts.fingerprint(), "data_fingerprint": rows.fingerprint()}
+    marker = read_marker(out_dir)
+    if marker is not None and all(marker.get(k) == v for k, v in key.items()):
+        _say(f"bootstrap: {out_dir} is up to date (cached; options and train data unchanged)")
+        _export_tokenizer(out_dir, opts.tokenizer_out)
+        return BootstrapResult(out_dir, True, marker)
+    if marker is not None:
+        _say(f"bootstrap: {out_dir} was trained with other options or data; retraining")
+
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        info = {**key, **_train_into(tmp, opts, rows)}
+        (tmp / MARKER).write_text(json.dumps(info, indent=2, sort_keys=True))  # the commit marker, last
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _export_tokenizer(out_dir, opts.tokenizer_out)
+    return BootstrapResult(out_dir, False, info)
+
+
+def ensure_checkpoint(out_dir: Path, options: dict, store_root: Path) -> Path:
+    """The folder of a CLIP teacher bootstrapped from the store's ``train`` split, training it if needed.
+
+    ``options`` is the ``[teachers.bootstrap]`` table (see
+    :class:`~pipeline.bootstrap.options.BootstrapOptions`). Returns ``out_dir`` at once when
+    its ``bootstrap.json`` matches the options and the training data; otherwise trains a new
+    model, tokenizer and image processor and swaps them in atomically.
+    """
+    return bootstrap(out_dir, options, store_root).path
+
+
+def _train_into(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
+    import numpy as np
+    import torch
+    import transformers
+    from transformers import AutoImageProcessor, AutoTokenizer, CLIPImageProcessor
+    from transformers.utils import logging as hf_logging
+
+    from .data import decode_videos
+    from .train import build_clip, train_clip
+    from .vocab import build_tokenizer, tokenize
+
+    started = time.perf_counter()
+    build_tokenizer([text for _, _, text in rows.captions], opts.max_words).save_pretrained(folder)
+    size = opts.image_size
+    verbosity = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()  # "falling back to the PIL backend" is expected without torchvision
+    try:
+        CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(folder)
+        # train through what the teacher stage will load, not through the objects built above
+        processor = AutoImageProcessor.from_pretrained(folder)
+    finally:
+        hf_logging.set_verbosity(verbosity)
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+
+    _say(f"bootstrap: decoding {len(rows.videos)} train videos ({opts.num_frames} frames each)")
+    frameset = decode_videos(rows.videos, processor, opts.num_frames, opts.fps)
+    decode_s = time.perf_counter() - started
+    row_of = {vid: i for i, vid in enumerate(frameset.video_ids)}
+    kept = [(vid, text) for _, vid, text in rows.captions if vid in row_of]
+    input_ids, attention_mask = tokenize(tokenizer, [t for _, t in kept], opts.max_words)
+    caption_video = np.array([row_of[v] for v, _ in kept])
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    threads = torch.get_num_threads()
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    try:
+        model = build_clip(opts, tokenizer)
+        _say(
+            f"bootstrap: training a {opts.objective} CLIP ({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
+            f"parameters) on {len(frameset.video_ids)} videos / {len(kept)} captions, {opts.steps} steps on {device}"
+        )
+        log = train_clip(model, processor, frameset, input_ids, attention_mask, caption_video, opts, device)
+    finally:
+        torch.set_num_threads(threads)
+    model.to("cpu").save_pretrained(folder)
+    _say(f"bootstrap: trained in {log.seconds:.0f}s, loss {log.losses[0]:.3f} -> {log.losses[-1]:.3f}")
+    return {
+        "options": opts.as_dict(),
+        "train": {
+            "videos": len(frameset.video_ids),
+            "captions": len(kept),
+            "failures": frameset.failures,
+            "steps": log.steps,
+            "losses": log.losses,
+            "logit_scale": log.logit_scale,
+            "decode_seconds": decode_s,
+            "train_seconds": log.seconds,
+            "device": str(device),
+            "threads": opts.threads or threads,
+        },
+        "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
+    }
+
+
+def _replace_dir(src: Path, dst: Path) -> None:
+    """Put the finished folder ``src`` at ``dst``, moving any previous folder out of the way first."""
+    old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
+    if dst.exists():
+        os.replace(dst, old)
+    os.replace(src, dst)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _export_tokenizer(out_dir: Path, target: str | None) -> None:
+    """Also save the teacher's tokenizer alone at ``target`` (the student reuses its vocabulary)."""
+    if not target:
+        return
+    target = Path(target)
+    src = Path(out_dir) / "tokenizer.json"
+    if (target / "tokenizer.json").is_file() and (target / "tokenizer.json").read_bytes() == src.read_bytes():
+        return
+    from transformers import AutoTokenizer
+
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    AutoTokenizer.from_pretrained(out_dir).save_pretrained(tmp)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _replace_dir(tmp, target)
+    _say(f"bootstrap: tokenizer saved to {target}")

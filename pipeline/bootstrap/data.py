@@ -1,0 +1,109 @@
+"""The training split of a store, decoded once and held in memory as uint8 frames.
+
+A bootstrapped teacher trains on the ``train`` split only (the store's ``videos`` and
+``captions`` views; never the dataset's ground truth or other splits). Every train video is
+decoded once with :func:`stores.media.decode_frames` and passed through the teacher's own
+image processor without rescaling or normalising, so the frames kept in memory are exactly
+the resized, centre-cropped uint8 pixels the teacher stage will feed the saved model;
+:func:`normalise` applies the processor's rescale and mean/std per batch.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+import stores
+from stores.fingerprint import file_checksum, fingerprint
+from stores.media import MediaError, decode_frames
+
+SPLIT = "train"
+
+_VIDEOS_SQL = "SELECT video_id, path FROM videos WHERE split = ? ORDER BY video_id"
+_CAPTIONS_SQL = "SELECT caption_id, video_id, text FROM captions WHERE split = ? ORDER BY caption_id"
+
+
+@dataclass(frozen=True)
+class SplitRows:
+    """The rows of one split: videos (id, resolved path) and captions (id, video id, text)."""
+
+    videos: list[tuple[str, Path]]
+    captions: list[tuple[str, str, str]]
+
+    def fingerprint(self) -> str:
+        """Ids, texts and the bytes of every video file: a regenerated demo is new data."""
+        files = [(vid, file_checksum(path) if path.is_file() else "missing") for vid, path in self.videos]
+        return fingerprint("bootstrap-data", files, [list(c) for c in self.captions])
+
+
+def resolve_video(path: str, store_root: Path) -> Path:
+    """Manifest paths are absolute; a relative one is tried from the working folder, then the store."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    beside = Path(store_root) / p
+    return beside if beside.exists() else p
+
+
+def read_split(store_root: Path, split: str = SPLIT) -> SplitRows:
+    """The videos and captions of ``split`` from the store's current manifest."""
+    con = stores.connect(store_root)
+    try:
+        videos = con.execute(_VIDEOS_SQL, [split]).fetchall()
+        captions = con.execute(_CAPTIONS_SQL, [split]).fetchall()
+    finally:
+        con.close()
+    if not videos or not captions:
+        raise ValueError(
+            f"store {store_root} has {len(videos)} videos and {len(captions)} captions in split "
+            f"{split!r}; a bootstrapped teacher needs both (build the manifest first)"
+        )
+    return SplitRows([(v, resolve_video(p, store_root)) for v, p in videos], [tuple(c) for c in captions])
+
+
+@dataclass
+class FrameSet:
+    """Decoded videos: ``frames`` (V, T, 3, S, S) uint8, ``mask`` (V, T) bool, ``video_ids``."""
+
+    video_ids: list[str]
+    frames: np.ndarray
+    mask: np.ndarray
+    failures: list[tuple[str, str]]
+
+
+def decode_videos(videos: list[tuple[str, Path]], processor, num_frames: int, fps: float | None, progress=None) -> FrameSet:
+    """Decode and preprocess every video once; undecodable ones are reported and left out."""
+    ids, frames, masks, failures = [], [], [], []
+    for vid, path in videos:
+        try:
+            sampled = decode_frames(path, num_frames, fps)
+        except MediaError as e:
+            failures.append((vid, str(e)))
+            print(f"bootstrap: skipping video {vid}: {e}", file=sys.stderr)
+            continue
+        real = int(sampled.mask.sum())
+        pix = processor(
+            images=list(sampled.frames[:real]), do_rescale=False, do_normalize=False, return_tensors="np"
+        )["pixel_values"]
+        out = np.zeros((num_frames, *pix.shape[1:]), dtype=np.uint8)
+        out[:real] = np.clip(np.rint(pix), 0, 255).astype(np.uint8)
+        ids.append(vid)
+        frames.append(out)
+        masks.append(sampled.mask)
+        if progress is not None:
+            progress()
+    if not ids:
+        raise ValueError("no video of the split could be decoded")
+    return FrameSet(ids, np.stack(frames), np.stack(masks), failures)
+
+
+def normalise(frames_uint8, processor):
+    """uint8 (..., 3, H, W) tensor -> float pixels exactly as ``processor`` would give them."""
+    import torch
+
+    mean = torch.tensor(processor.image_mean, dtype=torch.float32, device=frames_uint8.device).view(3, 1, 1)
+    std = torch.tensor(processor.image_std, dtype=torch.float32, device=frames_uint8.device).view(3, 1, 1)
+    return (frames_uint8.float() * float(processor.rescale_factor) - mean) / std

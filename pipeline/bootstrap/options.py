@@ -1,0 +1,135 @@
+"""Typed options of a bootstrapped teacher: the ``[teachers.bootstrap]`` TOML table, validated.
+
+Every field has a default sized for the demo (a CPU-trainable CLIP: 64-pixel frames cut in
+16-pixel patches); a TOML table overrides any of them. Unknown keys are errors, so a typo
+never silently trains the default model. Errors name the field.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from stores.fingerprint import fingerprint
+
+#: bump when training code changes in a way that changes the checkpoint it produces
+BOOTSTRAP_VERSION = "bootstrap-1"
+
+OBJECTIVES = ("mean", "fine")
+
+#: fields that do not change the trained weights: left out of the fingerprint
+_NOT_FINGERPRINTED = frozenset({"threads", "tokenizer_out", "log_every"})
+
+
+class BootstrapOptionsError(ValueError):
+    """A ``[teachers.bootstrap]`` table that cannot be used as written."""
+
+
+@dataclass(frozen=True)
+class BootstrapOptions:
+    """What to train: the objective, the model's size, the frames it sees and the schedule.
+
+    ``objective`` is also the scorer the teacher is trained through: ``mean`` trains CLIP4Clip
+    meanP, ``fine`` trains X-CLIP's multi-grained similarity, so the words and frames the
+    fine scorer reads receive a training signal of their own.
+    """
+
+    objective: str
+    # model size
+    image_size: int = 64
+    patch_size: int = 16
+    vision_hidden: int = 128
+    vision_layers: int = 4
+    vision_heads: int = 4
+    text_hidden: int = 128
+    text_layers: int = 4
+    text_heads: int = 4
+    embed_dim: int = 128
+    max_words: int = 32
+    # frames
+    num_frames: int = 12
+    fps: float | None = None
+    # schedule
+    steps: int = 600
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.05
+    warmup: float = 0.1  # fraction of steps with a linear warmup, then cosine decay
+    seed: int = 0
+    # runtime only (not fingerprinted)
+    threads: int = 0  # 0: leave torch's default
+    tokenizer_out: str | None = None  # also save the tokenizer alone here
+    log_every: int = 25
+
+    def fingerprint(self) -> str:
+        """Hash of everything that shapes the weights, plus the training code's version."""
+        shaping = {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_FINGERPRINTED}
+        return fingerprint("bootstrap-options", BOOTSTRAP_VERSION, shaping)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+_POSITIVE_INT = (
+    "image_size", "patch_size", "vision_hidden", "vision_layers", "vision_heads", "text_hidden",
+    "text_layers", "text_heads", "embed_dim", "max_words", "num_frames", "steps", "batch_size",
+    "log_every",
+)
+
+
+def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> BootstrapOptions:
+    """Validate a TOML table into :class:`BootstrapOptions`; errors name ``where.<field>``."""
+    if not isinstance(table, dict):
+        raise BootstrapOptionsError(f"{where} must be a table, got {type(table).__name__}")
+    known = {f.name: f for f in dataclasses.fields(BootstrapOptions)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise BootstrapOptionsError(f"{where}: unknown option(s) {unknown}; known options are {sorted(known)}")
+    if "objective" not in table:
+        raise BootstrapOptionsError(f"{where}.objective is required: one of {list(OBJECTIVES)}")
+
+    def err(name: str, what: str) -> BootstrapOptionsError:
+        return BootstrapOptionsError(f"{where}.{name} must be {what}, got {table[name]!r}")
+
+    values: dict[str, Any] = {}
+    for name, value in table.items():
+        if name in _POSITIVE_INT:
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise err(name, "a positive integer")
+        elif name in ("seed", "threads"):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise err(name, "a non-negative integer")
+        elif name in ("lr", "fps"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise err(name, "a positive number")
+            value = float(value)
+        elif name in ("weight_decay", "warmup"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise err(name, "a number in [0, 1)")
+            value = float(value)
+        elif name == "objective":
+            if value not in OBJECTIVES:
+                raise err(name, f"one of {list(OBJECTIVES)}")
+        elif name == "tokenizer_out":
+            if not isinstance(value, str) or not value:
+                raise err(name, "a folder path")
+        values[name] = value
+
+    opts = BootstrapOptions(**values)
+    if opts.image_size % opts.patch_size:
+        raise BootstrapOptionsError(
+            f"{where}.patch_size ({opts.patch_size}) must divide {where}.image_size ({opts.image_size})"
+        )
+    for tower in ("vision", "text"):
+        hidden, heads = getattr(opts, f"{tower}_hidden"), getattr(opts, f"{tower}_heads")
+        if hidden % heads:
+            raise BootstrapOptionsError(
+                f"{where}.{tower}_heads ({heads}) must divide {where}.{tower}_hidden ({hidden})"
+            )
+    if opts.max_words < 3:
+        raise BootstrapOptionsError(f"{where}.max_words must leave room for a word between BOS and EOS (>= 3)")
+    return opts
+
+
+__all__ = ["BOOTSTRAP_VERSION", "OBJECTIVES", "BootstrapOptions", "BootstrapOptionsError", "parse_options"]

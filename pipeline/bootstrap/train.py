@@ -1,0 +1,186 @@
+"""Train a small CLIP from scratch with the objective its teacher will be scored by.
+
+The text and frame features come from :mod:`pipeline.clip_features` and the similarity from
+:mod:`pipeline.scorers`, the very functions the teacher stage scores with, so what is
+trained is what is scored. The loss is CLIP's symmetric InfoNCE over a batch of videos,
+each paired with one of its captions drawn at random every step:
+
+    L = (CE(s * S, I) + CE(s * S^T, I)) / 2,    S = scorer(captions, videos),  s = exp(logit_scale)
+
+(Radford et al., 2021, arXiv:2103.00020; with S = meanP this is CLIP4Clip, arXiv:2104.08860;
+with S = X-CLIP's multi-grained similarity it is X-CLIP's loss, arXiv:2207.07285). A CLIP
+trained only through its pooled EOS token gives the word features the fine scorer reads no
+signal at all, which is why the fine teacher trains through the fine scorer.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pipeline.clip_features import encode_frames, encode_text
+from pipeline.scorers import get_scorer
+
+from .data import FrameSet, normalise
+from .options import BootstrapOptions
+
+MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp
+
+
+def build_clip(opts: BootstrapOptions, tokenizer):
+    """A randomly initialised ``CLIPModel`` of the size ``opts`` asks for, with the tokenizer's ids."""
+    from transformers import CLIPConfig, CLIPModel
+
+    if tokenizer.eos_token_id == 2:
+        # transformers' CLIP text model would pool the highest token id, not EOS
+        raise ValueError("a CLIP tokenizer must not use eos_token_id 2 (legacy pooling)")
+    text = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=opts.text_hidden,
+        intermediate_size=4 * opts.text_hidden,
+        num_hidden_layers=opts.text_layers,
+        num_attention_heads=opts.text_heads,
+        max_position_embeddings=opts.max_words,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        projection_dim=opts.embed_dim,
+    )
+    vision = dict(
+        hidden_size=opts.vision_hidden,
+        intermediate_size=4 * opts.vision_hidden,
+        num_hidden_layers=opts.vision_layers,
+        num_attention_heads=opts.vision_heads,
+        image_size=opts.image_size,
+        patch_size=opts.patch_size,
+        projection_dim=opts.embed_dim,
+    )
+    torch.manual_seed(opts.seed)
+    return CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=opts.embed_dim))
+
+
+def symmetric_infonce(logits: torch.Tensor) -> torch.Tensor:
+    """CLIP's loss for a (captions x videos) logits matrix whose diagonal holds the pairs."""
+    target = torch.arange(logits.shape[0], device=logits.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+def contrastive_logits(model, objective: str, input_ids, attention_mask, pixel_values, frame_mask):
+    """Scaled similarities of a batch, through the teacher stage's feature and scorer code."""
+    t = encode_text(model, input_ids, attention_mask, words=objective == "fine")
+    v = encode_frames(model, pixel_values, frame_mask)
+    return model.logit_scale.exp() * get_scorer(objective)(t, v)
+
+
+@dataclass
+class TrainLog:
+    steps: int = 0
+    seconds: float = 0.0
+    losses: list[float] = field(default_factory=list)  # mean loss of each logging interval
+    logit_scale: float = 0.0
+
+
+def _param_groups(model, weight_decay: float):
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        # biases, norms, embeddings and the temperature are not decayed (CLIP / open_clip)
+        (no_decay if p.ndim < 2 or "embedding" in name or "logit_scale" in name else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _lr_lambda(opts: BootstrapOptions):
+    warm = max(1, int(opts.warmup * opts.steps))
+
+    def f(step: int) -> float:
+        if step < warm:
+            return (step + 1) / warm
+        progress = (step - warm) / max(1, opts.steps - warm)
+        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+    return f
+
+
+def train_clip(
+    model,
+    processor,
+    frameset: FrameSet,
+    input_ids: torch.Tensor,
+    attention_mask: torch.Tensor,
+    caption_video: np.ndarray,
+    opts: BootstrapOptions,
+    device: torch.device,
+) -> TrainLog:
+    """Train ``model`` in place for ``opts.steps`` steps; return the loss curve and timing.
+
+    ``input_ids``/``attention_mask`` hold every train caption; ``caption_video[c]`` is the
+    row of ``frameset`` caption ``c`` describes. Each epoch visits the videos in a new
+    random order, each with one random caption of its own.
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    rng = np.random.default_rng(opts.seed)
+    n_videos = len(frameset.video_ids)
+    captions_of = [np.flatnonzero(caption_video == v) for v in range(n_videos)]
+    if any(len(c) == 0 for c in captions_of):
+        raise ValueError("every training video needs at least one caption")
+    batch = min(opts.batch_size, n_videos)
+    frames = torch.from_numpy(frameset.frames)  # stays uint8 on the host
+    fmask = torch.from_numpy(frameset.mask)
+
+    model.to(device).train()
+    optimizer = torch.optim.AdamW(_param_groups(model, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.98), eps=1e-6)
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(opts))
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+
+    log = TrainLog()
+    order, pos = rng.permutation(n_videos), 0
+    window: list[float] = []
+    start = time.perf_counter()
+    columns = (
+        TextColumn("[bold]bootstrap {task.fields[objective]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("loss {task.fields[loss]}  {task.fields[rate]} steps/s"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=Console(file=sys.stderr), transient=False) as progress:
+        task = progress.add_task("train", total=opts.steps, objective=opts.objective, loss="-", rate="-")
+        for step in range(opts.steps):
+            if pos + batch > n_videos:
+                order, pos = rng.permutation(n_videos), 0
+            vids = order[pos : pos + batch]
+            pos += batch
+            caps = np.array([rng.choice(captions_of[v]) for v in vids])
+            ids, am = input_ids[caps], attention_mask[caps]
+            width = int(am.sum(1).max())  # trim padding shared by the whole batch
+            ids, am = ids[:, :width].to(device), am[:, :width].to(device)
+            pix = normalise(frames[vids].to(device), processor)
+            with autocast:
+                logits = contrastive_logits(model, opts.objective, ids, am, pix, fmask[vids].to(device))
+                loss = symmetric_infonce(logits.float())
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            schedule.step()
+            with torch.no_grad():
+                model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+            window.append(float(loss.detach()))
+            if (step + 1) % opts.log_every == 0 or step + 1 == opts.steps:
+                log.losses.append(float(np.mean(window)))
+                window = []
+                rate = (step + 1) / (time.perf_counter() - start)
+                progress.update(task, loss=f"{log.losses[-1]:.3f}", rate=f"{rate:.2f}")
+            progress.advance(task)
+    log.steps = opts.steps
+    log.seconds = time.perf_counter() - start
+    log.logit_scale = float(model.logit_scale.detach().exp())
+    model.eval()
+    return log

