@@ -10,6 +10,7 @@ makes the bytes, not just the decoded frames, repeatable.
 
 from __future__ import annotations
 
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +88,8 @@ def plan_timeline(scene: Scene, size: int, frames: int, rng: np.random.Generator
             # 1 on the span's first frame, 1/n on its last, then gone
             alpha[i] = np.where(t < s, alpha[i], np.clip(1.0 - (t - s) / n, 0.0, 1.0))
         elif event.action == "blink":
-            on = ((t - s) % 2 == 0).astype(float)
+            # two frames on, two off: survives sampling every other frame
+            on = ((t - s) // 2 % 2 == 0).astype(float)
             alpha[i] = np.where((t >= s) & (t <= span[-1]), on, alpha[i])
         elif event.action == "recolour":
             switch = s + n // 2
@@ -175,32 +177,52 @@ def signed_distance(shape: str, px: np.ndarray, py: np.ndarray, r: np.ndarray) -
 
 def draw(tl: Timeline) -> np.ndarray:
     """Rasterise a timeline to uint8 frames (frames, size, size, 3)."""
-    grid = np.arange(tl.size) + 0.5
-    gx = grid[None, None, :]
-    gy = grid[None, :, None]
-    out = np.broadcast_to(tl.background, (tl.frames, tl.size, tl.size, 3)).copy()
+    out = np.broadcast_to(tl.background.astype(np.float32), (tl.frames, tl.size, tl.size, 3)).copy()
     # later objects are drawn first, so the first-mentioned object is on top
     for i in reversed(range(len(tl.shapes))):
-        px = gx - tl.x[i][:, None, None]
-        py = gy - tl.y[i][:, None, None]
+        # only the box the object sweeps over is touched (shapes reach ~1.15 radius)
+        reach = 1.2 * tl.radius[i] + 1.5
+        x_lo, x_hi = _span(tl.x[i] - reach, tl.x[i] + reach, tl.size)
+        y_lo, y_hi = _span(tl.y[i] - reach, tl.y[i] + reach, tl.size)
+        px = (np.arange(x_lo, x_hi) + 0.5)[None, None, :] - tl.x[i][:, None, None]
+        py = (np.arange(y_lo, y_hi) + 0.5)[None, :, None] - tl.y[i][:, None, None]
         d = signed_distance(tl.shapes[i], px, py, tl.radius[i][:, None, None])
-        cover = np.clip(0.5 - d, 0.0, 1.0) * tl.alpha[i][:, None, None]
-        out += cover[..., None] * (tl.rgb[i][:, None, None, :] - out)
-    return out.round().clip(0, 255).astype(np.uint8)
+        cover = (np.clip(0.5 - d, 0.0, 1.0) * tl.alpha[i][:, None, None]).astype(np.float32)
+        region = out[:, y_lo:y_hi, x_lo:x_hi]
+        region += cover[..., None] * (tl.rgb[i][:, None, None, :].astype(np.float32) - region)
+    return (out + 0.5).clip(0, 255).astype(np.uint8)
+
+
+def _span(lo: np.ndarray, hi: np.ndarray, size: int) -> tuple[int, int]:
+    return max(0, int(np.floor(lo.min()))), min(size, int(np.ceil(hi.max())))
+
+
+def _x264_params() -> str:
+    """x264 CPU features for byte-repeatable output on any machine.
+
+    x264's AVX-512 code gave different bitstreams for the same frames from run to run
+    (seen on AMD EPYC, even on one thread), and its AVX/SSE4 code is not bit-exact with
+    its C code. The SSE2 code is as fast here and matches the C code, which every
+    non-x86 machine gets, so every machine writes the same bytes.
+    """
+    return "asm=SSE2" if platform.machine().lower() in ("x86_64", "amd64") else "asm=0"
 
 
 def write_mp4(path: str | Path, frames: np.ndarray, fps: int, crf: int) -> None:
-    """Encode RGB frames as H.264 (yuv420p) MP4 on one thread, so output is repeatable."""
+    """Encode RGB frames as H.264 (yuv420p) MP4: one thread, fixed CPU features, repeatable bytes."""
     import av
 
     with av.open(str(path), mode="w", format="mp4") as container:
         stream = container.add_stream("libx264", rate=fps)
         stream.width, stream.height = frames.shape[2], frames.shape[1]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "medium", "threads": "1"}
+        stream.options = {"crf": str(crf), "preset": "medium", "threads": "1", "x264-params": _x264_params()}
         stream.codec_context.thread_count = 1
-        for frame in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+        for index, rgb in enumerate(frames):
+            # explicit single-threaded conversion and timestamps: nothing left to chance
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p", threads=1)
+            frame.pts = index
+            for packet in stream.encode(frame):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
