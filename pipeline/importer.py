@@ -27,6 +27,8 @@ from stores import RunWriter, Store, canonical_json, check_name, connect, file_c
 from stores.metrics import summarize, t2v_ranks, v2t_ranks
 from stores.schema import SCORE_DTYPES
 
+from .code_version import package_version
+
 KIND = "imported"
 FLOAT16_MAX = 65504.0
 MAX_FRAMES = 32767  # frame indices are int16 in the store
@@ -211,8 +213,6 @@ def _metrics(sim: np.ndarray, own: np.ndarray) -> dict:
 
 def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:
     """Write ``spec``'s matrix (and frames) as a committed run; a cache hit writes nothing."""
-    from teachkit import __version__
-
     _check_spec(spec)
     store = Store(store_root)
     manifest = store.require_manifest()
@@ -240,7 +240,7 @@ def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:
     t1 = time.perf_counter()
 
     writer = RunWriter(
-        store, spec.teacher, KIND, fp, canonical_json(config), __version__, score_dtype=spec.score_dtype
+        store, spec.teacher, KIND, fp, canonical_json(config), package_version(), score_dtype=spec.score_dtype
     )
     writer.begin()
     caps = np.asarray(cap_ids, dtype=object)

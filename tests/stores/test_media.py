@@ -1,0 +1,61 @@
+"""Frame sampling (CLIP4Clip's linspace) and decoding of generated videos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stores.media import MediaError, decode_frames, probe, sample_indices
+
+
+@pytest.mark.parametrize("n, k", [(100, 12), (37, 12), (12, 12), (1000, 32), (13, 1)])
+def test_sample_indices_is_clip4clip_linspace(n, k):
+    # CLIP4Clip, slice_framepos=2: np.linspace(0, n - 1, num=max_frames, dtype=int)
+    np.testing.assert_array_equal(sample_indices(n, k), np.linspace(0, n - 1, num=k, dtype=int))
+
+
+def test_sample_indices_short_clips_and_fps():
+    np.testing.assert_array_equal(sample_indices(5, 12), np.arange(5))
+    assert sample_indices(0, 12).size == 0
+    # 30 fps resampled at 1 fps: one candidate per second, all kept when fewer than num_frames
+    np.testing.assert_array_equal(sample_indices(95, 12, video_fps=30, fps=1), [0, 30, 60, 90])
+    # 20 one-per-second candidates, then linspace(0, 19, 4) over them
+    np.testing.assert_array_equal(sample_indices(600, 4, video_fps=30, fps=1), np.arange(0, 600, 30)[[0, 6, 12, 19]])
+    with pytest.raises(ValueError):
+        sample_indices(10, 0)
+
+
+def test_probe_and_decode_generated_mp4(tmp_path, write_mp4):
+    path = write_mp4(tmp_path / "clip.mp4", n_frames=10, size=32, fps=8)
+    info = probe(path)
+    assert (info.frames, info.fps, info.duration) == (10, 8.0, 1.25)
+
+    s = decode_frames(path, 4)
+    np.testing.assert_array_equal(s.indices, [0, 3, 6, 9])
+    assert s.mask.all() and s.frames.shape == (4, 32, 32, 3) and s.frames.dtype == np.uint8
+    np.testing.assert_allclose(s.frames.mean(axis=(1, 2, 3)), 20.0 * s.indices, atol=3)
+
+    s = decode_frames(path, 12)
+    np.testing.assert_array_equal(s.indices, list(range(10)) + [-1, -1])
+    np.testing.assert_array_equal(s.mask, [True] * 10 + [False] * 2)
+    assert not s.frames[10:].any()
+    np.testing.assert_allclose(s.frames[:10].mean(axis=(1, 2, 3)), 20.0 * np.arange(10), atol=3)
+
+
+def test_container_without_frame_count_decodes_the_same(tmp_path, write_mp4):
+    mp4 = decode_frames(write_mp4(tmp_path / "a.mp4", n_frames=9), 4)
+    mkv = decode_frames(write_mp4(tmp_path / "a.mkv", n_frames=9), 4)  # Matroska stores no count
+    np.testing.assert_array_equal(mkv.indices, mp4.indices)
+    np.testing.assert_allclose(mkv.frames.astype(float), mp4.frames.astype(float), atol=3)
+    assert probe(tmp_path / "a.mkv").frames == 9
+
+
+def test_missing_and_corrupt_files_raise_media_error(tmp_path):
+    with pytest.raises(MediaError, match="not found"):
+        probe(tmp_path / "nope.mp4")
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 50)
+    with pytest.raises(MediaError):
+        probe(bad)
+    with pytest.raises(MediaError):
+        decode_frames(bad, 4)

@@ -1,0 +1,155 @@
+"""RunWriter: visibility only after commit, resumable reruns, crash safety with a real SIGKILL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+import stores
+from stores import RunWriter, Store, StoreError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _shard(captions: list[str], videos: list[str], base: float = 0.0) -> pa.Table:
+    rows = [(c, v) for c in captions for v in videos]
+    return pa.table(
+        {
+            "caption_id": [c for c, _ in rows],
+            "video_id": [v for _, v in rows],
+            "score": [base + i / 100 for i in range(len(rows))],
+        }
+    )
+
+
+def _writer(store: Store, fp: str = "a" * 64, teacher: str = "t1") -> RunWriter:
+    return RunWriter(store, teacher, "test", fp, "{}", "0")
+
+
+def _count(store: Store, sql: str):
+    with stores.connect(store.root) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_rows_visible_only_after_commit(small_store):
+    w = _writer(small_store)
+    assert w.begin() == 0
+    w.write_shard("scores", "test", 0, _shard(["v0#0", "v0#1"], ["v0", "v1", "v2", "v3"]))
+    w.write_failures("decode", [("v3", "broken")])
+    assert _count(small_store, "SELECT count(*) FROM scores") == [(0,)]
+    assert _count(small_store, "SELECT count(*) FROM current_runs") == [(0,)]
+    assert _count(small_store, "SELECT count(*) FROM failures WHERE run = 'aaaaaaaaaaaaaaaa'") == [(0,)]
+    assert _count(small_store, "SELECT status FROM runs") == [("running",)]
+
+    row = w.commit(timings={"score": 1.5}, metrics={"t2v": {"R@1": 50.0}})
+    assert row["rows"] == 8 and row["status"] == "committed"
+    assert _count(small_store, "SELECT count(*), min(score), max(score) FROM scores") == [(8, 0.0, pytest.approx(0.07, abs=1e-3))]
+    assert _count(small_store, "SELECT teacher, status, rows FROM current_runs") == [("t1", "committed", 8)]
+    assert _count(small_store, "SELECT item, error FROM failures WHERE run = 'aaaaaaaaaaaaaaaa'") == [("v3", "broken")]
+    with pytest.raises(StoreError, match="already committed"):
+        _writer(small_store).begin()
+
+
+def test_rerun_skips_committed_shards_and_cleans_leftovers(small_store):
+    w = _writer(small_store)
+    w.begin()
+    w.write_shard("scores", "test", 0, _shard(["v0#0"], ["v0", "v1"]))
+    # what a writer killed mid-rename leaves behind
+    leftover = w.shard_path("scores", "test", 1).with_name(".part-00001.parquet.999.tmp")
+    leftover.write_bytes(b"half a parquet file")
+    run_tmp = small_store.root / "runs" / "teacher=t1" / ".run-aaaaaaaaaaaaaaaa.parquet.999.tmp"
+    run_tmp.write_bytes(b"x")
+
+    again = _writer(small_store)
+    assert again.begin() == 1  # the committed shard survives the "crash"
+    assert not leftover.exists() and not run_tmp.exists()
+    assert again.has_shard("scores", "test", 0) and not again.has_shard("scores", "test", 1)
+    started = _count(small_store, "SELECT started_at FROM runs")
+    again.write_shard("scores", "test", 1, _shard(["v0#1"], ["v0", "v1"]))
+    again.commit()
+    assert _count(small_store, "SELECT started_at FROM runs") == started  # the first start is kept
+    assert _count(small_store, "SELECT count(*), count(DISTINCT (caption_id, video_id)) FROM scores") == [(4, 4)]
+
+
+def test_empty_shard_is_valid_and_nonfinite_or_overflow_refused(small_store):
+    w = _writer(small_store)
+    w.begin()
+    empty = pa.table({"caption_id": pa.array([], pa.string()), "video_id": pa.array([], pa.string()),
+                      "frame": pa.array([], pa.int16()), "score": pa.array([], pa.float32())})
+    assert w.write_shard("frames", "test", 0, empty) == 0
+    bad = _shard(["v0#0"], ["v0", "v1"]).set_column(2, "score", pa.array([0.5, float("nan")]))
+    with pytest.raises(ValueError, match="non-finite scores"):
+        w.write_shard("scores", "test", 0, bad)
+    big = _shard(["v0#0"], ["v0"]).set_column(2, "score", pa.array([70000.0]))
+    with pytest.raises(ValueError, match="overflows float16"):
+        w.write_shard("scores", "test", 0, big)
+    assert not w.has_shard("scores", "test", 0)
+    with pytest.raises(ValueError, match="split name"):
+        w.shard_path("scores", "../escape", 0)
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import sys, time
+    import pyarrow as pa
+    from stores import RunWriter, Store
+
+    root, n_shards, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    videos = [f"v{k}" for k in range(4)]
+    w = RunWriter(Store(root), "killed", "test", "b" * 64, "{}", "0")
+    w.begin()
+    for i in range(n_shards):
+        if w.has_shard("scores", "test", i):
+            continue
+        caps = [f"c{i}_{j}" for j in range(50)]
+        w.write_shard("scores", "test", i, pa.table({
+            "caption_id": [c for c in caps for _ in videos],
+            "video_id": videos * len(caps),
+            "score": [float(i)] * (len(caps) * len(videos)),
+        }))
+        print(f"shard {i}", flush=True)
+        time.sleep(pause)
+    w.commit()
+    print("committed", flush=True)
+    """
+)
+
+
+def test_sigkill_mid_run_shows_nothing_then_rerun_completes_exactly_once(small_store, tmp_path):
+    script = tmp_path / "writer.py"
+    script.write_text(KILLED_WRITER)
+    n_shards = 20
+    cmd = [sys.executable, str(script), str(small_store.root), str(n_shards)]
+    proc = subprocess.Popen(cmd + ["0.1"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if line.strip() == "shard 7":
+                break
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    written = sorted((small_store.root / "scores" / "teacher=killed").rglob("part-*.parquet"))
+    assert 8 <= len(written) < n_shards
+    assert _count(small_store, "SELECT count(*) FROM scores") == [(0,)]
+    assert _count(small_store, "SELECT count(*) FROM current_runs") == [(0,)]
+    assert _count(small_store, "SELECT teacher, status FROM runs") == [("killed", "running")]
+
+    done = subprocess.run(cmd + ["0"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.count("shard") == n_shards - len(written)  # resumed, not restarted
+    assert not list(small_store.root.rglob("*.tmp"))
+    expected = n_shards * 50 * 4
+    assert _count(
+        small_store,
+        "SELECT count(*), count(DISTINCT (caption_id, video_id)), count(DISTINCT split), min(score), max(score) "
+        "FROM scores WHERE teacher = 'killed'",
+    ) == [(expected, expected, 1, 0.0, float(n_shards - 1))]
+    assert _count(small_store, "SELECT status, rows FROM current_runs") == [("committed", expected)]
