@@ -39,17 +39,23 @@ def t2v_ranks(sim: np.ndarray, caption_video: np.ndarray) -> np.ndarray:
 
 
 def v2t_ranks(sim: np.ndarray, caption_video: np.ndarray) -> np.ndarray:
-    """Per video, the rank of its best-ranked caption among all captions."""
+    """Per video, the rank of its best-ranked caption among all captions.
+
+    The rank is 1 + the number of *other videos'* captions scoring at least as high as the
+    video's best caption: its own captions never push each other down (MSR-VTT has
+    duplicate sentences per video, whose scores tie exactly).
+    """
     sim = _clean(sim).T  # videos x captions
     gt = np.asarray(caption_video)
-    n_videos = sim.shape[0]
+    n_videos, n_captions = sim.shape
+    if gt.shape != (n_captions,) or gt.min(initial=0) < 0 or gt.max(initial=0) >= n_videos:
+        raise ValueError("caption_video must give each caption a video index inside the similarity matrix")
     if np.bincount(gt, minlength=n_videos).min(initial=1) == 0:
         raise ValueError("every video needs at least one caption for v2t metrics")
-    ranks = np.full(n_videos, np.iinfo(np.int64).max, dtype=np.int64)
-    for c, v in enumerate(gt):
-        r = int((sim[v] >= sim[v, c]).sum())
-        ranks[v] = min(ranks[v], r)
-    return ranks
+    own = np.zeros(sim.shape, dtype=bool)
+    own[gt, np.arange(n_captions)] = True
+    best = np.where(own, sim, -np.inf).max(axis=1)
+    return 1 + ((sim >= best[:, None]) & ~own).sum(axis=1)
 
 
 def summarize(ranks: np.ndarray, ks=DEFAULT_KS) -> dict[str, float]:

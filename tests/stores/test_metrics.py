@@ -40,6 +40,16 @@ def test_ties_count_against_the_query_and_nan_ranks_last():
     np.testing.assert_array_equal(t2v_ranks(sim, np.array([0, 1])), [3, 1])
 
 
+def test_a_videos_own_captions_never_push_each_other_down():
+    # MSR-VTT repeats sentences within a video: identical captions tie exactly
+    sim = np.array([[0.9, 0.1], [0.9, 0.1], [0.3, 0.2], [0.0, 0.5]])
+    np.testing.assert_array_equal(v2t_ranks(sim, np.array([0, 0, 1, 1])), [1, 1])
+    # but another video's caption tying with the best one counts against the query
+    np.testing.assert_array_equal(v2t_ranks(sim[:, :1], np.array([0, 0, 0, 0])), [1])
+    sim2 = np.array([[0.9, 0.1], [0.9, 0.1], [0.9, 0.2], [0.0, 0.95]])
+    np.testing.assert_array_equal(v2t_ranks(sim2, np.array([0, 0, 1, 1])), [2, 1])
+
+
 def test_matches_an_argsort_reference_on_random_scores():
     rng = np.random.default_rng(0)
     gt = np.repeat(np.arange(50), 3)  # 3 captions per video
