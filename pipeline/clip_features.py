@@ -26,9 +26,17 @@ def encode_text(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, wo
 
 
 def encode_frames(model, pixel_values: torch.Tensor, frame_mask: torch.Tensor) -> VideoFeatures:
-    """``pixel_values``: (M, T, 3, H, W); returns normalised (M, T, D) frame embeddings."""
+    """``pixel_values``: (M, T, 3, H, W); returns normalised (M, T, D) frame embeddings.
+
+    Only real frames go through the vision tower (padding of short clips costs nothing);
+    padded slots get zero vectors.
+    """
     m, t = pixel_values.shape[:2]
-    out = model.vision_model(pixel_values=pixel_values.flatten(0, 1))
-    emb = F.normalize(model.visual_projection(out.pooler_output).float(), dim=-1)
-    emb = emb.view(m, t, -1) * frame_mask.unsqueeze(-1).to(emb.dtype)
-    return VideoFeatures(emb, frame_mask.bool())
+    mask = frame_mask.bool().to(pixel_values.device)
+    real = pixel_values[mask]  # (F, 3, H, W)
+    dim = model.visual_projection.out_features
+    emb = torch.zeros(m, t, dim, dtype=torch.float32, device=pixel_values.device)
+    if real.shape[0]:
+        out = model.vision_model(pixel_values=real)
+        emb[mask] = F.normalize(model.visual_projection(out.pooler_output).float(), dim=-1)
+    return VideoFeatures(emb, mask)

@@ -1,1 +1,36 @@
-"""teachers"""
+"""Teachers: an explicit registry of kinds, one module each (adding a kind is adding a file).
+
+Every kind's module defines ``build(cfg, model, device)`` returning an object that
+implements :class:`pipeline.teachers.protocol.Teacher`. Modules are imported only when a
+teacher of that kind is built, so the CLI starts without torch/transformers.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+#: kind -> (module defining ``build``, what it is)
+KINDS: dict[str, tuple[str, str]] = {
+    "clip": ("pipeline.teachers.clip", "CLIP-family checkpoint with a scorer (mean | fine) and frame relevance"),
+    "text": ("pipeline.teachers.text", "TeachText text encoder: similarity to the video's other captions"),
+    "plugin": ("pipeline.teachers.plugin", "your class named by a dotted path (module:Class), see protocol.py"),
+    "imported": ("pipeline.teachers.imported", "scores brought in with `teachkit scores import` (nothing to run)"),
+}
+
+
+def build_teacher(cfg, model, device):
+    """Instantiate the teacher ``cfg`` describes (``model``: a resolved ModelRef or None)."""
+    try:
+        module, _ = KINDS[cfg.kind]
+    except KeyError:
+        raise ValueError(f"unknown teacher kind {cfg.kind!r}; kinds are {sorted(KINDS)}") from None
+    from transformers.utils import logging as hf_logging
+
+    # the run draws its own progress; a "Loading weights" bar per teacher is noise on stderr
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return importlib.import_module(module).build(cfg, model, device)
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()

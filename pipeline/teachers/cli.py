@@ -1,9 +1,150 @@
-"""CLI commands (stub: filled in by the module's owner)."""
+"""``teachkit teachers run`` and ``teachkit teachers list``.
+
+The config is parsed once here (:func:`pipeline.config.load_config`); known errors (bad
+config, missing model, unusable store or dataset) print one line on stderr and exit 1.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 import typer
+
+DEFAULT_CONFIG = Path("configs/demo.toml")
+
+
+def _fail(e: Exception) -> None:
+    typer.echo(f"error: {e}", err=True)
+    raise typer.Exit(1)
+
+
+def _known_errors() -> tuple[type[Exception], ...]:
+    from stores.fingerprint import FingerprintError
+    from stores.layout import StoreError
+
+    from ..config import ConfigError
+    from .models import ModelError
+    from .plugin import PluginError
+
+    errors: list[type[Exception]] = [ConfigError, ModelError, PluginError, StoreError, FingerprintError]
+    try:
+        from ..datasets import DatasetError
+
+        errors.append(DatasetError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from ..bootstrap import BootstrapOptionsError
+
+        errors.append(BootstrapOptionsError)
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        from ..demo import DemoError
+
+        errors.append(DemoError)
+    except ImportError:  # pragma: no cover
+        pass
+    return tuple(errors)
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``run`` and ``list`` to the ``teachers`` command group."""
+
+    @app.command("run")
+    def run_cmd(
+        config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline TOML config."),
+        only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this teacher (repeatable)."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars on stderr."),
+    ) -> None:
+        """Run every teacher once into the store (unchanged teachers print `cached`)."""
+        from ..config import load_config
+        from ..run import run_teachers
+        from ..run.shards import NonFiniteScoreError
+
+        try:
+            cfg = load_config(config)
+            run_teachers(cfg, only=only, out=typer.echo, progress=not no_progress)
+        except _known_errors() + (NonFiniteScoreError,) as e:
+            _fail(e)
+
+    @app.command("list")
+    def list_cmd(
+        config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline TOML config."),
+    ) -> None:
+        """The config's teachers and their state in the store, plus teachers only the store knows."""
+        from ..config import load_config
+
+        try:
+            cfg = load_config(config)
+            rows = teacher_states(cfg)
+        except _known_errors() as e:
+            _fail(e)
+        width = max(len(r[0]) for r in rows) + 2
+        typer.echo(f"{'teacher':<{width}}{'kind':<10}{'state':<22}{'R@1':>7}  details")
+        for name, kind, state, r1, details in rows:
+            typer.echo(f"{name:<{width}}{kind:<10}{state:<22}{r1:>7}  {details}")
+        from . import KINDS
+
+        typer.echo("\nkinds: " + "; ".join(f"{k} = {desc}" for k, (_, desc) in KINDS.items()))
+
+
+def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
+    """(name, kind, state, t2v R@1, details) per configured teacher and per store-only teacher.
+
+    States: ``cached`` (a committed run matches the current fingerprint), ``stale`` (only
+    runs of another config, code or manifest), ``not run``, ``model missing`` (e.g. not
+    bootstrapped yet), ``imported`` / ``missing`` for imported teachers.
+    """
+    import json
+
+    from stores.layout import Store
+
+    from ..run.prepare import plan_teacher
+    from .imported import imported_runs
+    from .models import ModelError
+
+    root = cfg.store.root
+    store = Store(root) if (root / "store.json").exists() else None
+    manifest = store.manifest() if store else None
+    current = store.current_runs() if store else {}
+    rows = []
+
+    def r1(run: dict | None) -> str:
+        m = json.loads(run["metrics"]) if run else {}
+        return f"{m['t2v']['R@1']:.1f}" if "t2v" in m else "-"
+
+    for t in cfg.teachers:
+        details = _details(t)
+        if t.kind == "imported":
+            run = imported_runs(store).get(t.name) if store else None
+            rows.append((t.name, t.kind, "imported" if run else "missing", r1(run), details))
+            continue
+        if manifest is None:
+            rows.append((t.name, t.kind, "no manifest", "-", details))
+            continue
+        try:
+            plan = plan_teacher(t, cfg.frames, manifest)
+        except ModelError:
+            rows.append((t.name, t.kind, "model missing", "-", details))
+            continue
+        run = store.committed_run(t.name, plan.fingerprint)
+        state = "cached" if run else ("stale" if t.name in current else "not run")
+        rows.append((t.name, t.kind, state + (f" ({plan.fingerprint[:8]})" if run else ""), r1(run), details))
+    configured = {t.name for t in cfg.teachers}
+    for name, run in sorted(current.items()):
+        if name not in configured:
+            rows.append((name, run["kind"], "in store only", r1(run), f"run {run['run']}, {run['rows']:,} scores"))
+    return rows
+
+
+def _details(t) -> str:
+    parts = [f"model={t.model}" if t.model else None]
+    if t.kind == "clip":
+        parts.append(f"scorer={t.scorer}")
+    if t.kind == "plugin":
+        parts.append(f"plugin={t.plugin}")
+    if t.kind != "imported":
+        parts.append(f"plan={t.plan}" + (f"(k={t.k})" if t.k else ""))
+    return " ".join(p for p in parts if p)

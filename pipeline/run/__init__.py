@@ -1,0 +1,192 @@
+"""``teachkit teachers run``: every teacher once, into the store.
+
+Steps: demo data (if configured) -> manifest (skipped when unchanged) -> bootstrapped
+checkpoints -> per teacher a fingerprint; a teacher whose fingerprint has a committed run
+prints ``cached`` and loads nothing. The others are loaded once each and computed
+together, split by split: each video is decoded once for all of them
+(:mod:`.videos`), then each teacher scores its pending shards (:mod:`.shards`), measures
+its test-split retrieval from what it stored (:mod:`.quality`) and commits.
+
+Progress goes to stderr; one result line per teacher and the metrics table go to stdout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import json
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable
+
+from stores.layout import Store
+from stores.metrics import format_table
+from stores.writer import RunWriter
+
+from ..config import PipelineConfig
+from .prepare import TeacherPlan, ensure_bootstraps, ensure_demo, ensure_manifest, plan_teacher
+
+__all__ = ["Outcome", "run_teachers"]
+
+
+@dataclass
+class Outcome:
+    """What happened to one teacher in a run (also what the CLI prints)."""
+
+    name: str
+    kind: str
+    status: str  # cached | computed | imported | missing
+    run: str | None = None
+    rows: int = 0
+    frame_rows: int = 0
+    skipped_videos: int = 0
+    loaded: bool = False  # whether this run loaded the teacher's model
+    seconds: float = 0.0
+    metrics: dict = field(default_factory=dict)
+    timings: dict = field(default_factory=dict)
+
+    def line(self) -> str:
+        head = f"{self.name:<16} {self.status:<9}"
+        if self.status == "missing":
+            return head + " no imported scores in the store (`teachkit scores import`)"
+        text = f"{head} run {self.run}  {self.rows:,} scores"
+        if self.frame_rows:
+            text += f", {self.frame_rows:,} frame scores"
+        if self.status == "computed":
+            text += f"  in {self.seconds:.1f}s"
+        if self.skipped_videos:
+            text += f"  (skipped {self.skipped_videos} undecodable video(s); see the failures view)"
+        return text
+
+
+class Job:
+    """A teacher being computed in this run: its plan, model, writer and tallies."""
+
+    def __init__(self, plan: TeacherPlan, teacher, writer: RunWriter):
+        self.plan, self.cfg, self.name = plan, plan.cfg, plan.name
+        self.teacher, self.writer = teacher, writer
+        self.timings: dict[str, float] = defaultdict(float)
+
+    def add_time(self, stage: str, seconds: float) -> None:
+        self.timings[stage] += seconds
+
+
+def run_teachers(
+    cfg: PipelineConfig,
+    only: list[str] | None = None,
+    out: Callable[[str], None] = print,
+    log: Callable[[str], None] | None = None,
+    progress: bool = True,
+) -> list[Outcome]:
+    """Run the selected teachers (all when ``only`` is empty); return one Outcome each."""
+    from .progress import stderr_console
+
+    console = stderr_console()
+    log = log or (lambda msg: console.print(msg, highlight=False, markup=False))
+    selected = cfg.select(only)
+    ensure_demo(cfg, log)
+    manifest = ensure_manifest(cfg, log)
+    store = Store(cfg.store.root)
+    ensure_bootstraps(selected, store.root, log)
+
+    outcomes: dict[str, Outcome] = {}
+    todo: list[TeacherPlan] = []
+    for t in selected:
+        if t.kind == "imported":
+            from ..teachers.imported import imported_runs
+
+            row = imported_runs(store).get(t.name)
+            outcomes[t.name] = (
+                _from_row(t.name, "imported", row) if row else Outcome(t.name, t.kind, "missing")
+            )
+            out(outcomes[t.name].line())
+            continue
+        plan = plan_teacher(t, cfg.frames, manifest)
+        row = store.committed_run(t.name, plan.fingerprint)
+        if row is not None:
+            outcomes[t.name] = _from_row(t.name, "cached", row)
+            out(outcomes[t.name].line())
+        else:
+            todo.append(plan)
+    if todo:
+        for o in _compute(todo, cfg, store, console, log, progress):
+            outcomes[o.name] = o
+            out(o.line())
+    ordered = [outcomes[t.name] for t in selected]
+    table = {o.name: o.metrics for o in ordered if "t2v" in o.metrics}
+    if table:
+        out("")
+        out("test-split retrieval, computed from the stored scores:")
+        out(format_table(table))
+    return ordered
+
+
+def _from_row(name: str, status: str, row: dict) -> Outcome:
+    metrics = json.loads(row.get("metrics") or "{}")
+    return Outcome(name, row["kind"], status, row["run"], int(row["rows"]), metrics=metrics,
+                   timings=json.loads(row.get("timings") or "{}"))
+
+
+def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, console, log, progress: bool):
+    import torch
+
+    from ..teachers import build_teacher
+    from ..teachers.device import resolve_device
+    from .data import load_splits
+    from .progress import make_progress
+    from .quality import EVAL_SPLIT, stored_metrics
+    from .shards import pending_shards, write_split
+    from .videos import encode_split
+
+    jobs: list[Job] = []
+    started = time.perf_counter()
+    for plan in plans:
+        t0 = time.perf_counter()
+        device = resolve_device(plan.cfg.device)
+        log(f"{plan.name}: loading {plan.cfg.kind} teacher {plan.model or plan.cfg.plugin} on {device}")
+        teacher = build_teacher(plan.cfg, plan.model, device)
+        writer = RunWriter(store, plan.name, plan.cfg.kind, plan.fingerprint, plan.config_json,
+                           plan.code_version, plan.cfg.score_dtype)
+        done = writer.begin()
+        if done:
+            log(f"{plan.name}: resuming run {writer.run} ({done} shard files already written)")
+        job = Job(plan, teacher, writer)
+        job.add_time("load", time.perf_counter() - t0)
+        jobs.append(job)
+
+    splits = load_splits(store.root)
+    bar = make_progress(console) if progress else None
+    with bar if bar is not None else contextlib.nullcontext():
+        for split in splits.values():
+            active = [j for j in jobs if pending_shards(j, split)]
+            if not active:
+                continue
+            encoded = encode_split(split, active, cfg.frames, bar)
+            for j in active:
+                enc = encoded.pop(j.name)
+                j.writer.write_failures(f"videos-{split.name}", enc.failures)
+                write_split(j, split, enc, bar)
+                del enc
+            del encoded
+
+    outcomes = []
+    for j in jobs:
+        t0 = time.perf_counter()
+        failures = j.writer.failures()
+        failed = {item for item, _ in failures}
+        metrics = stored_metrics(j.writer, splits[EVAL_SPLIT], failed) if EVAL_SPLIT in splits else {}
+        j.add_time("metrics", time.perf_counter() - t0)
+        seconds = time.perf_counter() - started
+        timings = {k: round(v, 3) for k, v in j.timings.items()} | {"total": round(seconds, 3)}
+        j.writer.commit(timings=timings, metrics=metrics)
+        outcomes.append(Outcome(
+            j.name, j.cfg.kind, "computed", j.writer.run, j.writer.rows("scores"), j.writer.rows("frames"),
+            len(failed), loaded=True, seconds=seconds, metrics=metrics, timings=timings,
+        ))
+        j.teacher = None
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return outcomes
+

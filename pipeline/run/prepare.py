@@ -1,0 +1,116 @@
+"""The steps before any teacher runs: demo data, manifest, bootstrapped checkpoints, fingerprints.
+
+Each step is cheap when there is nothing to do (the demo and the manifest compare their
+inputs' fingerprints; ``ensure_checkpoint`` compares its marker), so ``teachkit teachers
+run`` calls all of them every time. :func:`plan_teacher` computes a teacher's fingerprint
+without loading its model: the canonical config (model identity, scorer, frame sampling,
+score plan, score dtype, shard size), the manifest's fingerprint and the code version.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from stores.fingerprint import canonical_json, fingerprint
+from stores.layout import Manifest
+
+from ..code_version import code_version
+from ..config import ConfigError, FramesConfig, PipelineConfig, TeacherConfig
+from ..teachers.models import ModelRef, resolve_model
+
+
+def ensure_demo(cfg: PipelineConfig, log) -> None:
+    """Generate the bundled demo into ``[dataset.demo] out`` (a no-op when it is already there)."""
+    demo = cfg.dataset.demo
+    if demo is None:
+        return
+    from ..demo import DemoOptions, generate
+
+    fields = {f.name for f in dataclasses.fields(DemoOptions)}
+    unknown = sorted(set(demo.options) - fields)
+    if unknown:
+        raise ConfigError(f"dataset.demo.options: unknown option(s) {unknown}; options are {sorted(fields)}")
+    result = generate(demo.out, DemoOptions(**demo.options), workers=demo.workers, log=log)
+    if result.created:
+        log(f"demo: wrote {demo.out}")
+
+
+def ensure_manifest(cfg: PipelineConfig, log) -> Manifest:
+    """Build the store's manifest from ``[dataset]`` (skipped by the builder when unchanged)."""
+    from stores.layout import Store
+
+    from ..datasets import build_manifest
+
+    ds = cfg.dataset
+    if not ds.source.exists():
+        raise ConfigError(f"dataset.source: {ds.source} does not exist")
+    before = Store(cfg.store.root, create=True).manifest()
+    m = build_manifest(cfg.store.root, ds.adapter, ds.source, ds.videos)
+    state = "unchanged" if before is not None and before.fingerprint == m.fingerprint else "built"
+    log(f"manifest {m.short} ({state}): {m.videos} videos, {m.captions} captions, {m.failures} failures")
+    return m
+
+
+def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path, log) -> None:
+    """Train (or find cached) every bootstrapped checkpoint the selected teachers name."""
+    wanted = [t for t in teachers if t.bootstrap is not None]
+    if not wanted:
+        return
+    from ..bootstrap import ensure_checkpoint
+
+    for t in wanted:
+        ensure_checkpoint(Path(t.model), dict(t.bootstrap), Path(store_root))
+
+
+@dataclass(frozen=True)
+class TeacherPlan:
+    """Everything that identifies a teacher's run, computed without loading its model."""
+
+    cfg: TeacherConfig
+    model: ModelRef | None
+    config: dict
+    config_json: str
+    code_version: str
+    fingerprint: str
+
+    @property
+    def name(self) -> str:
+        return self.cfg.name
+
+
+def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | None) -> dict:
+    """The canonical config of a teacher: what changes its scores, nothing that does not
+    (batch sizes, device and the model's path are left out)."""
+    out = {
+        "kind": t.kind,
+        "model": None if model is None else model.identity,
+        "plan": {"kind": t.plan, "k": t.k},
+        "score_dtype": t.score_dtype,
+        "shard_captions": t.shard_captions,
+        "max_length": t.max_length,
+    }
+    if t.kind != "text":  # a text teacher never sees frames
+        out["frames"] = {"num_frames": frames.num_frames, "fps": frames.fps}
+        out["frame_relevance"] = t.frame_relevance
+    if t.kind == "clip":
+        out["scorer"] = t.scorer
+    if t.kind == "plugin":
+        from ..teachers.plugin import identity
+
+        out["plugin"] = identity(t.plugin) | {"options": t.options}
+    return out
+
+
+def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest) -> TeacherPlan:
+    model = resolve_model(t.model) if t.model else None
+    config = teacher_config(t, frames, model)
+    extra: tuple[str, ...] = ()
+    if t.kind == "plugin":
+        from ..teachers.plugin import split_path
+
+        extra = (split_path(t.plugin)[0],)
+    cv = code_version(t.kind, extra)
+    fp = fingerprint("teacher-run", config, manifest.fingerprint, cv)
+    return TeacherPlan(t, model, config, canonical_json(config), cv, fp)

@@ -1,0 +1,172 @@
+"""Score one split of one teacher into shards: blocks of captions x the plan's videos.
+
+Shard ``i`` holds captions ``[i * shard_captions, (i + 1) * shard_captions)`` of the split
+(:meth:`SplitData.shards`); a shard already on disk is skipped, so a killed run resumes
+where it stopped and writes every row exactly once. Within a shard, captions are encoded in
+``text_batch`` blocks and scored against ``score_batch`` blocks of the cached video features.
+
+Rows promised per caption whose video was decodable (captions of an undecodable video are
+skipped with it): ``full`` -- every decodable video of the split; ``topk`` -- the teacher's
+top-k videos by holistic embedding plus the positive. Pairs the teacher declines
+(``pair_mask``) are not stored. Frame relevance is stored for each caption's own video
+(``own``) or for every scored pair (``all``); the frames shard is written before the scores
+shard, whose presence marks the shard done.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from ..plans import build_index, topk_candidates
+from ..teachers.protocol import BaseTeacher, CaptionBatch, Features, take
+from .data import SplitData
+from .videos import EncodedVideos
+
+PAIR_CHUNK = 8192  # pairs per frame_relevance call in "all" mode
+
+
+class NonFiniteScoreError(ValueError):
+    """A teacher produced NaN/inf for a pair it claims to score; nothing of the shard is written."""
+
+
+def frame_mode(job) -> str:
+    """The frame relevance this job stores: the configured mode, or none if the teacher has none."""
+    fn = getattr(type(job.teacher), "frame_relevance", None)
+    has = callable(fn) and fn is not BaseTeacher.frame_relevance
+    return job.cfg.frame_relevance if has else "none"
+
+
+def pending_shards(job, split: SplitData) -> list[int]:
+    return [i for i in range(len(split.shards(job.cfg.shard_captions)))
+            if not job.writer.has_shard("scores", split.name, i)]
+
+
+def write_split(job, split: SplitData, enc: EncodedVideos, progress=None) -> None:
+    """Write every pending shard of ``split`` for ``job`` (see module docstring)."""
+    shards = split.shards(job.cfg.shard_captions)
+    pending = pending_shards(job, split)
+    if not pending:
+        return
+    row_of = np.full(len(split.video_ids), -1, dtype=np.int64)
+    row_of[enc.ok] = np.arange(len(enc.ok))
+    index = None
+    if job.cfg.plan == "topk" and enc.features is not None:
+        start = time.perf_counter()
+        with torch.inference_mode():
+            holistic = job.teacher.holistic_videos(enc.features).float().cpu().numpy()
+        index = build_index(holistic)
+        job.add_time("index", time.perf_counter() - start)
+    mode = frame_mode(job)
+    task = None
+    if progress is not None:
+        total = sum(len(shards[i]) for i in pending)
+        task = progress.add_task(f"{split.name}: {job.name}", total=total, unit="captions")
+    for s in pending:
+        caps = np.arange(shards[s].start, shards[s].stop, dtype=np.int64)
+        caps = caps[row_of[split.caption_video[caps]] >= 0] if len(caps) else caps
+        score_parts, frame_parts = [], []
+        for lo in range(0, len(caps), job.cfg.text_batch):
+            chunk = caps[lo : lo + job.cfg.text_batch]
+            start = time.perf_counter()
+            cf = job.teacher.encode_captions(
+                CaptionBatch([split.caption_ids[i] for i in chunk], [split.texts[i] for i in chunk], chunk)
+            )
+            job.add_time("encode_captions", time.perf_counter() - start)
+            start = time.perf_counter()
+            own = row_of[split.caption_video[chunk]]
+            ci, vr, sc = _score_chunk(job, split, s, cf, enc.features, own, index, chunk)
+            score_parts.append(_scores_table(split, chunk[ci], enc.ok[vr], sc))
+            if mode != "none":
+                pairs = (np.arange(len(chunk)), own) if mode == "own" else (ci, vr)
+                frame_parts.append(_frames_table(job, split, chunk, cf, enc.features, enc.ok, *pairs))
+            job.add_time("score", time.perf_counter() - start)
+        start = time.perf_counter()
+        if mode != "none":
+            job.writer.write_shard("frames", split.name, s, _concat(frame_parts, _FRAMES))
+        job.writer.write_shard("scores", split.name, s, _concat(score_parts, _SCORES))
+        job.add_time("write", time.perf_counter() - start)
+        if task is not None:
+            progress.advance(task, len(shards[s]))
+
+
+def _score_chunk(job, split, shard, cf: Features, videos: Features, own, index, chunk):
+    """(caption rows in chunk, video feature rows, scores) of the pairs the plan promises."""
+    t, bs = job.teacher, job.cfg.score_batch
+    n = len(own)
+    if job.cfg.plan == "topk":
+        with torch.inference_mode():
+            q = t.holistic_captions(cf).float().cpu().numpy()
+        cands = topk_candidates(index, q, own, job.cfg.k)
+        cols = np.unique(cands[cands >= 0])
+    else:
+        cands, cols = None, np.arange(len(next(iter(videos.values()))), dtype=np.int64)
+    sims = np.empty((n, len(cols)), dtype=np.float32)
+    keep = np.ones((n, len(cols)), dtype=bool)
+    for lo in range(0, len(cols), bs):
+        block = slice(lo, lo + bs) if cands is None else cols[lo : lo + bs]
+        vf = take(videos, block)
+        with torch.inference_mode():
+            s = t.score(cf, vf)
+            m = t.pair_mask(cf, vf) if callable(getattr(t, "pair_mask", None)) else None
+        width = s.shape[1]
+        sims[:, lo : lo + width] = s.float().cpu().numpy()
+        if m is not None:
+            keep[:, lo : lo + width] = m.cpu().numpy()
+    if cands is None:
+        ci, cj = np.nonzero(keep)
+        vr = cols[cj]
+    else:
+        ci, k = np.nonzero(cands >= 0)
+        vr = cands[ci, k]
+        cj = np.searchsorted(cols, vr)
+        wanted = keep[ci, cj]
+        ci, cj, vr = ci[wanted], cj[wanted], vr[wanted]
+    sc = sims[ci, cj]
+    bad = ~np.isfinite(sc)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise NonFiniteScoreError(
+            f"teacher {job.name}: {int(bad.sum())} non-finite scores in split {split.name} shard {shard} "
+            f"(e.g. caption {split.caption_ids[chunk[ci[i]]]} x video row {vr[i]}: {sc[i]}); nothing written"
+        )
+    return ci, vr, sc
+
+
+def _frames_table(job, split, chunk, cf: Features, videos: Features, ok, ci, vr) -> pa.Table:
+    """Frame relevance rows for the aligned pairs (chunk[ci], ok[vr]); NaN (padding) dropped."""
+    parts = []
+    for lo in range(0, len(ci), PAIR_CHUNK):
+        c, v = ci[lo : lo + PAIR_CHUNK], vr[lo : lo + PAIR_CHUNK]
+        with torch.inference_mode():
+            rel = job.teacher.frame_relevance(take(cf, c), take(videos, v))
+        rel = rel.float().cpu().numpy()
+        pi, slot = np.nonzero(~np.isnan(rel))
+        parts.append(pa.table({
+            "caption_id": split.caption_array.take(pa.array(chunk[c[pi]])),
+            "video_id": split.video_array.take(pa.array(ok[v[pi]])),
+            "frame": pa.array(slot.astype(np.int16)),
+            "score": pa.array(rel[pi, slot].astype(np.float32)),
+        }))
+    return _concat(parts, _FRAMES)
+
+
+def _scores_table(split: SplitData, caption_rows, video_rows, scores) -> pa.Table:
+    return pa.table({
+        "caption_id": split.caption_array.take(pa.array(caption_rows, pa.int64())),
+        "video_id": split.video_array.take(pa.array(video_rows, pa.int64())),
+        "score": pa.array(np.asarray(scores, dtype=np.float32)),
+    })
+
+
+_SCORES = pa.schema([("caption_id", pa.string()), ("video_id", pa.string()), ("score", pa.float32())])
+_FRAMES = pa.schema([("caption_id", pa.string()), ("video_id", pa.string()), ("frame", pa.int16()),
+                     ("score", pa.float32())])
+
+
+def _concat(parts: list[pa.Table], schema: pa.Schema) -> pa.Table:
+    parts = [p for p in parts if p.num_rows]
+    return pa.concat_tables(parts) if parts else schema.empty_table()

@@ -1,0 +1,104 @@
+"""``text`` teachers: TeachText-style scores from a text encoder alone.
+
+TeachText (Croitoru et al., ICCV 2021, arXiv:2104.08271) distils several text encoders: a
+caption's similarity to a video is judged by how close it is to the video's *other*
+captions. Here: any Hugging Face text encoder or sentence-transformers folder (AutoModel +
+AutoTokenizer serve both) embeds each caption by mean pooling of its token states,
+L2-normalised; score(c, v) = mean cosine of c with every caption of v except c itself. A
+pair where v has no caption other than c is not scored (:meth:`TextTeacher.pair_mask`).
+There is no frame relevance, and no video is decoded.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .device import autocast
+from .protocol import BaseTeacher, CaptionBatch, Features, VideoBatch
+
+
+class TextTeacher(BaseTeacher):
+    needs_frames = False
+
+    def __init__(self, model: str | Path, device: torch.device, text_batch: int = 256,
+                 max_length: int | None = None):
+        from transformers import AutoModel, AutoTokenizer
+
+        self.device = device
+        self.text_batch = text_batch
+        self.model = AutoModel.from_pretrained(model).to(device).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(model)
+        limits = [getattr(self.model.config, "max_position_embeddings", None), max_length]
+        tok_limit = getattr(self.tokenizer, "model_max_length", None)
+        if tok_limit and tok_limit < 1_000_000:  # "no limit" is stored as a huge number
+            limits.append(tok_limit)
+        self.max_length = min(x for x in limits if x)
+
+    @torch.inference_mode()
+    def embed(self, texts: list[str]) -> torch.Tensor:
+        """Normalised mean-pooled token states, (N, D) float32, in chunks of ``text_batch``."""
+        out = []
+        for i in range(0, len(texts), self.text_batch):
+            tok = self.tokenizer(
+                texts[i : i + self.text_batch], padding=True, truncation=True,
+                max_length=self.max_length, return_tensors="pt",
+            ).to(self.device)
+            with autocast(self.device):
+                states = self.model(**tok).last_hidden_state.float()
+            m = tok["attention_mask"].unsqueeze(-1).float()
+            out.append(F.normalize((states * m).sum(1) / m.sum(1).clamp_min(1.0), dim=-1))
+        if not out:
+            return torch.zeros(0, self.model.config.hidden_size, device=self.device)
+        return torch.cat(out)
+
+    def encode_videos(self, batch: VideoBatch) -> Features:
+        """A video is the set of its captions: (M, C, D) embeddings, mask and caption index."""
+        width = max((len(c) for c in batch.captions), default=0)
+        m = len(batch.video_ids)
+        texts = [text for caps in batch.captions for _, text in caps]
+        flat = self.embed(texts)
+        emb = torch.zeros(m, width, flat.shape[-1], device=self.device)
+        mask = torch.zeros(m, width, dtype=torch.bool, device=self.device)
+        index = torch.full((m, width), -1, dtype=torch.int64, device=self.device)
+        row = 0
+        for i, caps in enumerate(batch.captions):
+            n = len(caps)
+            emb[i, :n] = flat[row : row + n]
+            mask[i, :n] = True
+            index[i, :n] = torch.tensor([j for j, _ in caps], dtype=torch.int64)
+            row += n
+        return {"emb": emb, "mask": mask, "index": index}
+
+    def encode_captions(self, batch: CaptionBatch) -> Features:
+        index = torch.from_numpy(np.asarray(batch.index, dtype=np.int64)).to(self.device)
+        return {"emb": self.embed(list(batch.texts)), "index": index}
+
+    @staticmethod
+    def _others(captions: Features, videos: Features) -> torch.Tensor:
+        """(N, M, C): which captions of each video count for each query (not itself)."""
+        return videos["mask"][None] & (videos["index"][None] != captions["index"][:, None, None])
+
+    @torch.inference_mode()
+    def score(self, captions: Features, videos: Features) -> torch.Tensor:
+        sims = torch.einsum("nd,mcd->nmc", captions["emb"], videos["emb"])
+        keep = self._others(captions, videos)
+        return (sims * keep).sum(-1) / keep.sum(-1).clamp_min(1)
+
+    def pair_mask(self, captions: Features, videos: Features) -> torch.Tensor:
+        return self._others(captions, videos).any(-1)
+
+    def holistic_videos(self, videos: Features) -> torch.Tensor:
+        m = videos["mask"].unsqueeze(-1).float()
+        return F.normalize((videos["emb"] * m).sum(1) / m.sum(1).clamp_min(1.0), dim=-1)
+
+    def holistic_captions(self, captions: Features) -> torch.Tensor:
+        return captions["emb"]
+
+
+def build(cfg, model, device) -> TextTeacher:
+    """The registry's entry (see pipeline.teachers.KINDS)."""
+    return TextTeacher(model.path, device, text_batch=cfg.text_batch, max_length=cfg.max_length)
