@@ -1,0 +1,167 @@
+"""Decoded-frame cache: one split's sampled frames, decoded once, memory-mapped after.
+
+Several students and seeds train on the same frames, so decoding happens once per
+(manifest, split, sampling, image size): :func:`frame_cache` decodes every video the store's
+``videos`` view lists for the split with :func:`stores.media.decode_frames`, resizes to the
+student's image size (shorter side, then centre crop, as CLIP preprocesses) and writes
+
+    <cache>/frames/<key>/frames.npy    uint8 (N, T, S, S, 3), memory-mapped when read
+                         mask.npy      bool (N, T), True for real frames
+                         indices.npy   int64 (N, T), source frame index, -1 where padded
+                         videos.json   video ids (row order) and the videos that failed
+
+into a temporary folder renamed when complete, so a crash never leaves a half cache and two
+processes building the same key cannot corrupt each other. Videos that fail to decode keep
+an all-False mask and are listed; the trainer leaves their captions out.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from stores.fingerprint import fingerprint
+from stores.media import MediaError, decode_frames
+
+CACHE_FORMAT = 1
+
+
+@dataclass
+class FrameCache:
+    folder: Path
+    video_ids: list[str]
+    failed: dict[str, str]
+    frames: np.ndarray  # memmap (N, T, S, S, 3) uint8
+    mask: np.ndarray  # (N, T) bool
+    indices: np.ndarray  # (N, T) int64
+
+    @classmethod
+    def open(cls, folder: Path) -> FrameCache:
+        meta = json.loads((folder / "videos.json").read_text())
+        return cls(
+            folder,
+            meta["video_ids"],
+            meta["failed"],
+            np.load(folder / "frames.npy", mmap_mode="r"),
+            np.load(folder / "mask.npy"),
+            np.load(folder / "indices.npy"),
+        )
+
+    def rows(self) -> dict[str, int]:
+        return {v: i for i, v in enumerate(self.video_ids)}
+
+    def usable(self) -> np.ndarray:
+        """Rows with at least one decoded frame."""
+        return self.mask.any(1)
+
+
+def resolve_video_path(path: str, store_root: Path) -> Path:
+    """Manifest paths are absolute, or relative to the working folder or the store's parent."""
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    for base in (Path.cwd(), store_root.resolve().parent, store_root.resolve()):
+        if (base / p).exists():
+            return base / p
+    return p
+
+
+def _resize(frames: np.ndarray, size: int) -> np.ndarray:
+    """Shorter side to ``size`` (bilinear, antialiased), centre crop: (T, size, size, 3)."""
+    t, h, w, _ = frames.shape
+    if h == size and w == size:
+        return frames
+    import torch
+    import torch.nn.functional as F
+
+    scale = size / min(h, w)
+    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
+    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
+    x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
+    top, left = (nh - size) // 2, (nw - size) // 2
+    x = x[:, :, top : top + size, left : left + size]
+    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+def _decode_one(args):
+    path, num_frames, fps, size = args
+    try:
+        s = decode_frames(path, num_frames, fps or None)
+    except MediaError as e:
+        return None, str(e)
+    return (_resize(s.frames, size), s.mask, s.indices), None
+
+
+def cache_key(manifest_fp: str, split: str, num_frames: int, fps: float, image_size: int) -> str:
+    return fingerprint("student-frames", CACHE_FORMAT, manifest_fp, split, num_frames, fps, image_size)[:16]
+
+
+def frame_cache(
+    con,
+    store_root: str | Path,
+    manifest_fp: str,
+    split: str,
+    cache_root: str | Path,
+    num_frames: int,
+    fps: float,
+    image_size: int,
+    workers: int = 2,
+    progress=None,
+) -> FrameCache:
+    """The split's frame cache, decoding it first if it is missing (see module docstring)."""
+    key = cache_key(manifest_fp, split, num_frames, fps, image_size)
+    folder = Path(cache_root) / "frames" / key
+    if (folder / "videos.json").exists():
+        return FrameCache.open(folder)
+    rows = con.execute(
+        "SELECT video_id, path FROM videos WHERE split = ? ORDER BY video_id", [split]
+    ).fetchall()
+    if not rows:
+        raise ValueError(f"the store lists no videos in split {split!r}")
+    store_root = Path(store_root)
+    tmp = folder.with_name(f".{key}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    frames = np.lib.format.open_memmap(
+        tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=(len(rows), num_frames, image_size, image_size, 3)
+    )
+    mask = np.zeros((len(rows), num_frames), dtype=bool)
+    indices = np.full((len(rows), num_frames), -1, dtype=np.int64)
+    failed: dict[str, str] = {}
+    jobs = [(str(resolve_video_path(p, store_root)), num_frames, fps, image_size) for _, p in rows]
+    task = progress.add_task(f"decoding {split} frames", total=len(rows)) if progress else None
+    results = _map(jobs, workers)
+    for i, ((vid, _), (out, err)) in enumerate(zip(rows, results)):
+        if err is not None:
+            failed[vid] = err
+        else:
+            frames[i], mask[i], indices[i] = out
+        if progress:
+            progress.advance(task)
+    frames.flush()
+    del frames
+    np.save(tmp / "mask.npy", mask)
+    np.save(tmp / "indices.npy", indices)
+    (tmp / "videos.json").write_text(json.dumps({"video_ids": [v for v, _ in rows], "failed": failed}))
+    try:
+        os.rename(tmp, folder)
+    except OSError:  # another process finished the same cache first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return FrameCache.open(folder)
+
+
+def _map(jobs, workers: int):
+    if workers <= 1 or len(jobs) < 8:
+        yield from map(_decode_one, jobs)
+        return
+    import multiprocessing as mp
+
+    # spawn: the caller may hold a DuckDB connection, which must not cross a fork
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as pool:
+        yield from pool.map(_decode_one, jobs, chunksize=16)

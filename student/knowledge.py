@@ -1,0 +1,216 @@
+"""Teacher knowledge for training batches, read from the store through DuckDB.
+
+The student never runs a teacher: everything it learns from one is a row of the store's
+``scores`` (caption x video similarity) or ``frames`` (frame-text relevance of a caption and
+its own video) views. For a batch of B (caption, video) pairs it needs, per teacher, the
+B x B in-batch score matrix and the relevance of each of the B matched pairs.
+
+One query per batch would scan every score of the split once per batch (about 90 ms per
+batch on the demo store, more than a training step). Because the batch plan is fixed in
+advance, :class:`KnowledgeReader` instead fetches a *window* of batches at once: the
+window's (batch, row, caption) and (batch, column, video) slots are registered as two small
+Arrow tables and joined with the views, so one scan serves many batches (about 4 ms per
+batch for a 64-batch window on the demo store; ``data.teacher_window``).
+
+Entries a teacher did not score (a ``topk`` plan) come back as NaN and are masked out of
+the losses. Each reader opens its own DuckDB connection in the process that uses it (DuckDB
+is not fork-safe) and runs each query on a fresh cursor.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+
+import stores
+
+SCORES_SQL = """
+SELECT s.teacher, p.batch, p.row, q.col, s.score
+FROM scores s
+JOIN window_captions p ON s.caption_id = p.caption_id
+JOIN window_videos q ON q.batch = p.batch AND q.video_id = s.video_id
+WHERE s.split = ? AND s.teacher IN ({teachers})
+"""
+
+FRAMES_SQL = """
+SELECT f.teacher, p.batch, p.row, f.frame, f.score
+FROM frames f
+JOIN window_captions p ON f.caption_id = p.caption_id AND f.video_id = p.video_id
+WHERE f.split = ? AND f.teacher IN ({teachers})
+"""
+
+CURRENT_TEACHERS_SQL = "SELECT teacher, fingerprint, run, kind FROM current_runs ORDER BY teacher"
+
+TEACHER_FRAMES_SQL = "SELECT DISTINCT teacher FROM frames WHERE split = ?"
+
+PAIRS_SQL = """
+SELECT c.caption_id, c.video_id, c.text
+FROM captions c JOIN videos v ON c.video_id = v.video_id
+WHERE c.split = ? AND v.split = ?
+{exclude}
+ORDER BY c.caption_id
+"""
+
+EXCLUSIONS = "exclusions"
+
+
+def current_teachers(con) -> dict[str, dict]:
+    """Teacher name -> {fingerprint, run, kind} of its current committed run."""
+    return {r[0]: {"fingerprint": r[1], "run": r[2], "kind": r[3]} for r in con.execute(CURRENT_TEACHERS_SQL).fetchall()}
+
+
+def has_exclusions(con) -> bool:
+    """Whether the connection has an ``exclusions(caption_id)`` table or view."""
+    n = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [EXCLUSIONS]
+    ).fetchone()[0]
+    return n > 0
+
+
+def split_pairs(con, split: str, drop_excluded: bool = True) -> list[tuple[str, str, str]]:
+    """(caption_id, video_id, text) of the split, without excluded captions when asked.
+
+    The switch is a no-op on stores without an ``exclusions`` view (later denoising work).
+    """
+    exclude = ""
+    if drop_excluded and has_exclusions(con):
+        exclude = f"AND c.caption_id NOT IN (SELECT caption_id FROM {EXCLUSIONS})"
+    return con.execute(PAIRS_SQL.format(exclude=exclude), [split, split]).fetchall()
+
+
+@dataclass
+class BatchKnowledge:
+    """Teacher knowledge of one batch (rows: captions, columns: videos, both in batch order)."""
+
+    scores: np.ndarray  # (K, B, B) float32, NaN where a teacher did not score the pair
+    relevance: np.ndarray  # (Kf, B, F) float32 teacher frame slots, NaN where absent
+
+
+class KnowledgeReader:
+    """Fetches teacher scores and frame relevance for windows of batches (see module doc)."""
+
+    def __init__(self, store_root: str, split: str, score_teachers: list[str], frame_teachers: list[str]):
+        self.store_root = str(store_root)
+        self.split = split
+        self.score_teachers = list(score_teachers)
+        self.frame_teachers = list(frame_teachers)
+        self._con = None
+        self._pid = None
+
+    def _connection(self):
+        # DuckDB must not cross a fork: (re)connect in whichever process reads
+        if self._con is None or self._pid != os.getpid():
+            self._con = stores.connect(self.store_root)
+            self._pid = os.getpid()
+        return self._con
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_con"] = None
+        state["_pid"] = None
+        return state
+
+    def fetch(self, batches: list[tuple[list[str], list[str]]]) -> list[BatchKnowledge]:
+        """Knowledge for each (caption_ids, video_ids) batch of a window, in order."""
+        sizes = [len(c) for c, _ in batches]
+        b_max = max(sizes)
+        w = len(batches)
+        k, kf = len(self.score_teachers), len(self.frame_teachers)
+        scores = np.full((w, k, b_max, b_max), np.nan, dtype=np.float32)
+        relevance = None
+        if k or kf:
+            cur = self._connection().cursor()
+            cur.register("window_captions", _caption_slots(batches))
+            cur.register("window_videos", _video_slots(batches))
+            if k:
+                t = _run(cur, SCORES_SQL, self.split, self.score_teachers)
+                ti = _codes(t.column("teacher"), self.score_teachers)
+                scores[_np(t, "batch"), ti, _np(t, "row"), _np(t, "col")] = _np(t, "score", np.float32)
+            if kf:
+                t = _run(cur, FRAMES_SQL, self.split, self.frame_teachers)
+                frame = _np(t, "frame")
+                n_frames = int(frame.max()) + 1 if len(frame) else 1
+                relevance = np.full((w, kf, b_max, n_frames), np.nan, dtype=np.float32)
+                ti = _codes(t.column("teacher"), self.frame_teachers)
+                relevance[_np(t, "batch"), ti, _np(t, "row"), frame] = _np(t, "score", np.float32)
+            cur.close()
+        if relevance is None:
+            relevance = np.full((w, kf, b_max, 1), np.nan, dtype=np.float32)
+        return [
+            BatchKnowledge(scores[i, :, : sizes[i], : sizes[i]], relevance[i, :, : sizes[i]]) for i in range(w)
+        ]
+
+
+def _caption_slots(batches) -> pa.Table:
+    """(caption_id, video_id, batch, row): row i of batch b is caption i and its own video."""
+    cids, vids, batch, row = [], [], [], []
+    for b, (c, v) in enumerate(batches):
+        cids += list(c)
+        vids += list(v)
+        batch += [b] * len(c)
+        row += range(len(c))
+    return pa.table({
+        "caption_id": pa.array(cids, pa.string()),
+        "video_id": pa.array(vids, pa.string()),
+        "batch": pa.array(batch, pa.int32()),
+        "row": pa.array(row, pa.int32()),
+    })
+
+
+def _video_slots(batches) -> pa.Table:
+    """(video_id, batch, col): column j of batch b is video j."""
+    vids, batch, col = [], [], []
+    for b, (_, v) in enumerate(batches):
+        vids += list(v)
+        batch += [b] * len(v)
+        col += range(len(v))
+    return pa.table({
+        "video_id": pa.array(vids, pa.string()),
+        "batch": pa.array(batch, pa.int32()),
+        "col": pa.array(col, pa.int32()),
+    })
+
+
+def _run(cur, sql: str, split: str, teachers: list[str]) -> pa.Table:
+    marks = ", ".join("?" for _ in teachers)
+    return cur.sql(sql.format(teachers=marks), params=[split, *teachers]).to_arrow_table()
+
+
+def _np(t: pa.Table, col: str, dtype=np.int64) -> np.ndarray:
+    return t.column(col).to_numpy().astype(dtype, copy=False)
+
+
+def _codes(col: pa.ChunkedArray, names: list[str]) -> np.ndarray:
+    lookup = {n: i for i, n in enumerate(names)}
+    values = col.to_pylist()
+    return np.fromiter((lookup[v] for v in values), dtype=np.int64, count=len(values))
+
+
+def align_relevance(relevance: np.ndarray, student_mask: np.ndarray) -> np.ndarray:
+    """Teacher frame relevance resampled at the student's frames: (..., T_student).
+
+    Teacher and student both sample frames uniformly over the clip (CLIP4Clip sampling,
+    :func:`stores.media.sample_indices`), usually at different counts (e.g. 12 vs 4). Slot i
+    of n real frames sits at relative position i / (n - 1), so the teacher's relevance is
+    linearly interpolated at the student's positions. NaN where either side has no frames.
+    """
+    lead = relevance.shape[:-1]
+    rel = relevance.reshape(-1, relevance.shape[-1])
+    mask = np.broadcast_to(student_mask, lead + student_mask.shape[-1:]).reshape(-1, student_mask.shape[-1])
+    out = np.full(mask.shape, np.nan, dtype=np.float32)
+    for r in range(rel.shape[0]):
+        t_real = np.flatnonzero(~np.isnan(rel[r]))
+        s_real = np.flatnonzero(mask[r])
+        if len(t_real) == 0 or len(s_real) == 0:
+            continue
+        t_pos = np.linspace(0.0, 1.0, len(t_real)) if len(t_real) > 1 else np.zeros(1)
+        s_pos = np.linspace(0.0, 1.0, len(s_real)) if len(s_real) > 1 else np.zeros(1)
+        out[r, s_real] = np.interp(s_pos, t_pos, rel[r, t_real])
+    return out.reshape(lead + (mask.shape[-1],))
+
+
+def teachers_with_frames(con, split: str) -> list[str]:
+    return [r[0] for r in con.execute(TEACHER_FRAMES_SQL, [split]).fetchall()]

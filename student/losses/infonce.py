@@ -1,0 +1,58 @@
+"""Symmetric InfoNCE with a learnable, clamped logit scale (CLIP; CLIP4Clip's objective)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def symmetric_infonce(sim: torch.Tensor, log_scale: torch.Tensor, max_scale: float) -> torch.Tensor:
+    r"""Symmetric InfoNCE of a square in-batch similarity matrix (positives on the diagonal).
+
+    .. math::
+        z = \min(e^{\log s}, s_{max}) \cdot S, \qquad
+        L = \tfrac12\big[\mathrm{CE}(z, \mathrm{diag}) + \mathrm{CE}(z^\top, \mathrm{diag})\big]
+
+    Args:
+        sim: (B, B) cosine similarities, captions x videos.
+        log_scale: scalar, the log of the contrastive scale (learnable).
+        max_scale: the scale is clamped to at most this (CLIP uses 100).
+    """
+    scale = log_scale.exp().clamp(max=max_scale)
+    logits = scale * sim
+    target = torch.arange(sim.shape[0], device=sim.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+
+
+class InfoNCE(nn.Module):
+    """The retrieval objective on the student's own similarities.
+
+    Args:
+        weight: multiplies the loss.
+        max_scale: upper clamp of the learnable logit scale.
+
+    Inputs:
+        ============================  ========================================
+        outputs.sim                   (B, B) student cosine similarities
+        outputs.logit_scale           scalar log scale (learnable)
+        ============================  ========================================
+
+    Returns ``{"retrieval_loss": weight * L}``.
+
+    References: Radford et al., *Learning Transferable Visual Models From Natural Language
+    Supervision*, 2021 (arXiv:2103.00020); Luo et al., *CLIP4Clip*, 2022 (arXiv:2104.08860).
+
+    Example::
+
+        >>> loss = InfoNCE(weight=1.0, max_scale=100.0)
+        >>> out = loss(outputs, batch)["retrieval_loss"]
+    """
+
+    def __init__(self, weight: float = 1.0, max_scale: float = 100.0):
+        super().__init__()
+        self.weight = weight
+        self.max_scale = max_scale
+
+    def forward(self, outputs, batch) -> dict[str, torch.Tensor]:
+        return {"retrieval_loss": self.weight * symmetric_infonce(outputs.sim, outputs.logit_scale, self.max_scale)}

@@ -1,0 +1,50 @@
+"""Soft cross-entropy to the teacher's similarity distribution (TinyCLIP affinity mimicking)."""
+
+from __future__ import annotations
+
+import torch
+
+from ._rows import masked_log_softmax, row_mean, usable_rows
+from .coarse import CoarseDistillation
+
+
+def soft_ce_rows(
+    student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor, student_temperature: float, teacher_temperature: float
+) -> torch.Tensor:
+    r"""Mean over rows of the cross-entropy :math:`H(p_t, p_s)`.
+
+    .. math::
+        L = -\frac{1}{R} \sum_i \sum_j \mathrm{softmax}(t_i/\tau_t)_j \,
+            \log \mathrm{softmax}(s_i/\tau_s)_j
+
+    It differs from KL by the teacher's entropy, a constant for the student: same
+    gradients, a loss that does not go to zero.
+
+    Args:
+        student, teacher: (R, N) similarities; mask: (R, N) bool, True where scored.
+        student_temperature, teacher_temperature: softmax temperatures.
+    """
+    log_ps = masked_log_softmax(student / student_temperature, mask)
+    pt = masked_log_softmax(teacher / teacher_temperature, mask).exp().masked_fill(~mask, 0.0)
+    per_row = -(pt * log_ps).sum(-1)
+    return row_mean(per_row, usable_rows(mask), student)
+
+
+class SoftCEDistillation(CoarseDistillation):
+    """Soft cross-entropy distillation of in-batch similarity rows.
+
+    Args / Inputs: as :class:`student.losses.kl.KLDistillation`.
+    Returns ``{"soft_ce_distill_loss": weight * L}``.
+
+    Reference: Wu et al., *TinyCLIP: CLIP Distillation via Affinity Mimicking and Weight
+    Inheritance*, ICCV 2023 (arXiv:2309.12314).
+
+    Example::
+
+        >>> SoftCEDistillation(["clip_fine"])(outputs, batch)["soft_ce_distill_loss"]
+    """
+
+    name = "soft_ce"
+
+    def row_loss(self, student, teacher, mask, teacher_temperature):
+        return soft_ce_rows(student, teacher, mask, self.student_temperature, teacher_temperature)

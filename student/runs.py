@@ -1,0 +1,82 @@
+"""A student run on disk: everything needed to reproduce, compare and search it.
+
+::
+
+    runs/<group>/<run>/
+      config.json          the full experiment config
+      teachers.json        fingerprints of the teacher runs it read (store's current_runs)
+      metrics.json         test-split t2v / v2t metrics
+      timings.json         decode / train / eval seconds, step and batch-assembly times
+      train_log.jsonl      loss parts every ``train.log_every`` steps
+      student.safetensors  weights;  student.json  the spec to rebuild the model
+      tokenizer/           the tokenizer the student was trained with
+      captions.npy videos.npy  test-split vectors (float32, normalised)
+      vectors.json         caption ids, video ids, caption -> video index
+      videos.faiss         IndexFlatIP over the video vectors
+
+A run is written into a temporary folder and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+INDEX = "videos.faiss"
+
+
+def temporary_folder(final: Path) -> Path:
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    return tmp
+
+
+def publish(tmp: Path, final: Path) -> Path:
+    """Move a finished run into place, replacing an older run of the same name."""
+    if final.exists():
+        old = final.with_name(f".{final.name}.{os.getpid()}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        os.rename(final, old)
+        os.rename(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, final)
+    return final
+
+
+def write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str))
+
+
+def save_vectors(folder: Path, encoded) -> None:
+    """Test-split vectors and the faiss index over the videos (always a CPU index on disk)."""
+    import faiss
+
+    np.save(folder / "captions.npy", encoded.text)
+    np.save(folder / "videos.npy", encoded.video)
+    write_json(
+        folder / "vectors.json",
+        {
+            "caption_ids": encoded.caption_ids,
+            "video_ids": encoded.video_ids,
+            "caption_video": encoded.caption_video.tolist(),
+        },
+    )
+    index = faiss.IndexFlatIP(encoded.video.shape[1])
+    index.add(np.ascontiguousarray(encoded.video, dtype=np.float32))
+    faiss.write_index(index, str(folder / INDEX))
+
+
+def load_index(folder: str | Path):
+    """The run's faiss index and the video id of each of its rows."""
+    import faiss
+
+    folder = Path(folder)
+    index = faiss.read_index(str(folder / INDEX))
+    video_ids = json.loads((folder / "vectors.json").read_text())["video_ids"]
+    return index, video_ids

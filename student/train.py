@@ -1,0 +1,235 @@
+"""The student trainer: stored teacher knowledge in, a searchable student run out.
+
+:func:`train` reads everything from the store through DuckDB (captions, video paths, the
+teachers' scores and frame relevance, their run fingerprints) and never imports the
+teacher stage. Frames are decoded once into the frame cache (:mod:`student.frames`). The
+loop sums the ``*_loss`` parts of the configured loss modules, steps AdamW with a
+warmup + cosine schedule, and times batch assembly against the step so a slow loader
+shows up in ``timings.json``. CUDA runs use bf16 autocast; CPU runs fp32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import stores
+from stores.layout import Store
+
+from .config import ConfigError, ExperimentConfig
+from .data import TrainBatches, batch_plan, build_train_set, make_loader
+from .evaluate import autocast, encode_split, evaluate_vectors
+from .frames import frame_cache
+from .knowledge import KnowledgeReader, current_teachers, split_pairs, teachers_with_frames
+from .losses import build_objective, total_loss
+from .model import build_student, load_tokenizer, save_student
+from .runs import publish, save_vectors, temporary_folder, write_json
+
+
+@dataclass
+class RunResult:
+    folder: Path
+    metrics: dict
+    timings: dict
+    teachers: dict
+    first_loss: float
+    last_loss: float
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("train.device = 'cuda' but CUDA is not available")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def _seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def _schedule(step: int, warmup: int, total: int) -> float:
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or name.endswith("logit_scale") else decay).append(p)
+    return torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.lr,
+    )
+
+
+def objective_parts(model, objective, batch, device: torch.device) -> dict[str, torch.Tensor]:
+    """The named loss parts of ``batch`` (the trainer minimises the sum of the ``*_loss`` ones)."""
+    with autocast(device):
+        out = model(
+            batch.input_ids.to(device, non_blocking=True),
+            batch.attention_mask.to(device, non_blocking=True),
+            batch.frames.to(device, non_blocking=True),
+            batch.frame_mask.to(device, non_blocking=True),
+        )
+    parts: dict[str, torch.Tensor] = {}
+    for module in objective:
+        parts.update(module(out, batch))
+    return parts
+
+
+def train_step(model, objective, optimizer, batch, device: torch.device, grad_clip: float = 0.0):
+    """One optimisation step on ``batch``; returns (detached total loss, parts)."""
+    parts = objective_parts(model, objective, batch, device)
+    loss = total_loss(parts)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if grad_clip > 0:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+    optimizer.step()
+    return loss.detach(), parts
+
+
+def _check_teachers(cfg: ExperimentConfig, current: dict, with_frames: list[str]) -> dict:
+    """The current runs of the teachers the losses read; errors name the config field."""
+    used = {}
+    if cfg.loss.coarse.active:
+        for t in cfg.loss.coarse.teachers:
+            if t not in current:
+                raise ConfigError(f"loss.coarse.teachers: the store has no committed run of {t!r} (has {sorted(current)})")
+            used[t] = current[t]
+    if cfg.loss.fine.active:
+        for t in cfg.loss.fine.teachers:
+            if t not in current:
+                raise ConfigError(f"loss.fine.teachers: the store has no committed run of {t!r} (has {sorted(current)})")
+            if t not in with_frames:
+                raise ConfigError(f"loss.fine.teachers: teacher {t!r} stored no frame relevance for the training split")
+            used[t] = current[t]
+    return used
+
+
+def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None, log=print) -> RunResult:
+    """Train one student as configured and write its run folder (see :mod:`student.runs`)."""
+    cfg.check()
+    folder = Path(folder) if folder is not None else Path(cfg.output.runs) / cfg.output.name
+    device = pick_device(cfg.train.device)
+    timings: dict[str, float] = {}
+    store = Store(cfg.data.store)
+    manifest = store.require_manifest()
+    m = cfg.model
+    tokenizer = load_tokenizer(m.tokenizer or m.backbone)
+    model = build_student(m, tokenizer, cfg.train.logit_scale_init, cfg.train.seed)
+    image_size = model.image_size
+
+    t0 = time.perf_counter()
+    with stores.connect(cfg.data.store) as con:
+        current = current_teachers(con)
+        used = _check_teachers(cfg, current, teachers_with_frames(con, cfg.data.train_split))
+        train_pairs = split_pairs(con, cfg.data.train_split, cfg.data.drop_excluded)
+        test_pairs = split_pairs(con, cfg.data.test_split, drop_excluded=False)
+        caches = {
+            split: frame_cache(
+                con, cfg.data.store, manifest.fingerprint, split, cfg.data.cache, m.num_frames, m.fps,
+                image_size, cfg.data.decode_workers, progress,
+            )
+            for split in (cfg.data.train_split, cfg.data.test_split)
+        }
+    timings["frames_s"] = time.perf_counter() - t0
+
+    trainset = build_train_set(train_pairs, caches[cfg.data.train_split])
+    plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
+    reader = KnowledgeReader(
+        cfg.data.store,
+        cfg.data.train_split,
+        cfg.loss.coarse.teachers if cfg.loss.coarse.active else [],
+        cfg.loss.fine.teachers if cfg.loss.fine.active else [],
+    )
+    dataset = TrainBatches(
+        trainset, plan, caches[cfg.data.train_split].folder, tokenizer, m.max_words, reader, cfg.data.teacher_window
+    )
+    loader = make_loader(dataset, cfg.data.num_workers, pin_memory=device.type == "cuda")
+
+    model.to(device).train()
+    objective = build_objective(cfg.loss, cfg.train.logit_scale_max).to(device)
+    optimizer = make_optimizer(model, cfg.train)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: _schedule(s, cfg.train.warmup_steps, cfg.train.steps)
+    )
+    _seed_everything(cfg.train.seed)
+
+    tmp = temporary_folder(folder)
+    log_lines, losses = [], []
+    wait = step_time = assembly = 0.0
+    task = progress.add_task(f"training {folder.name}", total=cfg.train.steps) if progress else None
+    t_train = time.perf_counter()
+    it = iter(loader)
+    for step in range(cfg.train.steps):
+        t1 = time.perf_counter()
+        batch = next(it)
+        t2 = time.perf_counter()
+        wait += t2 - t1
+        assembly += batch.assembly_s
+        loss, parts = train_step(model, objective, optimizer, batch, device, cfg.train.grad_clip)
+        scheduler.step()
+        value = float(loss)
+        if not math.isfinite(value):
+            raise FloatingPointError(f"non-finite loss at step {step}: { {k: float(v) for k, v in parts.items()} }")
+        losses.append(value)
+        step_time += time.perf_counter() - t2
+        if step % cfg.train.log_every == 0 or step == cfg.train.steps - 1:
+            row = {"step": step, "loss": value, "lr": scheduler.get_last_lr()[0],
+                   "logit_scale": float(model.logit_scale.detach().exp())}
+            row.update({k: float(v) for k, v in parts.items()})
+            log_lines.append(row)
+        if progress:
+            progress.update(task, advance=1, description=f"training {folder.name} loss {value:.3f}")
+    del it, loader
+    n = cfg.train.steps
+    timings.update(
+        train_s=time.perf_counter() - t_train,
+        steps=n,
+        step_ms=1000 * step_time / n,
+        batch_wait_ms=1000 * wait / n,
+        batch_assembly_ms=1000 * assembly / n,
+        num_workers=cfg.data.num_workers,
+    )
+
+    t3 = time.perf_counter()
+    encoded = encode_split(
+        model, tokenizer, m.max_words, test_pairs, caches[cfg.data.test_split], device, cfg.data.eval_batch_size
+    )
+    metrics = evaluate_vectors(encoded.text, encoded.video, encoded.caption_video)
+    timings["eval_s"] = time.perf_counter() - t3
+
+    model.cpu()
+    save_student(model, tokenizer, tmp, {"max_words": m.max_words, "num_frames": m.num_frames, "fps": m.fps})
+    save_vectors(tmp, encoded)
+    write_json(tmp / "config.json", cfg.to_dict())
+    write_json(tmp / "teachers.json", {"used": used, "store_current": current, "manifest": manifest.fingerprint})
+    write_json(tmp / "metrics.json", metrics)
+    write_json(tmp / "timings.json", timings)
+    (tmp / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log_lines))
+    publish(tmp, folder)
+    return RunResult(folder, metrics, timings, used, losses[0], float(np.mean(losses[-max(1, n // 10):])))
+
+
+def with_seed(cfg: ExperimentConfig, seed: int, name: str, runs: str) -> ExperimentConfig:
+    return dataclasses.replace(
+        cfg,
+        train=dataclasses.replace(cfg.train, seed=seed),
+        output=dataclasses.replace(cfg.output, name=name, runs=runs),
+    )

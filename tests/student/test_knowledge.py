@@ -1,0 +1,93 @@
+"""The loader's teacher entries against direct SQL, masking, exclusions, frame alignment."""
+
+import numpy as np
+import pytest
+
+import stores
+from student.knowledge import KnowledgeReader, align_relevance, current_teachers, split_pairs
+
+
+def _batches(con, rng, n_batches, size):
+    pairs = split_pairs(con, "train")
+    out = []
+    for _ in range(n_batches):
+        pick = rng.choice(len(pairs), size, replace=False)
+        out.append(([pairs[i][0] for i in pick], [pairs[i][1] for i in pick]))
+    return out
+
+
+def test_window_matches_direct_sql_and_masks_unscored(synthetic_store, teacher_frames):
+    store, _, _ = synthetic_store
+    reader = KnowledgeReader(str(store), "train", ["sparse_t", "fine_t"], ["fine_t"])
+    with stores.connect(store) as con:
+        batches = _batches(con, np.random.default_rng(0), 3, 5)
+        got = reader.fetch(batches)
+        assert len(got) == 3
+        seen_missing = 0
+        for (cids, vids), k in zip(batches, got):
+            assert k.scores.shape == (2, 5, 5)
+            for ti, teacher in enumerate(["sparse_t", "fine_t"]):
+                for i, c in enumerate(cids):
+                    for j, v in enumerate(vids):
+                        row = con.execute(
+                            "SELECT score FROM scores WHERE teacher = ? AND split = 'train' "
+                            "AND caption_id = ? AND video_id = ?",
+                            [teacher, c, v],
+                        ).fetchall()
+                        if row:
+                            assert k.scores[ti, i, j] == pytest.approx(row[0][0])
+                        else:
+                            assert np.isnan(k.scores[ti, i, j])
+                            seen_missing += 1
+            assert k.relevance.shape == (1, 5, teacher_frames)
+            for i, (c, v) in enumerate(zip(cids, vids)):
+                rows = con.execute(
+                    "SELECT frame, score FROM frames WHERE teacher = 'fine_t' AND caption_id = ? "
+                    "AND video_id = ? ORDER BY frame",
+                    [c, v],
+                ).fetchall()
+                assert [f for f, _ in rows] == list(range(teacher_frames))
+                assert k.relevance[0, i] == pytest.approx(np.array([s for _, s in rows], dtype=np.float32))
+        assert seen_missing > 0  # the sparse teacher left pairs out: they are NaN, not 0
+
+
+def test_reader_without_teachers_asks_nothing(synthetic_store):
+    store, _, _ = synthetic_store
+    reader = KnowledgeReader(str(store), "train", [], [])
+    got = reader.fetch([(["a", "b"], ["x", "y"])])
+    assert got[0].scores.shape == (0, 2, 2)
+    assert reader._con is None
+
+
+def test_current_teachers_reports_fingerprints(synthetic_store):
+    store, _, _ = synthetic_store
+    with stores.connect(store) as con:
+        cur = current_teachers(con)
+    assert set(cur) == {"fine_t", "sparse_t"}
+    assert cur["fine_t"]["fingerprint"] == "fine_t-fp-0"
+
+
+def test_exclusions_switch(synthetic_store):
+    store, _, _ = synthetic_store
+    with stores.connect(store) as con:
+        everything = split_pairs(con, "train", drop_excluded=True)  # no exclusions view: no-op
+        assert len(everything) == len(split_pairs(con, "train", drop_excluded=False))
+        dropped = [everything[0][0], everything[3][0]]
+        con.execute("CREATE TEMP TABLE exclusions AS SELECT unnest(?::VARCHAR[]) AS caption_id", [dropped])
+        kept = split_pairs(con, "train", drop_excluded=True)
+        assert len(kept) == len(everything) - 2
+        assert not {c for c, _, _ in kept} & set(dropped)
+        assert len(split_pairs(con, "train", drop_excluded=False)) == len(everything)
+
+
+def test_align_relevance_interpolates_by_relative_position():
+    # teacher: 5 frames at positions 0, .25, .5, .75, 1; student: 3 frames at 0, .5, 1
+    rel = np.array([[0.0, 1.0, 2.0, 3.0, 4.0, np.nan]], dtype=np.float32)
+    out = align_relevance(rel, np.array([[True, True, True, False]]))
+    assert out[0, :3] == pytest.approx([0.0, 2.0, 4.0])
+    assert np.isnan(out[0, 3])
+    # a student with 4 frames falls between teacher frames
+    out = align_relevance(rel, np.array([[True, True, True, True]]))
+    assert out[0] == pytest.approx([0.0, 4 / 3, 8 / 3, 4.0])
+    # no teacher relevance: nothing to learn from
+    assert np.isnan(align_relevance(np.full((1, 3), np.nan), np.ones((1, 2), bool))).all()
