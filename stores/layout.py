@@ -236,5 +236,8 @@ def _check_unique(t: pa.Table, col: str, table: str) -> None:
 def _write_json_atomic(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
-    tmp.write_text(json.dumps(obj, indent=2, sort_keys=True))
+    with open(tmp, "w") as f:
+        f.write(json.dumps(obj, indent=2, sort_keys=True))
+        f.flush()
+        os.fsync(f.fileno())  # manifest.json is a commit marker: never rename an unwritten file
     os.replace(tmp, path)
