@@ -122,6 +122,7 @@ KILLED_WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.timeout(120)  # a hung child would otherwise block the suite on readline
 def test_sigkill_mid_run_shows_nothing_then_rerun_completes_exactly_once(small_store, tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(KILLED_WRITER)
