@@ -11,6 +11,7 @@ There is no frame relevance, and no video is decoded.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,8 @@ class TextTeacher(BaseTeacher):
         self.text_batch = text_batch
         self.model = AutoModel.from_pretrained(model).to(device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(model)
-        limits = [getattr(self.model.config, "max_position_embeddings", None), max_length]
+        limits = [getattr(self.model.config, "max_position_embeddings", None), max_length,
+                  _sentence_transformers_limit(model)]
         tok_limit = getattr(self.tokenizer, "model_max_length", None)
         if tok_limit and tok_limit < 1_000_000:  # "no limit" is stored as a huge number
             limits.append(tok_limit)
@@ -97,6 +99,14 @@ class TextTeacher(BaseTeacher):
 
     def holistic_captions(self, captions: Features) -> torch.Tensor:
         return captions["emb"]
+
+
+def _sentence_transformers_limit(model) -> int | None:
+    """A sentence-transformers folder's ``max_seq_length`` (the length it was trained to embed)."""
+    path = Path(model) / "sentence_bert_config.json"
+    if not path.is_file():
+        return None
+    return json.loads(path.read_text()).get("max_seq_length")
 
 
 def build(cfg, model, device) -> TextTeacher:

@@ -1,0 +1,289 @@
+"""The teacher runner end to end on tiny data: plugins by dotted path, undecodable videos,
+caching per teacher, resumption after a real SIGKILL, and refusal of non-finite scores."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+import stores
+from pipeline.config import parse_config
+from pipeline.run import run_teachers
+from pipeline.run.shards import NonFiniteScoreError
+from pipeline.teachers.testing import tiny_clip, write_dataset
+
+WORDS = "a red green blue ball box moves".split()
+
+# A plugin teacher: colour statistics, no model. Captions naming a colour point at it.
+PLUGIN = '''
+import os
+import time
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+COLOURS = {"red": 0, "green": 1, "blue": 2}
+
+
+class ColourTeacher:
+    """Videos: mean RGB of each frame; captions: the colours they name."""
+
+    needs_frames = True
+    version = "1"
+    calls = {"score": 0, "init": 0}
+
+    def __init__(self, model=None, device=None, nan=False):
+        # a slow scorer (for the SIGKILL test) that does not change the fingerprint
+        self.delay, self.nan = float(os.environ.get("TK_COLOUR_DELAY", "0")), nan
+        ColourTeacher.calls["init"] += 1
+
+    def encode_videos(self, batch):
+        frames = torch.stack([torch.from_numpy(f.frames).float().mean((1, 2)) for f in batch.frames])
+        mask = torch.from_numpy(np.stack([f.mask for f in batch.frames]))
+        return {"frames": F.normalize(frames + 1.0, dim=-1), "mask": mask}
+
+    def encode_captions(self, batch):
+        v = torch.full((len(batch.texts), 3), 0.1)
+        for i, text in enumerate(batch.texts):
+            for word in text.split():
+                if word in COLOURS:
+                    v[i, COLOURS[word]] += 1.0
+        return {"emb": F.normalize(v, dim=-1)}
+
+    def _video(self, v):
+        m = v["mask"].unsqueeze(-1).float()
+        return F.normalize((v["frames"] * m).sum(1) / m.sum(1), dim=-1)
+
+    def score(self, captions, videos):
+        ColourTeacher.calls["score"] += 1
+        time.sleep(self.delay)
+        s = captions["emb"] @ self._video(videos).T
+        if self.nan:
+            s[0, 0] = float("nan")
+        return s
+
+    def frame_relevance(self, captions, videos):
+        rel = torch.einsum("nd,ntd->nt", captions["emb"], videos["frames"])
+        return rel.masked_fill(~videos["mask"], float("nan"))
+
+    def holistic_videos(self, videos):
+        return self._video(videos)
+
+    def holistic_captions(self, captions):
+        return captions["emb"]
+'''
+
+VIDEOS = {
+    "t0": ("test", ["a red ball", "red box moves"]),
+    "t1": ("test", ["a green ball"]),
+    "t2": ("test", ["blue box"]),
+    "t3": ("test", ["a blue ball moves", "blue"]),
+    "t4": ("test", ["green box"]),
+    "bad": ("test", ["a red box"]),  # not a video: its bytes are garbage
+    "r0": ("train", ["red", "a red ball"]),
+    "r1": ("train", ["green"]),
+    "r2": ("train", ["blue ball"]),
+}
+N_TEST_CAPTIONS = 7  # of decodable test videos
+N_TEST_VIDEOS = 5
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runner")
+    source = write_dataset(root / "data", VIDEOS, frames=5, corrupt=("bad",))
+    module = f"tk_colour_{uuid.uuid4().hex[:8]}"
+    (root / "plugins").mkdir()
+    (root / "plugins" / f"{module}.py").write_text(PLUGIN)
+    clip = tiny_clip(root / "clip", WORDS)
+    return root, source, module, clip
+
+
+@pytest.fixture
+def plugin_path(dataset, monkeypatch):
+    root, _, module, _ = dataset
+    monkeypatch.syspath_prepend(str(root / "plugins"))
+    return module
+
+
+def _config(root, source, teachers, store="store", **frames):
+    raw = {"store": {"root": str(root / store)}, "dataset": {"source": str(source)},
+           "frames": {"num_frames": 3, **frames}, "teachers": teachers}
+    return parse_config(raw, root)
+
+
+def _rows(store, sql, params=()):
+    with stores.connect(store) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def test_plugin_by_dotted_path_full_and_topk_plans(dataset, plugin_path, tmp_path):
+    root, source, _, _ = dataset
+    teachers = [
+        {"name": "full", "kind": "plugin", "plugin": f"{plugin_path}:ColourTeacher", "score_dtype": "float32"},
+        {"name": "top2", "kind": "plugin", "plugin": f"{plugin_path}.ColourTeacher", "plan": "topk", "k": 2,
+         "score_dtype": "float32", "shard_captions": 3},
+    ]
+    out = []
+    outcomes = run_teachers(_config(tmp_path, source, teachers), out=out.append, progress=False)
+    store = tmp_path / "store"
+    assert [(o.name, o.status, o.skipped_videos) for o in outcomes] == [("full", "computed", 1), ("top2", "computed", 1)]
+
+    # full: every caption of a decodable video x every decodable video of its split
+    full = _rows(store, "SELECT split, caption_id, video_id, score FROM scores WHERE teacher = 'full'")
+    with stores.connect(store) as con:
+        expected = con.execute(
+            "SELECT c.split, c.caption_id, v.video_id FROM captions c JOIN videos v USING (split) "
+            "WHERE c.video_id != 'bad' AND v.video_id != 'bad'"
+        ).fetchall()
+    assert sorted((s, c, v) for s, c, v, _ in full) == sorted(expected)
+    assert len(full) == N_TEST_CAPTIONS * N_TEST_VIDEOS + 4 * 3
+
+    # topk: the teacher's own top-2 (its full scores, since score = holistic cosine) + the positive
+    top = _rows(store, "SELECT caption_id, video_id, score FROM scores WHERE teacher = 'top2'")
+    full_by_caption: dict[str, dict[str, float]] = {}
+    for _, c, v, s in full:
+        full_by_caption.setdefault(c, {})[v] = s
+    got: dict[str, set] = {}
+    for c, v, s in top:
+        got.setdefault(c, set()).add(v)
+        assert s == pytest.approx(full_by_caption[c][v], abs=1e-6)
+    assert set(got) == set(full_by_caption)
+    for c, videos in got.items():
+        ranked = sorted(full_by_caption[c], key=full_by_caption[c].get, reverse=True)
+        positive = c.rsplit("_", 1)[0]
+        assert videos == set(ranked[:2]) | {positive}
+    assert len(top) == sum(len(v) for v in got.values()) and len(top) == len({(c, v) for c, v, _ in top})
+
+    # own-video frame relevance: 3 sampled frames per caption of a decodable video
+    assert _rows(store, "SELECT count(*) FROM frames WHERE teacher = 'full'")[0][0] == 3 * (N_TEST_CAPTIONS + 4)
+    assert any("test-split retrieval" in line for line in out)
+
+
+def test_undecodable_video_is_a_failure_and_the_run_completes(dataset, plugin_path, tmp_path):
+    root, source, _, _ = dataset
+    teachers = [{"name": "colour", "kind": "plugin", "plugin": f"{plugin_path}:ColourTeacher"}]
+    out = []
+    (o,) = run_teachers(_config(tmp_path, source, teachers), out=out.append, progress=False)
+    store = tmp_path / "store"
+    fails = _rows(store, "SELECT item, error FROM failures WHERE run = ?", [o.run])
+    assert [item for item, _ in fails] == ["bad"]
+    assert "bad.mp4" in fails[0][1]
+    assert _rows(store, "SELECT count(*) FROM scores WHERE video_id = 'bad' OR caption_id = 'bad_0'")[0][0] == 0
+    assert _rows(store, "SELECT status FROM runs WHERE teacher = 'colour'") == [("committed",)]
+    assert "skipped 1 undecodable video" in out[0]
+    assert o.metrics["videos"] == N_TEST_VIDEOS and o.metrics["captions"] == N_TEST_CAPTIONS
+
+
+def test_only_the_changed_teacher_is_recomputed(dataset, plugin_path, tmp_path, monkeypatch):
+    import transformers
+
+    root, source, _, clip = dataset
+    loads = []
+    original = transformers.AutoModel.from_pretrained
+
+    def counted(*args, **kwargs):
+        loads.append(str(args[0]))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(transformers.AutoModel, "from_pretrained", counted)
+    clip_teacher = {"name": "clip", "kind": "clip", "model": str(clip), "scorer": "mean"}
+    colour = {"name": "colour", "kind": "plugin", "plugin": f"{plugin_path}:ColourTeacher"}
+    cfg = _config(tmp_path, source, [clip_teacher, colour])
+    first = run_teachers(cfg, out=lambda s: None, progress=False)
+    assert [o.status for o in first] == ["computed", "computed"] and len(loads) == 1
+    plugin_inits = importlib.import_module(plugin_path).ColourTeacher.calls
+    inits = plugin_inits["init"]
+
+    out = []
+    again = run_teachers(cfg, out=out.append, progress=False)
+    assert [o.status for o in again] == ["cached", "cached"] and len(loads) == 1
+    assert not any(o.loaded for o in again)
+
+    # a different scorer changes the clip teacher's fingerprint only
+    cfg = _config(tmp_path, source, [clip_teacher | {"scorer": "fine"}, colour])
+    out = []
+    changed = run_teachers(cfg, out=out.append, progress=False)
+    assert [(o.status, o.loaded) for o in changed] == [("computed", True), ("cached", False)]
+    assert len(loads) == 2 and plugin_inits["init"] == inits  # the cached plugin was not built
+    assert [line.split()[1] for line in out if line.startswith("colour ")] == ["cached"]
+    assert changed[1].run == first[1].run
+
+    # frame sampling is part of every visual teacher's fingerprint
+    cfg = _config(tmp_path, source, [clip_teacher | {"scorer": "fine"}, colour], num_frames=2)
+    assert [o.status for o in run_teachers(cfg, out=lambda s: None, progress=False)] == ["computed", "computed"]
+
+
+def test_non_finite_scores_fail_and_write_nothing(dataset, plugin_path, tmp_path):
+    root, source, _, _ = dataset
+    teachers = [{"name": "nan", "kind": "plugin", "plugin": f"{plugin_path}:ColourTeacher",
+                 "options": {"nan": True}}]
+    with pytest.raises(NonFiniteScoreError, match="teacher nan: 1 non-finite"):
+        run_teachers(_config(tmp_path, source, teachers), out=lambda s: None, progress=False)
+    assert not list((tmp_path / "store").glob("scores/teacher=nan/*/*/*.parquet"))
+    assert _rows(tmp_path / "store", "SELECT count(*) FROM current_runs")[0][0] == 0
+
+
+def test_killed_run_resumes_without_duplicates(dataset, plugin_path, tmp_path):
+    """SIGKILL a real `teachkit teachers run` mid-way; the rerun keeps its shards and adds the rest."""
+    root, source, module, _ = dataset
+    config = tmp_path / "slow.toml"
+    config.write_text(textwrap.dedent(f"""
+        [store]
+        root = "{tmp_path / 'store'}"
+        [dataset]
+        source = "{source}"
+        [frames]
+        num_frames = 3
+        [[teachers]]
+        name = "slow"
+        kind = "plugin"
+        plugin = "{module}:ColourTeacher"
+        shard_captions = 1
+    """))
+    env = dict(os.environ, TK_COLOUR_DELAY="0.25",
+               PYTHONPATH=os.pathsep.join([str(root / "plugins"), os.environ.get("PYTHONPATH", "")]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "teachkit.cli", "teachers", "run", "--config", str(config), "--no-progress"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    shards = tmp_path / "store" / "scores" / "teacher=slow"
+    deadline = time.time() + 60
+    try:
+        while len(list(shards.glob("run=*/split=*/part-*.parquet"))) < 3:
+            assert proc.poll() is None, proc.communicate()
+            assert time.time() < deadline, "no shards after 60s"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    before = {p: p.stat().st_mtime_ns for p in shards.glob("run=*/split=*/part-*.parquet")}
+    total_shards = N_TEST_CAPTIONS + 1 + 4  # one caption per shard, incl. the undecodable video's
+    assert 3 <= len(before) < total_shards
+    assert _rows(tmp_path / "store", "SELECT count(*) FROM runs WHERE status = 'committed'")[0][0] == 0
+
+    from pipeline.config import load_config
+
+    calls = importlib.import_module(plugin_path).ColourTeacher.calls
+    scored = calls["score"]
+    out, log = [], []
+    (o,) = run_teachers(load_config(config), out=out.append, log=log.append, progress=False)
+    assert o.status == "computed" and any("resuming run" in line for line in log)
+    # only the missing shards were scored (one score call each; shard 0 is the undecodable
+    # video's caption, written empty before the kill)
+    assert calls["score"] - scored == total_shards - len(before)
+    after = {p: p.stat().st_mtime_ns for p in shards.glob("run=*/split=*/part-*.parquet")}
+    assert len(after) == total_shards
+    assert all(after[p] == t for p, t in before.items())  # kept, not rewritten
+    rows = _rows(tmp_path / "store", "SELECT caption_id, video_id FROM scores WHERE teacher = 'slow'")
+    assert len(rows) == len(set(rows)) == N_TEST_CAPTIONS * N_TEST_VIDEOS + 4 * 3

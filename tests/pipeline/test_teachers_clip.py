@@ -1,0 +1,156 @@
+"""clip teachers: the torch frame transform matches CLIPImageProcessor, and stored `mean`
+scores / frame relevance equal a numpy computation from the model's own projected embeddings."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+import torch
+
+from pipeline.config import parse_config
+from pipeline.run import run_teachers
+from pipeline.teachers.image_processing import FrameTransform
+from pipeline.teachers.testing import random_frames, tiny_clip, write_dataset
+
+import stores
+
+WORDS = "a red ball moves left blue box jumps up green cat sits down".split()
+
+
+def _processor(**kwargs):
+    from transformers import CLIPImageProcessor
+
+    return CLIPImageProcessor(**kwargs)
+
+
+@pytest.mark.parametrize(
+    "kwargs, shape",
+    [
+        (dict(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}), (24, 40)),  # upscale, landscape
+        (dict(size={"shortest_edge": 20}, crop_size={"height": 20, "width": 20}), (64, 36)),  # downscale, portrait
+        (dict(size={"shortest_edge": 16}, crop_size={"height": 24, "width": 20}), (30, 30)),  # crop pads
+        (dict(size={"height": 28, "width": 18}, do_center_crop=False, resample=2), (40, 50)),  # exact, bilinear
+        (dict(), (90, 120)),  # CLIP defaults: 224 shortest edge, 224 crop
+    ],
+)
+def test_frame_transform_matches_clip_image_processor(kwargs, shape):
+    rng = np.random.default_rng(0)
+    frames = np.concatenate([random_frames(rng, 2, shape), rng.integers(0, 256, (1, *shape, 3), dtype=np.uint8)])
+    proc = _processor(**kwargs)
+    expected = proc(images=list(frames), return_tensors="np")["pixel_values"]
+    ours = FrameTransform.from_dict(proc.to_dict())
+    got = ours.normalize(ours.resize_crop(frames)).numpy()
+    assert got.shape == expected.shape
+    # in grey levels: torch's antialiased uint8 resize rounds like PIL's on all but a few pixels
+    levels = np.abs(got - expected) * np.array(proc.image_std)[None, :, None, None] * 255
+    assert levels.max() <= 2.0 + 1e-3
+    assert (levels > 0.5).mean() < 0.01
+
+
+@pytest.fixture(scope="module")
+def clip_store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("clip")
+    videos = {
+        "v0": ("test", ["a red ball moves left", "red ball"]),
+        "v1": ("test", ["a blue box jumps up"]),
+        "v2": ("test", ["green cat sits down"]),
+        "v3": ("train", ["a cat"]),
+    }
+    source = write_dataset(root / "data", videos, frames=6)
+    model = tiny_clip(root / "clip", WORDS)
+    raw = {
+        "store": {"root": str(root / "store")},
+        "dataset": {"source": str(source)},
+        "frames": {"num_frames": 4},
+        "teachers": [
+            {"name": "mean", "kind": "clip", "model": str(model), "scorer": "mean", "score_dtype": "float32"},
+            {"name": "fine", "kind": "clip", "model": str(model), "scorer": "fine", "score_dtype": "float32",
+             "frame_relevance": "all"},
+        ],
+    }
+    outcomes = run_teachers(parse_config(raw, root), out=lambda s: None, progress=False)
+    return root, model, outcomes
+
+
+def _hand_features(root, model_dir, video_ids, texts, num_frames=4):
+    """Projected, normalised embeddings straight from transformers (PIL processor, PyAV decode)."""
+    from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
+
+    model = CLIPModel.from_pretrained(model_dir).eval()
+    proc = CLIPImageProcessor.from_pretrained(model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    videos = []
+    for vid in video_ids:
+        with av.open(str(root / "data" / "videos" / f"{vid}.mp4")) as c:
+            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        idx = np.linspace(0, len(frames) - 1, num_frames).astype(int)  # CLIP4Clip uniform sampling
+        pixels = proc(images=[frames[i] for i in idx], return_tensors="pt")["pixel_values"]
+        with torch.no_grad():
+            emb = model.get_image_features(pixel_values=pixels).pooler_output.numpy().astype(np.float64)
+        videos.append(emb / np.linalg.norm(emb, axis=1, keepdims=True))
+    enc = tok(texts, padding=True, return_tensors="pt")
+    with torch.no_grad():
+        t = model.get_text_features(**enc).pooler_output.numpy().astype(np.float64)
+    return np.stack(videos), t / np.linalg.norm(t, axis=1, keepdims=True)
+
+
+def _stored(root, teacher, table="scores"):
+    with stores.connect(root / "store") as con:
+        cols = "caption_id, video_id, score" + (", frame" if table == "frames" else "")
+        return con.execute(
+            f"SELECT {cols} FROM {table} WHERE teacher = ? AND split = 'test' ORDER BY ALL", [teacher]
+        ).fetchall()
+
+
+def test_mean_scores_equal_a_numpy_computation(clip_store):
+    root, model, outcomes = clip_store
+    assert [o.status for o in outcomes] == ["computed", "computed"]
+    vids = ["v0", "v1", "v2"]
+    caps = {"v0_0": "a red ball moves left", "v0_1": "red ball", "v1_0": "a blue box jumps up",
+            "v2_0": "green cat sits down"}
+    frames, text = _hand_features(root, model, vids, list(caps.values()))
+    video = frames.mean(1)
+    video /= np.linalg.norm(video, axis=1, keepdims=True)
+    expected = text @ video.T  # captions x videos
+    rows = _stored(root, "mean")
+    assert len(rows) == 4 * 3
+    got = np.zeros_like(expected)
+    for c, v, s in rows:
+        got[list(caps).index(c), vids.index(v)] = s
+    assert np.abs(expected).max() > 0.05  # not a degenerate all-zero comparison
+    np.testing.assert_allclose(got, expected, atol=2e-4)
+
+    # frame relevance of each caption's own video: cosine of the sentence with each frame
+    frames_rows = _stored(root, "mean", "frames")
+    assert len(frames_rows) == 4 * 4  # 4 captions x 4 sampled frames
+    for c, v, s, f in frames_rows:
+        assert v == c.split("_")[0]
+        assert s == pytest.approx(text[list(caps).index(c)] @ frames[vids.index(v), f], abs=2e-4)
+
+
+def test_fine_teacher_stores_every_pair_and_all_frame_relevance(clip_store):
+    root, _, _ = clip_store
+    scores = _stored(root, "fine")
+    assert len(scores) == 4 * 3 and len({(c, v) for c, v, _ in scores}) == 12
+    frames = _stored(root, "fine", "frames")
+    assert len(frames) == 4 * 3 * 4  # frame_relevance = "all": every scored pair x 4 frames
+    # the relevance does not depend on the scorer: both teachers share the model
+    own = {(c, v, f): s for c, v, s, f in _stored(root, "mean", "frames")}
+    for c, v, s, f in frames:
+        if (c, v, f) in own:
+            assert s == pytest.approx(own[(c, v, f)], abs=1e-6)
+
+
+def test_metrics_are_committed_and_queryable(clip_store):
+    root, _, outcomes = clip_store
+    with stores.connect(root / "store") as con:
+        r1 = con.execute(
+            "SELECT teacher, json_extract(metrics, '$.t2v.\"R@1\"')::DOUBLE FROM runs "
+            "WHERE status = 'committed' ORDER BY teacher"
+        ).fetchall()
+    assert [t for t, _ in r1] == ["fine", "mean"]
+    by_name = {o.name: o.metrics for o in outcomes}
+    for teacher, value in r1:
+        assert value == by_name[teacher]["t2v"]["R@1"]
+        assert by_name[teacher]["captions"] == 4 and by_name[teacher]["videos"] == 3
