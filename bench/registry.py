@@ -13,6 +13,8 @@ BENCHMARKS: dict[str, str] = {
     "stream": "bench.stream",  # stream_vs_arrow, batch_assembly_ms
     "search": "bench.search",  # search_qps_ratio
     "scale": "bench.scale",  # scale
+    "teacher_stage": "bench.teacher_stage",  # teacher_stage_efficiency
+    "cache": "bench.cache",  # cache_rerun_s, cache_rerun_model_loads
 }
 
 

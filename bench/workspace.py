@@ -19,6 +19,13 @@ class Workspace:
         self.root = Path(cfg.workdir or tempfile.mkdtemp(prefix="teachkit-bench-"))
         self.root.mkdir(parents=True, exist_ok=True)
         self._stores: dict[float, SyntheticStore] = {}
+        self._memo: dict[str, object] = {}
+
+    def once(self, key: str, build):
+        """``build()`` the first time ``key`` is asked for in this run, then the same object."""
+        if key not in self._memo:
+            self._memo[key] = build()
+        return self._memo[key]
 
     def synthetic(self, fraction: float) -> SyntheticStore:
         if fraction not in self._stores:
