@@ -82,11 +82,11 @@ def plan_timeline(scene: Scene, size: int, frames: int, rng: np.random.Generator
         elif event.action in ("grow", "shrink"):
             factor = GROW if event.action == "grow" else SHRINK
             scale[i] *= 1.0 + (factor - 1.0) * progress
-        elif event.action == "appear":
-            alpha[i] = np.where(t < s, 0.0, progress)
-        elif event.action == "disappear":
-            # 1 on the span's first frame, 1/n on its last, then gone
-            alpha[i] = np.where(t < s, alpha[i], np.clip(1.0 - (t - s) / n, 0.0, 1.0))
+        elif event.action in ("appear", "disappear"):
+            # a cut in the middle of the span, not a fade: a half-transparent object would
+            # show a colour between its own and the background's
+            cut = s + n // 2
+            alpha[i] = np.where(t < cut, 0.0, 1.0) if event.action == "appear" else np.where(t < cut, alpha[i], 0.0)
         elif event.action == "blink":
             # two frames on, two off: survives sampling every other frame
             on = ((t - s) // 2 % 2 == 0).astype(float)

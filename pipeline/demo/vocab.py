@@ -24,9 +24,9 @@ COLOUR_WORDS: dict[str, tuple[str, ...]] = {
     "yellow": ("yellow", "golden"),
     "green": ("green", "emerald"),
     "cyan": ("cyan", "turquoise"),
-    "blue": ("blue", "navy"),
+    "blue": ("blue", "cobalt"),
     "purple": ("purple", "violet"),
-    "white": ("white", "pale"),
+    "white": ("white", "snowy"),
 }
 
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle", "cross", "diamond")
@@ -63,8 +63,8 @@ MOVE_WORDS: dict[str, tuple[str, ...]] = {
 ACTION_WORDS: dict[str, tuple[str, ...]] = {
     "grow": ("grows", "gets bigger", "expands", "grows larger"),
     "shrink": ("shrinks", "gets smaller", "contracts", "shrinks down"),
-    "appear": ("appears", "shows up", "pops into view", "fades in"),
-    "disappear": ("disappears", "vanishes", "fades away", "fades out"),
+    "appear": ("appears", "shows up", "pops into view", "comes into view"),
+    "disappear": ("disappears", "vanishes", "goes away", "pops out of view"),
     "blink": ("blinks", "flashes", "flickers", "blinks on and off"),
     "recolour": ("turns {c}", "changes colour to {c}", "becomes {c}", "changes to {c}"),
 }
