@@ -85,10 +85,15 @@ def run_teachers(
     console = stderr_console()
     log = log or (lambda msg: console.print(msg, highlight=False, markup=False))
     selected = cfg.select(only)
+    t0 = time.perf_counter()
     ensure_demo(cfg, log)
+    t1 = time.perf_counter()
     manifest = ensure_manifest(cfg, log)
     store = Store(cfg.store.root)
+    t2 = time.perf_counter()
     ensure_bootstraps(selected, store.root, log)
+    t3 = time.perf_counter()
+    log(f"ready in {t3 - t0:.1f}s (demo {t1 - t0:.1f}s, manifest {t2 - t1:.1f}s, bootstrap {t3 - t2:.1f}s)")
 
     outcomes: dict[str, Outcome] = {}
     todo: list[TeacherPlan] = []
@@ -98,14 +103,14 @@ def run_teachers(
 
             row = imported_runs(store).get(t.name)
             outcomes[t.name] = (
-                _from_row(t.name, "imported", row) if row else Outcome(t.name, t.kind, "missing")
+                _from_row(store, t.name, "imported", row) if row else Outcome(t.name, t.kind, "missing")
             )
             out(outcomes[t.name].line())
             continue
         plan = plan_teacher(t, cfg.frames, manifest)
         row = store.committed_run(t.name, plan.fingerprint)
         if row is not None:
-            outcomes[t.name] = _from_row(t.name, "cached", row)
+            outcomes[t.name] = _from_row(store, t.name, "cached", row)
             out(outcomes[t.name].line())
         else:
             todo.append(plan)
@@ -122,10 +127,18 @@ def run_teachers(
     return ordered
 
 
-def _from_row(name: str, status: str, row: dict) -> Outcome:
+def _from_row(store: Store, name: str, status: str, row: dict) -> Outcome:
     metrics = json.loads(row.get("metrics") or "{}")
-    return Outcome(name, row["kind"], status, row["run"], int(row["rows"]), metrics=metrics,
-                   timings=json.loads(row.get("timings") or "{}"))
+    return Outcome(name, row["kind"], status, row["run"], int(row["rows"]), _frame_rows(store, name, row["run"]),
+                   metrics=metrics, timings=json.loads(row.get("timings") or "{}"))
+
+
+def _frame_rows(store: Store, teacher: str, run: str) -> int:
+    """Rows of a run's frames shards, from the Parquet footers (no data read)."""
+    import pyarrow.parquet as pq
+
+    files = (store.root / "frames" / f"teacher={teacher}" / f"run={run}").glob("split=*/part-*.parquet")
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in files)
 
 
 def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, console, log, progress: bool):

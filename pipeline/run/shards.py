@@ -144,6 +144,11 @@ def _frames_table(job, split, chunk, cf: Features, videos: Features, ok, ci, vr)
         with torch.inference_mode():
             rel = job.teacher.frame_relevance(take(cf, c), take(videos, v))
         rel = rel.float().cpu().numpy()
+        if np.isinf(rel).any():
+            raise NonFiniteScoreError(
+                f"teacher {job.name}: {int(np.isinf(rel).sum())} infinite frame relevance values in split "
+                f"{split.name}; nothing written"
+            )
         pi, slot = np.nonzero(~np.isnan(rel))
         parts.append(pa.table({
             "caption_id": split.caption_array.take(pa.array(chunk[c[pi]])),
