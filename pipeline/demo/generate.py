@@ -10,6 +10,7 @@ run never leaves a folder that looks complete.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import sys
@@ -224,6 +225,18 @@ def ground_truth(p: Plan) -> dict:
     return {"version": DEMO_VERSION, "options": p.options.to_json(), "videos": videos, "captions": captions}
 
 
+def _dump_ground_truth(gt: dict) -> str:
+    """JSON with one line per video and per caption: greppable, and a third of indented JSON."""
+    def compact(value) -> str:
+        return json.dumps(value, separators=(",", ":"))
+
+    lines = ["{", f'"version": {gt["version"]},', f'"options": {compact(gt["options"])},']
+    for section in ("videos", "captions"):
+        items = [f"  {compact(k)}: {compact(v)}" for k, v in gt[section].items()]
+        lines += [f'"{section}": {{', ",\n".join(items), "}" + ("," if section == "videos" else "")]
+    return "\n".join(lines + ["}"]) + "\n"
+
+
 def _render_one(job: tuple[str, Timeline, int, int]) -> str:
     path, timeline, fps, crf = job
     write_mp4(path, draw(timeline), fps, crf)
@@ -281,7 +294,8 @@ def generate(
     jobs = [(str(tmp / "videos" / f"{v.video_id}.mp4"), v.timeline, options.fps, options.crf) for v in p.videos]
     log(f"drawing {len(jobs)} videos ({options.size}x{options.size}, {options.frames} frames) into {tmp}")
     if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        # spawn, not fork: the teacher stage may call this with torch's threads running
+        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             for _ in pool.map(_render_one, jobs, chunksize=32):
                 pass
     else:
@@ -292,7 +306,7 @@ def generate(
             row = {"video_id": c.video_id, "caption_id": c.caption_id, "path": f"videos/{c.video_id}.mp4",
                    "caption": c.text, "split": c.split}
             f.write(json.dumps(row) + "\n")
-    (tmp / "ground_truth.json").write_text(json.dumps(ground_truth(p), indent=1) + "\n")
+    (tmp / "ground_truth.json").write_text(_dump_ground_truth(ground_truth(p)))
     info = {
         "version": DEMO_VERSION,
         "options": options.to_json(),
