@@ -6,6 +6,7 @@ never read by the pipeline) and ``demo.json`` (options, counts, content fingerpr
 last). ``teachkit data demo`` is its command line.
 """
 
-from .generate import DemoError, DemoOptions, DemoResult, generate
+from .generate import DemoResult, generate
+from .plan import DemoError, DemoOptions
 
 __all__ = ["DemoError", "DemoOptions", "DemoResult", "generate"]

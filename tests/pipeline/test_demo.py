@@ -143,6 +143,11 @@ def test_test_content_is_unique_and_held_out(demo):
 def test_noise_is_exact_and_only_in_train(demo):
     truth, rows = _truth(demo), _rows(demo)
     wrong = [r for r in rows if truth["captions"][r["caption_id"]]["wrong"]]
+    for r in rows:
+        gt = truth["captions"][r["caption_id"]]
+        if not gt["wrong"]:  # a correct caption's events are the video's, frames and all
+            assert gt["described"] == truth["videos"][r["video_id"]]["scene"]
+            assert [e["frames"] for e in gt["events"]] == [e["frames"] for e in truth["videos"][r["video_id"]]["events"]]
     train = [r for r in rows if r["split"] == "train"]
     assert len(wrong) == round(SMALL.noise * len(train)) == 5
     assert all(r["split"] == "train" for r in wrong)
@@ -186,27 +191,33 @@ def test_rerun_says_exists_and_other_options_need_force(tmp_path):
     assert first.stdout.strip() == str(out)
     stamp = (out / "demo.json").stat().st_mtime_ns
     again = CliRunner().invoke(app, args)
-    assert again.exit_code == 0 and "exists" in again.output
+    assert again.exit_code == 0 and "exists (same options" in again.output
     assert (out / "demo.json").stat().st_mtime_ns == stamp
     other = CliRunner().invoke(app, args + ["--seed", "3"])
     assert other.exit_code == 2 and "seed" in other.output and "--force" in other.output
     forced = CliRunner().invoke(app, args + ["--seed", "3", "--force"])
     assert forced.exit_code == 0, forced.output
     assert json.loads((out / "demo.json").read_text())["seed"] == 3
-    assert not (tmp_path / ".demo.partial").exists()
+    assert not list(tmp_path.glob(".demo.partial*"))
+    # a demo drawn by an older generator is replaced, no --force needed
+    info = json.loads((out / "demo.json").read_text())
+    (out / "demo.json").write_text(json.dumps({**info, "version": info["version"] - 1}))
+    older = CliRunner().invoke(app, args + ["--seed", "3"])
+    assert older.exit_code == 0 and "exists (same options" not in older.output
+    assert json.loads((out / "demo.json").read_text()) == info
 
 
 def test_interrupted_output_is_not_taken_for_a_dataset(tmp_path):
     out = tmp_path / "demo"
     (out / "videos").mkdir(parents=True)
     (out / "annotations.jsonl").write_text("")  # what a crash before demo.json could leave
-    (tmp_path / ".demo.partial").mkdir()  # a crashed run's scratch folder
+    (tmp_path / ".demo.partial-999999999").mkdir()  # the scratch folder of a crashed run
     options = DemoOptions(train_videos=3, test_videos=2)
     with pytest.raises(DemoError, match="not a complete demo"):
         generate(out, options, log=lambda m: None)
     result = generate(out, options, force=True, log=lambda m: None)
     assert result.created and len(_rows(out)) == 3 * 4 + 2 * 2
-    assert not (tmp_path / ".demo.partial").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["demo"]
     stranger = tmp_path / "notes"
     stranger.mkdir()
     (stranger / "todo.txt").write_text("mine")

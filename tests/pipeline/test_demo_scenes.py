@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from pipeline.demo.captions import captions, describe
-from pipeline.demo.generate import DemoOptions, plan
+from pipeline.demo.plan import DemoOptions, plan
 from pipeline.demo.render import draw, plan_timeline, write_mp4
 from pipeline.demo.scenes import Event, Scene, SceneObject, is_valid, perturb, sample_scene, swapped
 from pipeline.demo.vocab import COLOURS
