@@ -38,7 +38,7 @@ def demo(
 
     from . import DemoError, DemoOptions, generate
 
-    err = Console(stderr=True)
+    err = Console(stderr=True, soft_wrap=True)  # whole lines: messages stay greppable
     try:
         options = DemoOptions(
             seed=seed, train_videos=train_videos, test_videos=test_videos,
