@@ -4,8 +4,8 @@
 span of each event (event k happens inside the k-th equal slice of the clip, with jittered
 start and length), start positions that keep objects inside the frame and apart, and
 per-frame position, size, colour and opacity. ``draw`` rasterises it (signed distances give
-one pixel of anti-aliasing) and ``write_mp4`` encodes it with libx264 on one thread, which
-makes the bytes, not just the decoded frames, repeatable.
+one pixel of anti-aliasing) and ``write_mp4`` encodes it with libx264 on one thread and a
+fixed set of CPU features, which makes the bytes, not just the decoded frames, repeatable.
 """
 
 from __future__ import annotations
