@@ -56,6 +56,8 @@ ORDER BY c.caption_id
 
 EXCLUSIONS = "exclusions"
 
+_INHERITED: list = []  # connections a forked worker inherited (see KnowledgeReader._connection)
+
 
 def current_teachers(con) -> dict[str, dict]:
     """Teacher name -> {fingerprint, run, kind} of its current committed run."""
@@ -102,7 +104,12 @@ class KnowledgeReader:
 
     def _connection(self):
         # DuckDB must not cross a fork: (re)connect in whichever process reads
-        if self._con is None or self._pid != os.getpid():
+        if self._con is not None and self._pid != os.getpid():
+            # a connection inherited through fork is never used nor closed: its destructor
+            # would wait on the parent's threads, which do not exist here
+            _INHERITED.append(self._con)
+            self._con = None
+        if self._con is None:
             self._con = stores.connect(self.store_root)
             self._pid = os.getpid()
         return self._con

@@ -193,7 +193,7 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
         if step % cfg.train.log_every == 0 or step == cfg.train.steps - 1:
             row = {"step": step, "loss": value, "lr": scheduler.get_last_lr()[0],
                    "logit_scale": float(model.logit_scale.detach().exp())}
-            row.update({k: float(v) for k, v in parts.items()})
+            row.update({k: float(v.detach()) for k, v in parts.items()})
             log_lines.append(row)
         if progress:
             progress.update(task, advance=1, description=f"training {folder.name} loss {value:.3f}")

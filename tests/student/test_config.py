@@ -1,0 +1,79 @@
+"""Typed config: TOML to dataclasses, errors that name the field."""
+
+import pytest
+
+from student.config import ConfigError, ExperimentConfig, from_dict, load_demo, load_experiment
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "c.toml"
+    p.write_text(text)
+    return p
+
+
+BASE = """
+[model]
+tokenizer = "tok"
+[loss.coarse]
+kind = "pearson"
+teachers = ["a", "b"]
+"""
+
+
+def test_defaults_and_values(tmp_path):
+    cfg = load_experiment(_write(tmp_path, BASE + "[train]\nsteps = 7\nlr = 1\n"))
+    assert cfg.train.steps == 7 and cfg.train.lr == 1.0 and isinstance(cfg.train.lr, float)
+    assert cfg.loss.coarse.kind == "pearson" and cfg.loss.teachers == ["a", "b"]
+    plain = cfg.loss.without_distillation()
+    assert not plain.coarse.active and not plain.fine.active and plain.retrieval == cfg.loss.retrieval
+
+
+@pytest.mark.parametrize(
+    "extra, field",
+    [
+        ("[train]\nstpes = 3\n", "train.stpes"),
+        ("[train]\nsteps = 'many'\n", "train.steps"),
+        ("[train]\nsteps = 0\n", "train.steps"),
+        ("[loss.coarse]\nkind = 'kl'\nteachers = ['a']\naggregation = 'max'\n", "loss.coarse.aggregation"),
+        ("[model]\ntokenizer = 't'\nhead = 'lstm'\n", "model.head"),
+        ("[model]\ntokenizer = 't'\n[model.tiny]\nimage_size = 60\n", "model.tiny.image_size"),
+        ("[loss.fine]\nweight = 1.0\n", "loss.fine.teachers"),
+        ("[loss.coarse]\nkind = 'kl'\nteachers = ['a']\ntemperature = 0.1\n", "loss.coarse.temperature"),
+        ("[loss.coarse]\nkind = 'kl'\nteachers = ['a']\nteacher_weights = { b = 1.0 }\n", "loss.coarse.teacher_weights.b"),
+        ("[loss.coarse]\nkind = 'kl'\nteachers = ['a']\naggregation = 'weighted'\n", "loss.coarse.teacher_weights"),
+        ("[loss.coarse]\nkind = 'kl'\nteachers = ['a']\nteacher_temperatures = { a = 0.0 }\n", "loss.coarse.teacher_temperatures.a"),
+        ("[data]\nbatch_size = 1\n", "data.batch_size"),
+    ],
+)
+def test_errors_name_the_field(tmp_path, extra, field):
+    text = extra if "[model]" in extra else "[model]\ntokenizer = 't'\n" + extra
+    with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
+        load_experiment(_write(tmp_path, text))
+
+
+def test_fine_distillation_needs_the_afa_head(tmp_path):
+    text = "[model]\ntokenizer = 't'\nhead = 'meanP'\n[loss.fine]\nweight = 1.0\nteachers = ['a']\n"
+    with pytest.raises(ConfigError, match="loss.fine"):
+        load_experiment(_write(tmp_path, text))
+
+
+def test_demo_config(tmp_path):
+    demo = load_demo(_write(tmp_path, "[demo]\nseeds = [1, 2, 3]\nout = 'x'\n" + BASE))
+    assert demo.seeds == [1, 2, 3] and demo.out == "x" and demo.experiment.loss.coarse.kind == "pearson"
+    with pytest.raises(ConfigError, match="demo.seedz"):
+        load_demo(_write(tmp_path, "[demo]\nseedz = [1]\n" + BASE))
+    with pytest.raises(ConfigError, match="distilled"):
+        load_demo(_write(tmp_path, "[model]\ntokenizer = 't'\n"))
+
+
+def test_the_shipped_demo_config_parses():
+    from pathlib import Path
+
+    demo = load_demo(Path(__file__).parents[2] / "configs" / "student_demo.toml")
+    assert len(demo.seeds) >= 3
+    assert demo.experiment.loss.coarse.active or demo.experiment.loss.fine.active
+
+
+def test_from_dict_round_trips():
+    cfg = from_dict(ExperimentConfig, {"model": {"tokenizer": "t"}}).check()
+    assert from_dict(ExperimentConfig, cfg.to_dict()) == cfg

@@ -1,0 +1,98 @@
+"""Batch plans, the frame cache, and batch assembly with one DuckDB connection per worker."""
+
+import json
+
+import numpy as np
+import torch
+
+import stores
+from student.data import TrainBatches, batch_plan, build_train_set, make_loader
+from student.frames import FrameCache, frame_cache
+from student.knowledge import KnowledgeReader, split_pairs
+from student.model import load_tokenizer
+
+
+def test_batch_plan_has_distinct_videos_and_depends_only_on_the_seed():
+    rows = np.repeat(np.arange(10), 3)  # 10 videos x 3 captions
+    plan = batch_plan(rows, batch_size=4, steps=7, seed=3)
+    assert len(plan) == 7 and all(len(b) == 4 for b in plan)
+    assert all(len(set(rows[b])) == 4 for b in plan)
+    assert all(np.array_equal(a, b) for a, b in zip(plan, batch_plan(rows, 4, 7, seed=3)))
+    assert not all(np.array_equal(a, b) for a, b in zip(plan, batch_plan(rows, 4, 7, seed=4)))
+
+
+def _cache(store, cache_root, workers=1):
+    manifest = json.loads((store / "manifest.json").read_text())["fingerprint"]
+    with stores.connect(store) as con:
+        return frame_cache(con, store, manifest, "train", cache_root, 4, 0.0, 32, workers=workers)
+
+
+def test_frame_cache_decodes_once_and_matches_the_videos(synthetic_store, tmp_path):
+    from stores.media import decode_frames
+
+    store, _, _ = synthetic_store
+    cache = _cache(store, tmp_path)
+    assert cache.frames.shape == (12, 4, 32, 32, 3) and cache.mask.all()
+    with stores.connect(store) as con:
+        path = con.execute("SELECT path FROM videos WHERE video_id = ?", [cache.video_ids[5]]).fetchone()[0]
+    direct = decode_frames(path, 4)
+    assert np.array_equal(cache.frames[5], direct.frames)
+    assert np.array_equal(cache.indices[5], direct.indices)
+    stamp = (cache.folder / "frames.npy").stat().st_mtime_ns
+    again = _cache(store, tmp_path)  # a second student reuses the decoded frames
+    assert again.folder == cache.folder and (again.folder / "frames.npy").stat().st_mtime_ns == stamp
+    assert not list(tmp_path.glob("frames/.*tmp"))
+
+
+def test_loader_keeps_the_plan_order_with_workers(synthetic_store, tmp_path):
+    store, tok, _ = synthetic_store
+    cache = _cache(store, tmp_path)
+    with stores.connect(store) as con:
+        pairs = split_pairs(con, "train")
+    ts = build_train_set(pairs, cache)
+    plan = batch_plan(ts.video_rows, 4, 5, seed=0)
+    reader = KnowledgeReader(str(store), "train", ["fine_t"], ["fine_t"])
+    tokenizer = load_tokenizer(str(tok))
+    ds = TrainBatches(ts, plan, cache.folder, tokenizer, 12, reader, window=2)
+    serial = list(make_loader(ds, num_workers=0))
+    parallel = list(make_loader(ds, num_workers=2))
+    assert [b.caption_ids for b in serial] == [[ts.caption_ids[i] for i in p] for p in plan]
+    assert [b.caption_ids for b in parallel] == [b.caption_ids for b in serial]
+    for a, b in zip(serial, parallel):
+        assert torch.equal(a.frames, b.frames)
+        assert torch.allclose(a.teacher_scores, b.teacher_scores, equal_nan=True)
+    b = serial[0]
+    assert b.frames.dtype == torch.uint8 and b.frames.shape == (4, 4, 32, 32, 3)
+    # a caption's own video is on the diagonal, and the teacher favours it (scores +2 there)
+    diag = torch.diagonal(b.teacher_scores[0])
+    assert diag.mean() > b.teacher_scores[0].mean()
+    assert not torch.isnan(b.teacher_relevance).any()
+
+
+def test_failed_videos_are_listed_and_left_out(tmp_path, write_mp4):
+    import pyarrow as pa
+
+    from stores.layout import Store
+
+    good = [write_mp4(tmp_path / f"v{i}.mp4") for i in range(3)]
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video at all")
+    paths = [str(p) for p in good] + [str(bad)]
+    vids = ["v0", "v1", "v2", "broken"]
+    store = Store(tmp_path / "store", create=True)
+    m = store.write_manifest(
+        "t",
+        pa.table({"video_id": vids, "split": ["train"] * 4, "path": paths, "duration": [1.0] * 4,
+                  "fps": [8.0] * 4, "frames": [8] * 4}),
+        pa.table({"caption_id": [f"{v}#0" for v in vids], "video_id": vids, "split": ["train"] * 4,
+                  "text": ["x"] * 4}),
+    )
+    with stores.connect(store.root) as con:
+        cache = frame_cache(con, store.root, m.fingerprint, "train", tmp_path / "cache", 4, 0.0, 16, workers=1)
+        pairs = split_pairs(con, "train")
+    assert set(cache.failed) == {"broken"}
+    assert not cache.mask[cache.rows()["broken"]].any()
+    assert cache.frames.shape[2:] == (16, 16, 3)  # resized to the student's image size
+    ts = build_train_set(pairs, cache)
+    assert sorted(ts.caption_ids) == ["v0#0", "v1#0", "v2#0"]
+    assert isinstance(FrameCache.open(cache.folder), FrameCache)
