@@ -27,28 +27,34 @@ from .model import tokenize
 
 @dataclass
 class TrainSet:
-    """The usable training pairs: captions whose video has decoded frames."""
+    """The usable training pairs (captions whose video has decoded frames), tokenized once."""
 
     caption_ids: list[str]
     texts: list[str]
     video_rows: np.ndarray  # (N,) row of each caption's video in the frame cache
     video_ids: list[str]  # cache row -> video id
+    input_ids: torch.Tensor  # (N, L)
+    attention_mask: torch.Tensor  # (N, L)
 
     def __len__(self) -> int:
         return len(self.caption_ids)
 
 
-def build_train_set(pairs: list[tuple[str, str, str]], cache: FrameCache) -> TrainSet:
+def build_train_set(pairs: list[tuple[str, str, str]], cache: FrameCache, tokenizer, max_words: int) -> TrainSet:
     rows = cache.rows()
     usable = cache.usable()
     keep = [(c, v, t) for c, v, t in pairs if v in rows and usable[rows[v]]]
     if not keep:
         raise ValueError("no training caption has a decodable video")
+    texts = [t for _, _, t in keep]
+    input_ids, attention_mask = tokenize(tokenizer, texts, max_words)
     return TrainSet(
         [c for c, _, _ in keep],
-        [t for _, _, t in keep],
+        texts,
         np.array([rows[v] for _, v, _ in keep], dtype=np.int64),
         list(cache.video_ids),
+        input_ids,
+        attention_mask,
     )
 
 
@@ -96,16 +102,12 @@ class TrainBatches(IterableDataset):
         train: TrainSet,
         plan: list[np.ndarray],
         cache_folder,
-        tokenizer,
-        max_words: int,
         reader: KnowledgeReader,
         window: int,
     ):
         self.train = train
         self.plan = plan
         self.cache_folder = cache_folder
-        self.tokenizer = tokenizer
-        self.max_words = max_words
         self.reader = reader
         self.window = window
         self._cache: FrameCache | None = None
@@ -135,15 +137,15 @@ class TrainBatches(IterableDataset):
             frames = np.empty((len(rows),) + self._cache.frames.shape[1:], dtype=np.uint8)
             frames[order] = self._cache.frames[rows[order]]
             mask = self._cache.mask[rows]
-            input_ids, attention = tokenize(self.tokenizer, [t.texts[i] for i in b], self.max_words)
+            index = torch.from_numpy(b)
             relevance = align_relevance(k.relevance, mask[None]) if k.relevance.shape[0] else np.zeros(
                 (0, len(rows), mask.shape[1]), dtype=np.float32
             )
             yield Batch(
                 cids,
                 vids,
-                input_ids,
-                attention,
+                t.input_ids[index],
+                t.attention_mask[index],
                 torch.from_numpy(frames),
                 torch.from_numpy(mask.copy()),
                 torch.from_numpy(k.scores.copy()),

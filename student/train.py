@@ -150,7 +150,7 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
         }
     timings["frames_s"] = time.perf_counter() - t0
 
-    trainset = build_train_set(train_pairs, caches[cfg.data.train_split])
+    trainset = build_train_set(train_pairs, caches[cfg.data.train_split], tokenizer, m.max_words)
     plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
     reader = KnowledgeReader(
         cfg.data.store,
@@ -159,7 +159,7 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
         cfg.loss.fine.teachers if cfg.loss.fine.active else [],
     )
     dataset = TrainBatches(
-        trainset, plan, caches[cfg.data.train_split].folder, tokenizer, m.max_words, reader, cfg.data.teacher_window
+        trainset, plan, caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window
     )
     loader = make_loader(dataset, cfg.data.num_workers, pin_memory=device.type == "cuda")
 

@@ -49,11 +49,10 @@ def test_loader_keeps_the_plan_order_with_workers(synthetic_store, tmp_path):
     cache = _cache(store, tmp_path)
     with stores.connect(store) as con:
         pairs = split_pairs(con, "train")
-    ts = build_train_set(pairs, cache)
+    ts = build_train_set(pairs, cache, load_tokenizer(str(tok)), 12)
     plan = batch_plan(ts.video_rows, 4, 5, seed=0)
     reader = KnowledgeReader(str(store), "train", ["fine_t"], ["fine_t"])
-    tokenizer = load_tokenizer(str(tok))
-    ds = TrainBatches(ts, plan, cache.folder, tokenizer, 12, reader, window=2)
+    ds = TrainBatches(ts, plan, cache.folder, reader, window=2)
     serial = list(make_loader(ds, num_workers=0))
     parallel = list(make_loader(ds, num_workers=2))
     assert [b.caption_ids for b in serial] == [[ts.caption_ids[i] for i in p] for p in plan]
@@ -69,7 +68,7 @@ def test_loader_keeps_the_plan_order_with_workers(synthetic_store, tmp_path):
     assert not torch.isnan(b.teacher_relevance).any()
 
 
-def test_failed_videos_are_listed_and_left_out(tmp_path, write_mp4):
+def test_failed_videos_are_listed_and_left_out(tmp_path, write_mp4, synthetic_store):
     import pyarrow as pa
 
     from stores.layout import Store
@@ -93,6 +92,6 @@ def test_failed_videos_are_listed_and_left_out(tmp_path, write_mp4):
     assert set(cache.failed) == {"broken"}
     assert not cache.mask[cache.rows()["broken"]].any()
     assert cache.frames.shape[2:] == (16, 16, 3)  # resized to the student's image size
-    ts = build_train_set(pairs, cache)
+    ts = build_train_set(pairs, cache, load_tokenizer(str(synthetic_store[1])), 8)
     assert sorted(ts.caption_ids) == ["v0#0", "v1#0", "v2#0"]
     assert isinstance(FrameCache.open(cache.folder), FrameCache)

@@ -24,10 +24,10 @@ def _first_batch(cfg, store):
         manifest = json.loads((store / "manifest.json").read_text())["fingerprint"]
         pairs = split_pairs(con, "train")
         cache = frame_cache(con, store, manifest, "train", cfg.data.cache, cfg.model.num_frames, 0.0, 32, workers=1)
-    ts = build_train_set(pairs, cache)
+    ts = build_train_set(pairs, cache, tok, cfg.model.max_words)
     plan = batch_plan(ts.video_rows, cfg.data.batch_size, 1, seed=0)
     reader = KnowledgeReader(str(store), "train", cfg.loss.coarse.teachers, cfg.loss.fine.teachers)
-    batches = TrainBatches(ts, plan, cache.folder, tok, cfg.model.max_words, reader, window=1)
+    batches = TrainBatches(ts, plan, cache.folder, reader, window=1)
     return tok, next(iter(batches))
 
 
