@@ -92,9 +92,13 @@ class DataConfig:
     drop_excluded: bool = True  # leave out captions listed in an `exclusions` view, if any
     decode_workers: int = 2
     eval_batch_size: int = 256
+    # train videos held out of training and evaluated as "val": tune on these, not on test
+    holdout_videos: int = 0
 
     def check(self, where: str) -> None:
         _positive(self, where, "batch_size", "teacher_window", "decode_workers", "eval_batch_size")
+        if self.holdout_videos < 0:
+            raise ConfigError(f"{where}.holdout_videos must be >= 0")
         if self.batch_size < 2:
             raise ConfigError(f"{where}.batch_size must be >= 2 for in-batch contrastive learning")
         if self.num_workers < 0:

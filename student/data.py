@@ -58,6 +58,22 @@ def build_train_set(pairs: list[tuple[str, str, str]], cache: FrameCache, tokeni
     )
 
 
+def split_holdout(pairs: list[tuple[str, str, str]], n_videos: int) -> tuple[list, list]:
+    """(training pairs, held-out pairs): the ``n_videos`` videos first in sha1 order are held out.
+
+    The choice depends only on the video ids, so every run and seed holds out the same videos.
+    """
+    if n_videos <= 0:
+        return pairs, []
+    import hashlib
+
+    videos = sorted({v for _, v, _ in pairs}, key=lambda v: hashlib.sha1(v.encode()).hexdigest())
+    if n_videos >= len(videos):
+        raise ValueError(f"data.holdout_videos ({n_videos}) must be below the {len(videos)} training videos")
+    held = set(videos[:n_videos])
+    return [p for p in pairs if p[1] not in held], [p for p in pairs if p[1] in held]
+
+
 def batch_plan(video_rows: np.ndarray, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:
     """``steps`` batches of caption indices, one caption per distinct video per batch."""
     by_video: dict[int, list[int]] = {}

@@ -25,7 +25,7 @@ import stores
 from stores.layout import Store
 
 from .config import ConfigError, ExperimentConfig
-from .data import TrainBatches, batch_plan, build_train_set, make_loader
+from .data import TrainBatches, batch_plan, build_train_set, make_loader, split_holdout
 from .evaluate import autocast, encode_split, evaluate_vectors
 from .frames import frame_cache
 from .knowledge import KnowledgeReader, current_teachers, split_pairs, teachers_with_frames
@@ -42,6 +42,7 @@ class RunResult:
     teachers: dict
     first_loss: float
     last_loss: float
+    val_metrics: dict | None = None  # on data.holdout_videos train videos, when configured
 
 
 def pick_device(name: str) -> torch.device:
@@ -150,6 +151,7 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
         }
     timings["frames_s"] = time.perf_counter() - t0
 
+    train_pairs, holdout_pairs = split_holdout(train_pairs, cfg.data.holdout_videos)
     trainset = build_train_set(train_pairs, caches[cfg.data.train_split], tokenizer, m.max_words)
     plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
     reader = KnowledgeReader(
@@ -213,6 +215,12 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
         model, tokenizer, m.max_words, test_pairs, caches[cfg.data.test_split], device, cfg.data.eval_batch_size
     )
     metrics = evaluate_vectors(encoded.text, encoded.video, encoded.caption_video)
+    val_metrics = None
+    if holdout_pairs:
+        held = encode_split(
+            model, tokenizer, m.max_words, holdout_pairs, caches[cfg.data.train_split], device, cfg.data.eval_batch_size
+        )
+        val_metrics = evaluate_vectors(held.text, held.video, held.caption_video)
     timings["eval_s"] = time.perf_counter() - t3
 
     model.cpu()
@@ -221,10 +229,14 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
     write_json(tmp / "config.json", cfg.to_dict())
     write_json(tmp / "teachers.json", {"used": used, "store_current": current, "manifest": manifest.fingerprint})
     write_json(tmp / "metrics.json", metrics)
+    if val_metrics is not None:
+        write_json(tmp / "val_metrics.json", val_metrics)
     write_json(tmp / "timings.json", timings)
     (tmp / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log_lines))
     publish(tmp, folder)
-    return RunResult(folder, metrics, timings, used, losses[0], float(np.mean(losses[-max(1, n // 10):])))
+    return RunResult(
+        folder, metrics, timings, used, losses[0], float(np.mean(losses[-max(1, n // 10):])), val_metrics
+    )
 
 
 def with_seed(cfg: ExperimentConfig, seed: int, name: str, runs: str) -> ExperimentConfig:

@@ -95,3 +95,14 @@ def test_failed_videos_are_listed_and_left_out(tmp_path, write_mp4, synthetic_st
     ts = build_train_set(pairs, cache, load_tokenizer(str(synthetic_store[1])), 8)
     assert sorted(ts.caption_ids) == ["v0#0", "v1#0", "v2#0"]
     assert isinstance(FrameCache.open(cache.folder), FrameCache)
+
+
+def test_holdout_is_a_fixed_set_of_whole_videos():
+    from student.data import split_holdout
+
+    pairs = [(f"v{v}#{k}", f"v{v}", "t") for v in range(10) for k in range(3)]
+    train, held = split_holdout(pairs, 3)
+    assert len(held) == 9 and len(train) == 21
+    assert not {v for _, v, _ in train} & {v for _, v, _ in held}
+    assert split_holdout(list(reversed(pairs)), 3)[1] == list(reversed(held))
+    assert split_holdout(pairs, 0) == (pairs, [])

@@ -52,8 +52,10 @@ def test_two_training_steps_reduce_the_loss(synthetic_store, tiny_config, tmp_pa
 
 def test_train_writes_a_complete_searchable_run(synthetic_store, tiny_config, tmp_path):
     store, tok, _ = synthetic_store
-    cfg = tiny_config(store, tok, tmp_path / "cache", tmp_path / "runs", **{"train.steps": 2})
+    cfg = tiny_config(store, tok, tmp_path / "cache", tmp_path / "runs", **{"train.steps": 2, "data.holdout_videos": 3})
     result = train(cfg)
+    assert set(result.val_metrics) == {"t2v", "v2t"}
+    assert (result.folder / "val_metrics.json").exists()
     run = result.folder
     assert run == tmp_path / "runs" / "tiny"
     for name in ("config.json", "teachers.json", "metrics.json", "timings.json", "train_log.jsonl",
