@@ -1,0 +1,53 @@
+"""The student model: a CLIP from a local folder, one vector per caption and per video,
+and a safetensors round trip."""
+
+import torch
+
+from student.config import ModelConfig, TinyClipConfig
+from student.model import build_student, load_student, load_tokenizer, save_student, tiny_clip_config, tokenize
+
+
+def _tiny(tok):
+    return ModelConfig(
+        tokenizer=str(tok), head="seqTransf", num_frames=3, max_words=10,
+        tiny=TinyClipConfig(image_size=32, patch_size=16, hidden_size=32, intermediate_size=64, layers=1, heads=2,
+                            projection_dim=16),
+    )
+
+
+def test_backbone_from_a_local_folder_and_round_trip(synthetic_store, tmp_path):
+    from transformers import CLIPModel
+
+    _, tok, _ = synthetic_store
+    tokenizer = load_tokenizer(str(tok))
+    cfg = _tiny(tok)
+    folder = tmp_path / "clip"
+    CLIPModel(tiny_clip_config(cfg, tokenizer, 10.0)).save_pretrained(folder)
+    from dataclasses import replace
+
+    model = build_student(replace(cfg, backbone=str(folder)), tokenizer, 10.0, seed=0).eval()
+    ids, mask = tokenize(tokenizer, ["a red square moves left", "a blue square"], 10)
+    frames = torch.randint(0, 255, (2, 3, 48, 48, 3), dtype=torch.uint8)  # resized to 32 inside
+    fmask = torch.tensor([[1, 1, 1], [1, 1, 0]], dtype=torch.bool)
+    with torch.no_grad():
+        out = model(ids, mask, frames, fmask)
+    assert out.text.shape == (2, 16) and out.video.shape == (2, 16) and out.sim.shape == (2, 2)
+    assert torch.allclose(out.text.norm(dim=-1), torch.ones(2), atol=1e-5)
+    assert torch.allclose(out.sim, out.text @ out.video.T)
+    save_student(model, tokenizer, tmp_path / "run", {"max_words": 10, "num_frames": 3})
+    again, tok2, spec = load_student(tmp_path / "run")
+    with torch.no_grad():
+        out2 = again(ids, mask, frames, fmask)
+    assert torch.allclose(out.sim, out2.sim, atol=1e-6)
+    assert spec["head"] == "seqTransf" and tok2("a red square")["input_ids"] == tokenizer("a red square")["input_ids"]
+
+
+def test_text_vector_is_the_last_real_token(synthetic_store):
+    _, tok, _ = synthetic_store
+    tokenizer = load_tokenizer(str(tok))
+    model = build_student(_tiny(tok), tokenizer, 10.0, seed=0).eval()
+    ids, mask = tokenize(tokenizer, ["a red square moves left"], 10)
+    short, short_mask = tokenize(tokenizer, ["a red square moves left"], 8)
+    with torch.no_grad():
+        # padding after the EOS changes nothing (causal attention, last-real-token pooling)
+        assert torch.allclose(model.encode_text(ids, mask), model.encode_text(short, short_mask), atol=1e-5)
