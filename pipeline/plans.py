@@ -23,10 +23,19 @@ def build_index(video_embeddings: np.ndarray):
     index = faiss.IndexFlatIP(emb.shape[1])
     if _faiss_gpu():
         res = faiss.StandardGpuResources()
-        index = faiss.index_cpu_to_gpu(res, 0, index)
-        index.teachkit_resources = res  # the GPU index must not outlive its resources
+        index = _WithResources(faiss.index_cpu_to_gpu(res, 0, index), res)
     index.add(emb)
     return index
+
+
+class _WithResources:
+    """A GPU index together with its resources, which must outlive it."""
+
+    def __init__(self, index, resources):
+        self.index, self.resources = index, resources
+
+    def __getattr__(self, name):
+        return getattr(self.index, name)
 
 
 def _faiss_gpu() -> bool:
