@@ -29,6 +29,8 @@ def parse(argv: list[str]) -> tuple[BenchConfig, list[str], Path]:
     p.add_argument("--only", action="append", default=[], metavar="NAME",
                    help=f"a benchmark ({', '.join(BENCHMARKS)}) or a figure name; repeatable")
     p.add_argument("--repeats", type=int, default=None, help="measurements per figure (default 5, 3 with --tiny)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch/faiss threads (default: torch's own choice; 1 steadies figures on a busy machine)")
     p.add_argument("--workdir", default="", help="keep synthetic stores here (default: a temporary folder)")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="results JSON (default bench/results.json)")
     a = p.parse_args(argv)
@@ -37,14 +39,21 @@ def parse(argv: list[str]) -> tuple[BenchConfig, list[str], Path]:
     repeats = a.repeats if a.repeats is not None else (3 if a.tiny else 5)
     if repeats < 1:
         p.error(f"--repeats must be at least 1, got {repeats}")
+    if a.threads < 0:
+        p.error(f"--threads must be >= 0, got {a.threads}")
     try:
         names = select(a.only)
     except ValueError as e:
         p.error(str(e))
-    return BenchConfig(full=a.full, repeats=repeats, workdir=a.workdir, tiny=a.tiny), names, a.out
+    cfg = BenchConfig(full=a.full, repeats=repeats, workdir=a.workdir, tiny=a.tiny, threads=a.threads)
+    return cfg, names, a.out
 
 
 def run(cfg: BenchConfig, names: list[str]) -> tuple[list[Figure], dict[str, str]]:
+    if cfg.threads:
+        import torch
+
+        torch.set_num_threads(cfg.threads)
     figures, skipped = [], {}
     with Workspace(cfg) as ws:
         for name in names:
@@ -112,11 +121,13 @@ def table(figures: list[Figure], skipped: dict[str, str]) -> str:
         lines.append(f"{name:<26}{'skipped: ' + why}")
     for f in tables:
         lines += ["", f"{f.name}:",
-                  f"{'fraction':>9}{'rows':>15}{'GB':>8}{'write Mrow/s':>14}{'batch ms':>10}{'load Mrow/s':>13}"]
+                  f"{'fraction':>9}{'rows':>15}{'GB':>8}{'write Mrow/s':>14}{'batch ms':>10}{'loader Mrow/s':>15}"
+                  f"{'stream Mrow/s':>15}"]
         for r in f.table:
             lines.append(f"{_pct(r['fraction']):>9}{r['rows']:>15,}{r['bytes'] / 1e9:>8.3f}"
                          f"{r['write_rows_per_s'] / 1e6:>14.2f}{r['batch_assembly_ms']['median']:>10.1f}"
-                         f"{r['loader_rows_per_s']['median'] / 1e6:>13.2f}")
+                         f"{r['loader_rows_per_s']['median'] / 1e6:>15.3f}"
+                         f"{r['stream_rows_per_s']['median'] / 1e6:>15.2f}")
         for lim in f.detail.get("limits", []):
             lines.append(f"{_pct(lim['fraction']):>9}{lim['rows']:>15,}  not run: {lim['limit']}")
     return "\n".join(lines)

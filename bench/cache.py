@@ -41,10 +41,10 @@ def rerun(config: Path, probe_out: Path) -> tuple[float, dict, str]:
 def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     p = project(cfg, ws)  # every teacher computed once
     probe = p.folder / "probe.json"
-    log(f"cache: {cfg.repeats} unchanged reruns of `teachkit teachers run` in new processes")
+    log(f"cache: {cfg.heavy_repeats} unchanged reruns of `teachkit teachers run` in new processes")
     seconds, loads, records = [], [], []
     rerun(p.config_path, probe)  # warm the page cache, as a user's second run would be
-    for _ in range(cfg.repeats):
+    for _ in range(cfg.heavy_repeats):
         s, rec, stdout = rerun(p.config_path, probe)
         lines = [ln for ln in stdout.splitlines() if ln.strip() and not ln.startswith(("test-split", "model", "-"))]
         seconds.append(s)

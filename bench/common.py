@@ -29,10 +29,16 @@ class BenchConfig:
     repeats: int = 5
     workdir: str = ""  # where synthetic stores go (a temporary folder when empty)
     tiny: bool = False  # smoke-test sizes: seconds, not minutes; figures are not meaningful
+    threads: int = 0  # torch / faiss threads; 0 leaves torch's default (one per core)
 
     @property
     def mode(self) -> str:
         return "tiny" if self.tiny else ("full" if self.full else "quick")
+
+    @property
+    def heavy_repeats(self) -> int:
+        """Repeats of the figures that run a stage end to end: at most 3 outside --full."""
+        return self.repeats if self.full else min(self.repeats, 3)
 
     def pick(self, tiny, quick, full):
         """The size for this mode."""

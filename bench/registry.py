@@ -15,6 +15,7 @@ BENCHMARKS: dict[str, str] = {
     "scale": "bench.scale",  # scale
     "teacher_stage": "bench.teacher_stage",  # teacher_stage_efficiency
     "cache": "bench.cache",  # cache_rerun_s, cache_rerun_model_loads
+    "distill": "bench.distill",  # distill_overhead, online_over_store
 }
 
 

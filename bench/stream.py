@@ -5,10 +5,13 @@ student's way: arrow batches from ``rel.to_arrow_reader()``, ids mapped to manif
 indices) over rows/s of ``pyarrow.parquet.read_table`` of the same columns, ids mapped to
 the same indices, then to torch. Both end with the same three tensors (caption index, video
 index, score). ``batch_assembly_ms``: time to build one 128 x 128 teacher matrix (captions
-of a batch x their videos) from the store.
+of a batch x their videos) the student loader's way -- its share of one
+``student.knowledge.KnowledgeReader`` window (``data.teacher_window`` batches per query).
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -18,7 +21,7 @@ import torch
 
 import stores
 
-from .common import BenchConfig, Figure, log, paired, repeat, spread, summarize, to_torch
+from .common import BenchConfig, Figure, log, paired, spread, summarize, to_torch
 from .store_bytes import main_fraction
 from .synthetic import TEACHER
 from .workspace import Workspace
@@ -36,13 +39,6 @@ WITH c AS (SELECT caption_id, (row_number() OVER (ORDER BY caption_id) - 1)::INT
 SELECT ci, vi, score FROM scores JOIN c USING (caption_id) JOIN v USING (video_id)
 WHERE teacher = $teacher AND split = $split
 """
-_BATCH_SQL = """
-SELECT caption_id, video_id, score FROM scores
-WHERE teacher = $teacher AND split = $split
-  AND caption_id IN (SELECT unnest($captions)) AND video_id IN (SELECT unnest($videos))
-"""
-
-
 def duckdb_stream(con, teacher: str, split: str = "train") -> int:
     """Every score row of ``teacher`` into torch, one arrow batch at a time; return rows."""
     rel = con.cursor().sql(_STREAM_SQL, params={"teacher": teacher, "split": split})
@@ -73,35 +69,45 @@ def arrow_read(files: list[str], captions: pa.Array, videos: pa.Array) -> int:
     return len(score)
 
 
-def assemble_batch(con, teacher: str, captions: list[str], videos: list[str], split: str = "train") -> torch.Tensor:
-    """The (captions x videos) teacher matrix of one batch; NaN where the store has no score."""
-    t = con.cursor().sql(_BATCH_SQL, params={
-        "teacher": teacher, "split": split, "captions": captions, "videos": videos,
-    }).to_arrow_table()
-    row = {c: i for i, c in enumerate(captions)}
-    cols: dict[str, list[int]] = {}
-    for j, v in enumerate(videos):
-        cols.setdefault(v, []).append(j)
-    m = torch.full((len(captions), len(videos)), float("nan"))
-    s = t.column("score").to_numpy()
-    for c, v, x in zip(t.column("caption_id").to_pylist(), t.column("video_id").to_pylist(), s):
-        for j in cols[v]:
-            m[row[c], j] = float(x)
-    return m
+def student_batches(con, batch: int, count: int, split: str = "train", seed: int = 0):
+    """``count`` training batches of the student's own plan: (caption ids, their video ids)."""
+    from student.data import batch_plan
+    from student.knowledge import split_pairs
+
+    pairs = split_pairs(con, split)
+    videos = {v: i for i, v in enumerate(sorted({v for _, v, _ in pairs}))}
+    rows = np.array([videos[v] for _, v, _ in pairs], dtype=np.int64)
+    plan = batch_plan(rows, min(batch, len(videos)), count, seed)
+    return [([pairs[i][0] for i in b], [pairs[i][1] for i in b]) for b in plan]
 
 
-def batch_sampler(con, split: str = "train", seed: int = 0):
-    """A function returning random batches: BATCH distinct captions and their own videos."""
-    pairs = con.cursor().sql(
-        "SELECT caption_id, video_id FROM captions WHERE split = ? ORDER BY caption_id", params=[split]
-    ).fetchall()
-    rng = np.random.default_rng(seed)
+def window_ms(root, batches, score_teachers, frame_teachers=()) -> float:
+    """Milliseconds per batch of one ``KnowledgeReader.fetch`` over a window of ``batches``
+    (the student loader's way: one DuckDB query per window and table, fresh connection)."""
+    from student.knowledge import KnowledgeReader
 
-    def draw():
-        pick = rng.choice(len(pairs), size=min(BATCH, len(pairs)), replace=False)
-        return [pairs[i][0] for i in pick], [pairs[i][1] for i in pick]
+    reader = KnowledgeReader(str(root), "train", list(score_teachers), list(frame_teachers))
+    reader._connection()  # connecting is per run, not per window  # noqa: SLF001
+    t0 = time.perf_counter()
+    out = reader.fetch(batches)
+    seconds = time.perf_counter() - t0
+    if np.isnan(out[0].scores).all():
+        raise RuntimeError("the reader found no teacher scores for the batch")
+    return 1000 * seconds / len(batches)
 
-    return draw
+
+def assembly(root, con, cfg: BenchConfig) -> dict:
+    """Per-batch milliseconds to assemble BATCH x BATCH teacher matrices, the student's way."""
+    from student.config import DataConfig
+
+    window = DataConfig().teacher_window
+    reps = max(2, cfg.repeats)
+    pool = student_batches(con, BATCH, window * reps + reps)
+    windowed = [window_ms(root, pool[i * window:(i + 1) * window], [TEACHER]) for i in range(reps)]
+    lone = [window_ms(root, [pool[-(i + 1)]], [TEACHER]) for i in range(reps)]
+    with_frames = [window_ms(root, pool[i * window:(i + 1) * window], [TEACHER], [TEACHER]) for i in range(reps)]
+    return {"batch": len(pool[0][0]), "window": window, "windowed_ms": windowed, "lone_batch_ms": lone,
+            "windowed_with_frames_ms": with_frames}
 
 
 def score_files(root) -> list[str]:
@@ -121,15 +127,18 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     t_duck, t_arrow, ratios = paired(lambda: duckdb_stream(con, TEACHER),
                                      lambda: arrow_read(files, captions, videos), cfg.repeats)
     speed = [1.0 / r for r in ratios]  # (rows/t_duck) / (rows/t_arrow)
-    draw = batch_sampler(con)
-    log(f"batch assembly: {BATCH} x {BATCH} teacher matrices")
-    ms = [1000 * t for t in repeat(lambda: assemble_batch(con, TEACHER, *draw()), cfg.repeats)]
+    log(f"batch assembly: {BATCH} x {BATCH} teacher matrices through student.knowledge.KnowledgeReader")
+    a = assembly(s.root, con, cfg)
     detail = {"rows": rows, "videos": s.spec.videos, "captions": s.spec.captions}
     return [
         summarize("stream_vs_arrow", speed, "ratio", ">= 0.8",
                   "DuckDB arrow-reader stream -> torch vs pyarrow read_table -> torch (same tensors)",
                   detail | {"duckdb_rows_per_s": spread([rows / t for t in t_duck]),
                             "arrow_rows_per_s": spread([rows / t for t in t_arrow])}),
-        summarize("batch_assembly_ms", ms, "ms", "", f"one {BATCH}x{BATCH} teacher matrix from the store",
-                  detail),
+        summarize("batch_assembly_ms", a["windowed_ms"], "ms", "",
+                  f"one {a['batch']}x{a['batch']} teacher matrix, its share of a {a['window']}-batch "
+                  "KnowledgeReader window (the student loader's way)",
+                  detail | {"batch": a["batch"], "window": a["window"],
+                            "lone_batch_ms": spread(a["lone_batch_ms"]),
+                            "windowed_with_frame_relevance_ms": spread(a["windowed_with_frames_ms"])}),
     ]

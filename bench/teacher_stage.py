@@ -14,7 +14,7 @@ import shutil
 import numpy as np
 
 from .common import BenchConfig, Figure, log, paired, spread, summarize, timed
-from .teacher_setup import CLIP_TEACHER, project
+from .teacher_setup import project, visual_teacher
 from .workspace import Workspace
 
 FIGURES = ("teacher_stage_efficiency",)
@@ -56,7 +56,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
 
     p = project(cfg, ws)
     pcfg = p.config()
-    tcfg = pcfg.teacher(CLIP_TEACHER)
+    tcfg = visual_teacher(pcfg)
     plan = plan_teacher(tcfg, pcfg.frames, Store(pcfg.store.root).require_manifest())
     teacher = build_teacher(tcfg, plan.model, resolve_device(tcfg.device))
     splits = load_splits(pcfg.store.root)
@@ -72,7 +72,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     def end_to_end() -> float:
         root = p.folder / f"store-e2e-{next(counter)}"
         shutil.rmtree(root, ignore_errors=True)
-        (o,) = run_teachers(p.config(store_root=root), only=[CLIP_TEACHER], out=quiet, log=quiet, progress=False)
+        (o,) = run_teachers(p.config(store_root=root), only=[tcfg.name], out=quiet, log=quiet, progress=False)
         if o.status != "computed":
             raise RuntimeError(f"expected a computed run, got {o.status}")
         shutil.rmtree(root, ignore_errors=True)
@@ -83,12 +83,12 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     def forward() -> float:
         return timed(lambda: forward_only(teacher, tcfg, splits, prepared))[0]
 
-    log(f"teacher stage: {videos} videos, end-to-end runner vs forward-only, {cfg.repeats} pairs")
+    log(f"teacher stage: {videos} videos, end-to-end runner vs forward-only, {cfg.heavy_repeats} pairs")
     e2e_s, fwd_s = [], []
     for _ in range(1):  # warm-up pair: first-call allocations, page cache
         end_to_end(), forward()
     stages.clear()
-    for i in range(cfg.repeats):
+    for i in range(cfg.heavy_repeats):
         order = (end_to_end, forward) if i % 2 == 0 else (forward, end_to_end)
         for fn in order:
             (e2e_s if fn is end_to_end else fwd_s).append(fn())
@@ -96,8 +96,8 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     breakdown = {k: spread([s[k] for s in stages]) for k in stages[0] if k not in ("total",)}
     return [summarize(
         "teacher_stage_efficiency", ratio, "ratio", ">= 0.9",
-        f"runner videos/s over forward-only videos/s, fine-scorer CLIP of the demo's shape, "
-        f"{tcfg.video_batch} videos per batch",
+        f"runner videos/s over forward-only videos/s: teacher {tcfg.name} ({tcfg.scorer} scorer) of "
+        f"configs/demo.toml, {tcfg.video_batch} videos per batch",
         {"videos": videos, "frames_per_video": pcfg.frames.num_frames,
          "end_to_end_videos_per_s": spread([videos / t for t in e2e_s]),
          "forward_videos_per_s": spread([videos / t for t in fwd_s]),

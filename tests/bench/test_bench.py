@@ -16,17 +16,20 @@ from bench.registry import BENCHMARKS, load, select
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _positive(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and x > 0
+COUNTS = ("loads",)  # units of figures whose right value is 0
 
 
-def _check_numbers(d: dict, where: str) -> None:
-    """Every number in a figure's measurements is positive and finite (nested spreads too)."""
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_numbers(d: dict, where: str, allow_zero: bool = False) -> None:
+    """Every number in a figure's measurements is finite and positive (counts may be 0)."""
     for k, v in d.items():
         if isinstance(v, dict):
-            _check_numbers(v, f"{where}.{k}")
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            assert _positive(v), f"{where}.{k} = {v}"
+            _check_numbers(v, f"{where}.{k}", allow_zero)
+        elif _number(v):
+            assert math.isfinite(v) and (v > 0 or (allow_zero and v == 0)), f"{where}.{k} = {v}"
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +37,8 @@ def results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "results.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--tiny", "--repeats", "2", "--workdir", str(tmp / "work"),
-         "--out", str(out)],
+        [sys.executable, "-m", "bench", "--tiny", "--repeats", "2", "--threads", "1",
+         "--workdir", str(tmp / "work"), "--out", str(out)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -54,10 +57,24 @@ def test_every_figure_is_reported_with_a_sane_shape(results):
             for row in fig["table"]:
                 _check_numbers(row, name)
             continue
-        assert fig["repeats"] >= 1
+        assert fig["repeats"] >= 1 and fig["mode"] == "tiny"
         assert fig["min"] <= fig["median"] <= fig["max"], name
-        _check_numbers({k: fig[k] for k in ("median", "min", "max")}, name)
+        _check_numbers({k: fig[k] for k in ("median", "min", "max")}, name, fig["unit"] in COUNTS)
         assert fig["met"] is None if not fig["goal"] else isinstance(fig["met"], bool)
+
+
+def test_the_stages_are_measured_as_they_are(results):
+    figs = results[0]["figures"]
+    # a rerun of an unchanged teacher stage loads no model
+    assert figs["cache_rerun_model_loads"]["max"] == 0
+    assert figs["cache_rerun_s"]["detail"]["cached_every_time"]
+    assert figs["cache_rerun_model_loads"]["detail"]["transformers_imported"] is False
+    # the online teachers teach what the store holds (float16 rounding apart)
+    agree = figs["online_over_store"]["detail"]["online_vs_store_first_batch"]
+    assert agree["scores"]["same_nan"] and agree["scores"]["max_abs_diff"] < 1e-2
+    assert agree["relevance"]["same_nan"] and agree["relevance"]["max_abs_diff"] < 1e-2
+    params = figs["online_over_store"]["detail"]["parameters"]
+    assert params["teachers_over_student"] > 1
 
 
 def test_scale_grows_with_the_fraction(results):

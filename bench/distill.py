@@ -1,0 +1,220 @@
+"""Figures 1 and 2: what distillation costs per epoch, from the store and online.
+
+* ``distill_overhead`` -- a student epoch distilled from the store, as
+  ``configs/student_demo.toml`` configures it (TeachCLIP: KL on the in-batch similarities
+  of three teachers + the frame relevance of one) / the same epoch without distillation. Same batches (the student's fixed batch plan), same initial weights, same
+  loader and training step (``student.data.TrainBatches``, ``student.train.train_step``);
+  the plain epoch's reader asks for no teacher, so it never queries the store.
+* ``online_over_store`` -- the same distilled epoch with the teachers inside the loop, as
+  the reference implementations do: every step the real teacher classes
+  (``pipeline.teachers``) encode the batch's frames (pre-decoded at the teacher's sampling,
+  so decoding is not charged to them) and captions and score them; the scores replace the
+  store's in the batch. Reported beside it: the teachers' parameters / the student's.
+
+The three epochs of a repeat run back to back in a rotating order; each figure is the
+median of the per-repeat ratios.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import time
+
+import numpy as np
+import torch
+
+from .common import BenchConfig, Figure, log, spread, summarize
+from .teacher_setup import project
+from .workspace import Workspace
+
+FIGURES = ("distill_overhead", "online_over_store")
+
+
+class Epochs:
+    """One epoch of the student three ways, each from the same initial weights."""
+
+    def __init__(self, cfg: BenchConfig, ws: Workspace):
+        import stores
+        from pipeline.run.data import load_splits
+        from pipeline.run.prepare import plan_teacher
+        from pipeline.teachers import build_teacher
+        from pipeline.teachers.device import resolve_device
+        from stores.media import decode_frames
+        from student.data import TrainBatches, batch_plan, build_train_set
+        from student.frames import frame_cache
+        from student.knowledge import KnowledgeReader, split_pairs
+        from student.model import build_student, load_tokenizer
+
+        p = project(cfg, ws)
+        pcfg = p.config()
+        store = pcfg.store.root
+        self.exp = exp = p.student_experiment()
+        m, d = exp.model, exp.data
+        self.tokenizer = load_tokenizer(m.tokenizer)
+        self.model0 = build_student(m, self.tokenizer, exp.train.logit_scale_init, seed=0)
+        with stores.connect(store) as con:
+            manifest = stores.Store(store).require_manifest()
+            pairs = split_pairs(con, d.train_split)
+            cache = frame_cache(con, store, manifest.fingerprint, d.train_split, d.cache, m.num_frames, m.fps,
+                                self.model0.image_size, workers=1)
+        train = build_train_set(pairs, cache, self.tokenizer, m.max_words)
+        steps = len(set(train.video_rows.tolist())) // d.batch_size  # one epoch: every video once
+        plan = batch_plan(train.video_rows, d.batch_size, steps, exp.train.seed)
+        coarse, fine = exp.loss.coarse.teachers, exp.loss.fine.teachers
+
+        def batches(score_teachers, frame_teachers):
+            reader = KnowledgeReader(str(store), d.train_split, score_teachers, frame_teachers)
+            return TrainBatches(train, plan, cache.folder, reader, d.teacher_window)
+
+        self.store_batches = batches(coarse, fine)
+        self.plain_batches = batches([], [])
+        self.steps, self.videos = steps, len(set(train.video_rows.tolist()))
+
+        # the online teachers: the real classes, built as the teacher stage builds them
+        self.teachers = {}
+        for name in dict.fromkeys(coarse + fine):
+            tcfg = pcfg.teacher(name)
+            plan_t = plan_teacher(tcfg, pcfg.frames, manifest)
+            self.teachers[name] = build_teacher(tcfg, plan_t.model, resolve_device("cpu"))
+        split = load_splits(store)[d.train_split]
+        self.split = split
+        self.caption_index = {c: i for i, c in enumerate(split.caption_ids)}
+        self.video_index = {v: i for i, v in enumerate(split.video_ids)}
+        # decoded (and prepared per teacher) once, outside every timing: the online epoch is
+        # charged for the teachers' forward passes only
+        self.teacher_frames: dict[str, dict] = {}
+        decoded = None
+        for name, t in self.teachers.items():
+            if not t.needs_frames:
+                continue
+            if decoded is None:
+                decoded = {v: decode_frames(path, pcfg.frames.num_frames, pcfg.frames.fps)
+                           for v, path in zip(split.video_ids, split.paths)}
+            self.teacher_frames[name] = {v: t.prepare(f) for v, f in decoded.items()}
+        self.coarse, self.fine = coarse, fine
+
+    # -- parameters -------------------------------------------------------------------
+    def parameter_counts(self) -> dict:
+        student = sum(p.numel() for p in self.model0.parameters())
+        teachers = {n: sum(p.numel() for p in t.model.parameters()) for n, t in self.teachers.items()}
+        return {"student": student, "teachers": teachers, "teachers_over_student": sum(teachers.values()) / student}
+
+    # -- the epochs -------------------------------------------------------------------
+    def _fresh(self, distilled: bool):
+        from student.losses import build_objective
+        from student.train import make_optimizer
+
+        model = copy.deepcopy(self.model0).train()
+        loss = self.exp.loss if distilled else self.exp.loss.without_distillation()
+        objective = build_objective(loss, self.exp.train.logit_scale_max)
+        return model, objective, make_optimizer(model, self.exp.train)
+
+    def _loop(self, dataset, distilled: bool, knowledge=None) -> float:
+        from student.data import make_loader
+        from student.train import train_step
+
+        model, objective, optimizer = self._fresh(distilled)
+        device = torch.device("cpu")
+        loader = make_loader(dataset, self.exp.data.num_workers)
+        t0 = time.perf_counter()
+        for batch in loader:
+            if knowledge is not None:
+                batch = knowledge(batch)
+            loss, _ = train_step(model, objective, optimizer, batch, device, self.exp.train.grad_clip)
+            float(loss)  # the trainer reads every loss (and so waits for the step)
+        return time.perf_counter() - t0
+
+    def plain(self) -> float:
+        return self._loop(self.plain_batches, distilled=False)
+
+    def from_store(self) -> float:
+        return self._loop(self.store_batches, distilled=True)
+
+    def online(self) -> float:
+        return self._loop(self.plain_batches, distilled=True, knowledge=self.online_knowledge)
+
+    @torch.inference_mode()
+    def online_knowledge(self, batch):
+        """The batch's teacher scores and frame relevance, computed now by the teachers."""
+        from pipeline.teachers.protocol import CaptionBatch, VideoBatch
+        from student.knowledge import align_relevance
+
+        s = self.split
+        vrows = [self.video_index[v] for v in batch.video_ids]
+        crows = np.array([self.caption_index[c] for c in batch.caption_ids], dtype=np.int64)
+        feats = {}
+        for name, t in self.teachers.items():
+            videos = t.encode_videos(VideoBatch(
+                list(batch.video_ids),
+                [self.teacher_frames[name][v] for v in batch.video_ids] if t.needs_frames else None,
+                [s.video_captions[r] for r in vrows],
+            ))
+            captions = t.encode_captions(CaptionBatch(
+                list(batch.caption_ids), [s.texts[i] for i in crows], crows))
+            feats[name] = (captions, videos)
+        scores = []
+        for name in self.coarse:
+            t, (c, v) = self.teachers[name], feats[name]
+            sim = t.score(c, v).float()
+            mask = t.pair_mask(c, v)
+            scores.append(sim if mask is None else sim.masked_fill(~mask, float("nan")))
+        rel = []
+        for name in self.fine:
+            t, (c, v) = self.teachers[name], feats[name]
+            r = t.frame_relevance(c, v).float().numpy()  # rows aligned: caption i, video i
+            rel.append(align_relevance(r, batch.frame_mask.numpy()))
+        return dataclasses.replace(
+            batch,
+            teacher_scores=torch.stack(scores).clone(),
+            teacher_relevance=torch.from_numpy(np.stack(rel)) if rel else batch.teacher_relevance,
+        )
+
+
+def agreement(e: Epochs) -> dict:
+    """Max |online - stored| on the first batch: the online epoch must teach the same thing."""
+    batch = next(iter(e.store_batches))
+    online = e.online_knowledge(batch)
+
+    def diff(a, b):
+        both = ~(torch.isnan(a) | torch.isnan(b))
+        same_nan = bool(torch.equal(torch.isnan(a), torch.isnan(b)))
+        return {"max_abs_diff": float((a[both] - b[both]).abs().max()) if both.any() else 0.0, "same_nan": same_nan}
+
+    return {"scores": diff(online.teacher_scores, batch.teacher_scores),
+            "relevance": diff(online.teacher_relevance, batch.teacher_relevance)}
+
+
+def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
+    e = Epochs(cfg, ws)
+    agree = agreement(e)
+    log(f"distill: online teachers vs store on one batch: {agree}")
+    log(f"distill: {e.steps} steps of {e.exp.data.batch_size} per epoch; plain, store, online x {cfg.heavy_repeats}")
+    # one untimed round: first-call allocations, the frame cache's page cache, DuckDB connect
+    e.plain(), e.from_store(), e.online()
+    runs = {"plain": e.plain, "store": e.from_store, "online": e.online}
+    names = list(runs)
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for i in range(cfg.heavy_repeats):
+        for n in names[i % 3:] + names[: i % 3]:  # rotate who goes first
+            times[n].append(runs[n]())
+    overhead = [s / p for s, p in zip(times["store"], times["plain"])]
+    online = [o / s for o, s in zip(times["online"], times["store"])]
+    detail = {
+        "steps_per_epoch": e.steps, "batch_size": e.exp.data.batch_size, "videos": e.videos,
+        "student_frames": e.exp.model.num_frames, "head": e.exp.model.head,
+        "config": "configs/student_demo.toml (store, cache, batch_size overridden)",
+        "coarse": {"kind": e.exp.loss.coarse.kind, "teachers": e.coarse},
+        "fine_teachers": e.fine,
+        "epoch_s": {n: spread(v) for n, v in times.items()},
+        "num_workers": e.exp.data.num_workers, "teacher_window": e.exp.data.teacher_window,
+        "online_vs_store_first_batch": agree,
+    }
+    params = e.parameter_counts()
+    return [
+        summarize("distill_overhead", overhead, "ratio", "<= 1.05",
+                  "distilled-from-store epoch / plain epoch (same batches, weights, loader, step)", detail),
+        summarize("online_over_store", online, "ratio", "",
+                  f"teachers in the loop / store; teachers have {params['teachers_over_student']:.1f}x "
+                  "the student's parameters", detail | {"parameters": params}),
+    ]
