@@ -93,6 +93,7 @@ class Epochs:
                            for v, path in zip(split.video_ids, split.paths)}
             self.teacher_frames[name] = {v: t.prepare(f) for v, f in decoded.items()}
         self.coarse, self.fine = coarse, fine
+        self.assembly: dict[bool, list[float]] = {}  # from the store? -> loader seconds per epoch
 
     # -- parameters -------------------------------------------------------------------
     def parameter_counts(self) -> dict:
@@ -117,13 +118,17 @@ class Epochs:
         model, objective, optimizer = self._fresh(distilled)
         device = torch.device("cpu")
         loader = make_loader(dataset, self.exp.data.num_workers)
+        assembly = 0.0
         t0 = time.perf_counter()
         for batch in loader:
+            assembly += batch.assembly_s  # the loader's own clock (store queries included)
             if knowledge is not None:
                 batch = knowledge(batch)
             loss, _ = train_step(model, objective, optimizer, batch, device, self.exp.train.grad_clip)
             float(loss)  # the trainer reads every loss (and so waits for the step)
-        return time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        self.assembly.setdefault(dataset is self.store_batches, []).append(assembly)
+        return seconds
 
     def plain(self) -> float:
         return self._loop(self.plain_batches, distilled=False)
@@ -195,6 +200,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     runs = {"plain": e.plain, "store": e.from_store, "online": e.online}
     names = list(runs)
     times: dict[str, list[float]] = {n: [] for n in names}
+    e.assembly.clear()
     for i in range(cfg.heavy_repeats):
         for n in names[i % 3:] + names[: i % 3]:  # rotate who goes first
             times[n].append(runs[n]())
@@ -207,6 +213,8 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
         "coarse": {"kind": e.exp.loss.coarse.kind, "teachers": e.coarse},
         "fine_teachers": e.fine,
         "epoch_s": {n: spread(v) for n, v in times.items()},
+        # where the overhead goes: the loader's batch assembly (teacher queries included) per epoch
+        "assembly_s": {"store": spread(e.assembly[True]), "plain": spread(e.assembly[False])},
         "num_workers": e.exp.data.num_workers, "teacher_window": e.exp.data.teacher_window,
         "online_vs_store_first_batch": agree,
     }

@@ -2,10 +2,11 @@
 
 At each size: the write rate through ``RunWriter.write_shard``, bytes on disk, the time to
 assemble one 128 x 128 teacher matrix the student loader's way (its share of a
-``KnowledgeReader`` window), the teacher entries per second that makes, and the rows/s of
-a full DuckDB stream of the store into torch, so growth is visible. MSR-VTT under the ``full`` plan is 180k captions x 9k videos =
-1.62e9 rows. Sizes that would not fit this machine (disk, memory) are skipped and the
-limit that hit is recorded instead.
+``KnowledgeReader`` window), the teacher entries per second that makes, and the rows/s of a
+full DuckDB stream of the store into torch, so growth is visible. MSR-VTT under the
+``full`` plan is 180k captions x 9k videos = 1.62e9 rows. A size that would not fit this
+machine's disk is skipped and the limit recorded instead (memory is not a limit: shards
+are written one at a time and read as streams or per window).
 """
 
 from __future__ import annotations

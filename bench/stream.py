@@ -1,9 +1,9 @@
 """Figure 5: ``stream_vs_arrow`` and ``batch_assembly_ms``.
 
-``stream_vs_arrow``: rows/s of teacher scores streamed through DuckDB into torch (the
-student's way: arrow batches from ``rel.to_arrow_reader()``, ids mapped to manifest row
-indices) over rows/s of ``pyarrow.parquet.read_table`` of the same columns, ids mapped to
-the same indices, then to torch. Both end with the same three tensors (caption index, video
+``stream_vs_arrow``: rows/s of teacher scores streamed through the store's DuckDB views
+into torch (arrow batches from ``rel.to_arrow_reader()``, ids mapped to manifest row indices
+in the same query) over rows/s of ``pyarrow.parquet.read_table`` of the same columns, ids
+mapped to the same indices (through each chunk's dictionary), then to torch. Both end with the same three tensors (caption index, video
 index, score). ``batch_assembly_ms``: time to build one 128 x 128 teacher matrix (captions
 of a batch x their videos) the student loader's way -- its share of one
 ``student.knowledge.KnowledgeReader`` window (``data.teacher_window`` batches per query).
@@ -39,6 +39,8 @@ WITH c AS (SELECT caption_id, (row_number() OVER (ORDER BY caption_id) - 1)::INT
 SELECT ci, vi, score FROM scores JOIN c USING (caption_id) JOIN v USING (video_id)
 WHERE teacher = $teacher AND split = $split
 """
+
+
 def duckdb_stream(con, teacher: str, split: str = "train") -> int:
     """Every score row of ``teacher`` into torch, one arrow batch at a time; return rows."""
     rel = con.cursor().sql(_STREAM_SQL, params={"teacher": teacher, "split": split})
@@ -83,7 +85,8 @@ def student_batches(con, batch: int, count: int, split: str = "train", seed: int
 
 def window_ms(root, batches, score_teachers, frame_teachers=()) -> float:
     """Milliseconds per batch of one ``KnowledgeReader.fetch`` over a window of ``batches``
-    (the student loader's way: one DuckDB query per window and table, fresh connection)."""
+    (the student loader's way: one DuckDB query per window and table). The reader connects
+    before the clock starts: a training run connects once, not once per window."""
     from student.knowledge import KnowledgeReader
 
     reader = KnowledgeReader(str(root), "train", list(score_teachers), list(frame_teachers))

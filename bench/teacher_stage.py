@@ -9,11 +9,12 @@ each end-to-end repeat writes a fresh store so nothing is cached.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 
 import numpy as np
 
-from .common import BenchConfig, Figure, log, paired, spread, summarize, timed
+from .common import BenchConfig, Figure, log, spread, summarize, timed
 from .teacher_setup import project, visual_teacher
 from .workspace import Workspace
 
@@ -67,7 +68,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     }
     quiet = lambda _msg: None  # noqa: E731
     stages: list[dict] = []
-    counter = iter(range(1_000_000))
+    counter = itertools.count()
 
     def end_to_end() -> float:
         root = p.folder / f"store-e2e-{next(counter)}"
@@ -85,8 +86,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
 
     log(f"teacher stage: {videos} videos, end-to-end runner vs forward-only, {cfg.heavy_repeats} pairs")
     e2e_s, fwd_s = [], []
-    for _ in range(1):  # warm-up pair: first-call allocations, page cache
-        end_to_end(), forward()
+    end_to_end(), forward()  # warm-up pair: first-call allocations, page cache
     stages.clear()
     for i in range(cfg.heavy_repeats):
         order = (end_to_end, forward) if i % 2 == 0 else (forward, end_to_end)
