@@ -80,10 +80,8 @@ def write_results(path: Path, cfg: BenchConfig, figures: list[Figure], skipped: 
     figs = dict(old.get("figures", {}))
     for f in figures:
         figs[f.name] = f.as_json() | {"mode": cfg.mode, "measured_at": stamp}
-    skips = {k: v for k, v in old.get("skipped", {}).items() if k not in BENCHMARKS or k not in figs}
-    skips.update(skipped)
-    for f in figures:
-        skips.pop(_benchmark_of(f.name), None)
+    ran = {_benchmark_of(f.name) for f in figures} | set(skipped)
+    skips = {k: v for k, v in old.get("skipped", {}).items() if k not in ran} | skipped
     out = {
         "command": "python -m bench " + " ".join(argv),
         "mode": cfg.mode,
@@ -121,10 +119,10 @@ def table(figures: list[Figure], skipped: dict[str, str]) -> str:
         lines.append(f"{name:<26}{'skipped: ' + why}")
     for f in tables:
         lines += ["", f"{f.name}:",
-                  f"{'fraction':>9}{'rows':>15}{'GB':>8}{'write Mrow/s':>14}{'batch ms':>10}{'loader Mrow/s':>15}"
+                  f"{'fraction':>9}{'rows':>15}{'GB':>8}{'B/score':>9}{'write Mrow/s':>14}{'batch ms':>10}{'loader Mrow/s':>15}"
                   f"{'stream Mrow/s':>15}"]
         for r in f.table:
-            lines.append(f"{_pct(r['fraction']):>9}{r['rows']:>15,}{r['bytes'] / 1e9:>8.3f}"
+            lines.append(f"{_pct(r['fraction']):>9}{r['rows']:>15,}{r['bytes'] / 1e9:>8.3f}{r['bytes_per_score']:>9.3f}"
                          f"{r['write_rows_per_s'] / 1e6:>14.2f}{r['batch_assembly_ms']['median']:>10.1f}"
                          f"{r['loader_rows_per_s']['median'] / 1e6:>15.3f}"
                          f"{r['stream_rows_per_s']['median'] / 1e6:>15.2f}")

@@ -167,4 +167,6 @@ def python_info() -> dict:
         "cpus": os.cpu_count(),
         "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(),
+        # a shared machine: how busy it was (1, 5, 15-minute load averages) when the run ended
+        "load_average": [round(x, 2) for x in os.getloadavg()],
     }

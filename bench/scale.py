@@ -17,9 +17,8 @@ import stores
 from student.config import DataConfig
 
 from .common import BenchConfig, Figure, log, spread, timed
-from .store_bytes import main_fraction
 from .stream import BATCH, duckdb_stream, student_batches, window_ms
-from .synthetic import MSRVTT_ROWS, TEACHER, SyntheticSpec
+from .synthetic import MSRVTT_ROWS, TEACHER, SyntheticSpec, main_fraction
 from .workspace import Workspace
 
 FIGURES = ("scale",)
@@ -71,6 +70,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
             "rows": s.score_rows,
             "bytes": s.score_bytes + s.frame_bytes,
             "score_bytes": s.score_bytes,
+            "bytes_per_score": s.score_bytes / s.score_rows,
             "write_rows_per_s": s.score_rows / s.write_s,
             "batch": b,
             "batch_assembly_ms": spread(ms),

@@ -22,8 +22,7 @@ import torch
 import stores
 
 from .common import BenchConfig, Figure, log, paired, spread, summarize, to_torch
-from .store_bytes import main_fraction
-from .synthetic import TEACHER
+from .synthetic import TEACHER, main_fraction
 from .workspace import Workspace
 
 FIGURES = ("stream_vs_arrow", "batch_assembly_ms")

@@ -34,6 +34,7 @@ class SyntheticSpec:
     shard_rows: int = 1 << 23  # ~8M score rows per shard (whole captions)
     score_dtype: str = "float16"
     seed: int = 0
+    only_captions: int = 0  # > 0: just this many captions (of the first videos), each vs every video
 
     @classmethod
     def fraction(cls, f: float, **kw) -> "SyntheticSpec":
@@ -42,7 +43,7 @@ class SyntheticSpec:
 
     @property
     def captions(self) -> int:
-        return self.videos * self.captions_per_video
+        return self.only_captions or self.videos * self.captions_per_video
 
     @property
     def rows(self) -> int:
@@ -51,6 +52,11 @@ class SyntheticSpec:
     @property
     def captions_per_shard(self) -> int:
         return max(1, self.shard_rows // self.videos)
+
+
+def main_fraction(cfg) -> float:
+    """The store size the stream figures read (the ``scale`` run keeps it for them)."""
+    return cfg.pick(tiny=1e-5, quick=0.01, full=0.1)
 
 
 @dataclass
@@ -69,13 +75,15 @@ def video_ids(n: int) -> list[str]:
     return [f"video{i}" for i in range(n)]  # MSR-VTT's own naming (video0 .. video9999)
 
 
-def caption_ids(n: int) -> list[str]:
-    return [f"video{i // CAPTIONS_PER_VIDEO}#{i % CAPTIONS_PER_VIDEO}" for i in range(n)]
+def caption_ids(spec: SyntheticSpec) -> list[str]:
+    """Caption i belongs to video i // captions_per_video (MSR-VTT's ``video12#3`` style)."""
+    k = spec.captions_per_video
+    return [f"video{i // k}#{i % k}" for i in range(spec.captions)]
 
 
 def write_manifest(store: Store, spec: SyntheticSpec) -> None:
     vids = video_ids(spec.videos)
-    caps = [f"video{i // spec.captions_per_video}#{i % spec.captions_per_video}" for i in range(spec.captions)]
+    caps = caption_ids(spec)
     cap_video = [vids[i // spec.captions_per_video] for i in range(spec.captions)]
     videos = pa.table({
         "video_id": vids,
@@ -110,8 +118,7 @@ def build(root: str | Path, spec: SyntheticSpec, on_shard=None) -> SyntheticStor
                        score_dtype=spec.score_dtype)
     writer.begin()
     rng = np.random.default_rng(spec.seed)
-    cap_dict = pa.array([f"video{i // spec.captions_per_video}#{i % spec.captions_per_video}"
-                         for i in range(spec.captions)])
+    cap_dict = pa.array(caption_ids(spec))
     vid_dict = pa.array(video_ids(spec.videos))
     step = spec.captions_per_shard
     write_s = frames_s = 0.0

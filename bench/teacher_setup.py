@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .common import BenchConfig, log
+from .registry import Unavailable
 from .workspace import Workspace
 
 REPO = Path(__file__).resolve().parents[1]
@@ -57,6 +58,8 @@ class DemoProject:
         """``configs/student_demo.toml``'s experiment on this project's store."""
         from student.config import load_demo
 
+        if not STUDENT_CONFIG.exists():
+            raise Unavailable(f"{STUDENT_CONFIG} is missing")
         exp = load_demo(STUDENT_CONFIG).experiment
         return dataclasses.replace(
             exp,
@@ -101,6 +104,8 @@ def teacher_config(cfg: BenchConfig, folder: Path) -> dict:
 
 def project(cfg: BenchConfig, ws: Workspace) -> DemoProject:
     """The shared project, with every teacher computed once into its store."""
+    if not TEACHER_CONFIG.exists():
+        raise Unavailable(f"{TEACHER_CONFIG} is missing")
     return ws.once("demo-project", lambda: _build(cfg, ws))
 
 
