@@ -14,6 +14,7 @@ from bench.common import check_goal, paired, summarize
 from bench.registry import BENCHMARKS, load, select
 
 ROOT = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow  # every benchmark end to end, at smoke-test size (~30 s on 2 cores)
 
 
 COUNTS = ("loads",)  # units of figures whose right value is 0
