@@ -146,7 +146,8 @@ class CoarseLossConfig:
     averages the teacher matrices first (TeachText), ``mean_loss`` averages per-teacher
     losses (TeachCLIP), ``weighted`` sums per-teacher losses times ``teacher_weights``.
     Row losses see ``student_sim / student_temperature`` and ``teacher_sim /
-    teacher_temperature`` (``teacher_temperatures`` overrides it per teacher).
+    teacher_temperature`` (``teacher_temperatures`` overrides it per teacher), where
+    ``teacher_norm = "zscore"`` first standardises each teacher row.
     """
 
     kind: str = "none"
@@ -158,6 +159,7 @@ class CoarseLossConfig:
     teacher_temperature: float = 0.05
     teacher_temperatures: dict[str, float] = field(default_factory=dict)
     directions: list[str] = field(default_factory=lambda: ["t2v", "v2t"])
+    teacher_norm: str = "none"  # "zscore": standardise each teacher row first (see losses/coarse.py)
     smoothl1_beta: float = 0.1
 
     def check(self, where: str) -> None:
@@ -167,6 +169,8 @@ class CoarseLossConfig:
             raise ConfigError(f"{where}.kind must be 'none' or one of {sorted(COARSE_LOSSES)}, got {self.kind!r}")
         if self.aggregation not in ("mean_matrix", "mean_loss", "weighted"):
             raise ConfigError(f"{where}.aggregation must be mean_matrix, mean_loss or weighted, got {self.aggregation!r}")
+        if self.teacher_norm not in ("none", "zscore"):
+            raise ConfigError(f"{where}.teacher_norm must be 'none' or 'zscore', got {self.teacher_norm!r}")
         _non_negative(self, where, "weight")
         _positive(self, where, "student_temperature", "teacher_temperature", "smoothl1_beta")
         if self.kind != "none" and self.weight > 0 and not self.teachers:

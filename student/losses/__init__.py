@@ -49,6 +49,7 @@ def build_objective(cfg, logit_scale_max: float) -> nn.ModuleList:
                 teacher_temperatures={t: c.temperature_of(t) for t in c.teachers},
                 student_temperature=c.student_temperature,
                 directions=tuple(c.directions),
+                teacher_norm=c.teacher_norm,
                 beta=c.smoothl1_beta,
             )
         )

@@ -13,6 +13,11 @@ over captions, the transpose), averaged, and combines several teachers:
   arXiv:2308.01217).
 * ``weighted`` -- one loss per teacher, summed with the configured ``teacher_weights``.
 
+Teachers score on incommensurable scales (a sentence encoder's cosines near 0.4 +- 0.1, a
+CLIP's fine-grained scores within a few hundredths), so ``teacher_norm = "zscore"``
+standardises each teacher row over its scored entries first; a temperature then means
+"standard deviations per logit" for every teacher alike.
+
 Subclasses (one module per loss) set ``name``, ``uses_temperature`` and ``row_loss``.
 """
 
@@ -20,6 +25,18 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+
+NORMS = ("none", "zscore")
+
+
+def zscore_rows(rows: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Standardise each row over its masked-in entries (others are left as they are)."""
+    m = mask.to(rows.dtype)
+    n = m.sum(-1, keepdim=True).clamp_min(1.0)
+    x = torch.where(mask, rows, torch.zeros_like(rows))
+    mean = x.sum(-1, keepdim=True) / n
+    var = (((x - mean) * m) ** 2).sum(-1, keepdim=True) / n
+    return torch.where(mask, (rows - mean) / (var.sqrt() + eps), rows)
 
 
 class CoarseDistillation(nn.Module):
@@ -35,10 +52,13 @@ class CoarseDistillation(nn.Module):
         teacher_temperatures: dict[str, float] | None = None,
         student_temperature: float = 0.05,
         directions: tuple[str, ...] = ("t2v", "v2t"),
+        teacher_norm: str = "none",
         teacher_index: dict[str, int] | None = None,
         **options,
     ):
         super().__init__()
+        if teacher_norm not in NORMS:
+            raise ValueError(f"teacher_norm must be one of {NORMS}, got {teacher_norm!r}")
         self.teachers = list(teachers)
         self.weight = weight
         self.aggregation = aggregation
@@ -46,41 +66,51 @@ class CoarseDistillation(nn.Module):
         self.teacher_temperatures = {t: (teacher_temperatures or {}).get(t, 1.0) for t in self.teachers}
         self.student_temperature = student_temperature
         self.directions = tuple(directions)
+        self.teacher_norm = teacher_norm
         self.teacher_index = teacher_index or {t: i for i, t in enumerate(self.teachers)}
         self.options = options
 
     def row_loss(self, student: torch.Tensor, teacher: torch.Tensor, mask: torch.Tensor, teacher_temperature: float) -> torch.Tensor:
         raise NotImplementedError
 
-    def _directed(self, student: torch.Tensor, teacher: torch.Tensor, tau: float) -> torch.Tensor:
-        mask = ~torch.isnan(teacher)
-        teacher = torch.nan_to_num(teacher, nan=0.0)
-        parts = []
-        for d in self.directions:
-            s, t, m = (student, teacher, mask) if d == "t2v" else (student.T, teacher.T, mask.T)
-            parts.append(self.row_loss(s, t, m, tau))
-        return torch.stack(parts).mean()
+    def _rows(self, matrix: torch.Tensor, direction: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """A teacher's rows for ``direction`` (normalised if configured) and their mask."""
+        rows = matrix if direction == "t2v" else matrix.T
+        mask = ~torch.isnan(rows)
+        rows = torch.nan_to_num(rows, nan=0.0)
+        if self.teacher_norm == "zscore":
+            rows = zscore_rows(rows, mask)
+        return rows, mask
 
     def forward(self, outputs, batch) -> dict[str, torch.Tensor]:
         sim = outputs.sim.float()
         mats = {t: batch.teacher_scores[self.teacher_index[t]].to(sim.device, torch.float32) for t in self.teachers}
+        per: dict[str, list[torch.Tensor]] = {t: [] for t in self.teachers}
+        merged = []
+        for d in self.directions:
+            student = sim if d == "t2v" else sim.T
+            if self.aggregation == "mean_matrix":
+                total = torch.zeros_like(student)
+                count = torch.zeros_like(student)
+                for t, m in mats.items():
+                    rows, mask = self._rows(m, d)
+                    tau = self.teacher_temperatures[t] if self.uses_temperature else 1.0
+                    total = total + torch.where(mask, rows / tau, torch.zeros_like(rows))
+                    count = count + mask.to(count.dtype)
+                # an entry counts when at least one teacher scored it
+                merged.append(self.row_loss(student, total / count.clamp_min(1.0), count > 0, 1.0))
+            else:
+                for t, m in mats.items():
+                    rows, mask = self._rows(m, d)
+                    per[t].append(self.row_loss(student, rows, mask, self.teacher_temperatures[t]))
         logs: dict[str, torch.Tensor] = {}
         if self.aggregation == "mean_matrix":
-            stack = torch.stack(
-                [m / self.teacher_temperatures[t] if self.uses_temperature else m for t, m in mats.items()]
-            )
-            # nan-aware mean: an entry counts when at least one teacher scored it
-            valid = ~torch.isnan(stack)
-            total = torch.nan_to_num(stack, nan=0.0).sum(0)
-            count = valid.sum(0)
-            mean = torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
-            value = self._directed(sim, mean, 1.0)
+            value = torch.stack(merged).mean()
         else:
-            per = {t: self._directed(sim, m, self.teacher_temperatures[t]) for t, m in mats.items()}
-            for t, v in per.items():
-                logs[f"coarse/{t}"] = v.detach()
+            losses = {t: torch.stack(v).mean() for t, v in per.items()}
+            logs = {f"coarse/{t}": v.detach() for t, v in losses.items()}
             if self.aggregation == "mean_loss":
-                value = torch.stack(list(per.values())).mean()
+                value = torch.stack(list(losses.values())).mean()
             else:  # weighted
-                value = sum(self.teacher_weights[t] * v for t, v in per.items())
+                value = sum(self.teacher_weights[t] * v for t, v in losses.items())
         return {f"{self.name}_distill_loss": self.weight * value, **logs}

@@ -167,6 +167,24 @@ def test_directions_read_rows_and_columns():
     assert both.item() == pytest.approx((t2v.item() + v2t.item()) / 2)
 
 
+def test_zscore_makes_teacher_scales_irrelevant():
+    torch.manual_seed(2)
+    sim = torch.randn(4, 4, dtype=torch.float64)
+    t = torch.randn(4, 4, dtype=torch.float64)
+    t[1, 3] = float("nan")
+    opts = dict(teacher_temperatures={"x": 0.5}, student_temperature=0.2, teacher_norm="zscore")
+    small = KLDistillation(["x"], **opts)(_outputs(sim), _Batch(t[None]))["kl_distill_loss"]
+    big = KLDistillation(["x"], **opts)(_outputs(sim), _Batch(100 * t[None] + 3))["kl_distill_loss"]
+    assert small.item() == pytest.approx(big.item())
+    # and it is the plain loss on standardised rows
+    row = t[0]
+    z = (row - row.mean()) / row.std(unbiased=False)
+    ones = torch.ones(1, 4, dtype=torch.bool)
+    t2v_row0 = kl_rows(sim[:1], z[None], ones, 0.2, 0.5)
+    only_row0 = KLDistillation(["x"], directions=("t2v",), **opts)(_outputs(sim[:1]), _Batch(t[None, :1]))
+    assert only_row0["kl_distill_loss"].item() == pytest.approx(t2v_row0.item(), rel=1e-5)
+
+
 def test_registry_names_every_loss_module():
     assert set(LOSSES) == {"infonce", "kl", "pearson", "soft_ce", "smoothl1", "margin_mse", "frame_ce"}
     for cls in LOSSES.values():
