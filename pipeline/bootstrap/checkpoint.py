@@ -143,6 +143,7 @@ def _train_into(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
             "logit_scale": log.logit_scale,
             "decode_seconds": decode_s,
             "train_seconds": log.seconds,
+            "train_cpu_seconds": log.cpu_seconds,
             "device": str(device),
             "threads": opts.threads or threads,
         },

@@ -10,6 +10,7 @@ the resized, centre-cropped uint8 pixels the teacher stage will feed the saved m
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,27 +75,39 @@ class FrameSet:
     failures: list[tuple[str, str]]
 
 
-def decode_videos(videos: list[tuple[str, Path]], processor, num_frames: int, fps: float | None, progress=None) -> FrameSet:
-    """Decode and preprocess every video once; undecodable ones are reported and left out."""
-    ids, frames, masks, failures = [], [], [], []
-    for vid, path in videos:
+def decode_videos(
+    videos: list[tuple[str, Path]], processor, num_frames: int, fps: float | None, workers: int | None = None
+) -> FrameSet:
+    """Decode and preprocess every video once; undecodable ones are reported and left out.
+
+    PyAV decodes outside the GIL, so a few threads keep the cores busy.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(item):
+        vid, path = item
         try:
             sampled = decode_frames(path, num_frames, fps)
         except MediaError as e:
-            failures.append((vid, str(e)))
-            print(f"bootstrap: skipping video {vid}: {e}", file=sys.stderr)
-            continue
+            return vid, None, str(e)
         real = int(sampled.mask.sum())
         pix = processor(
             images=list(sampled.frames[:real]), do_rescale=False, do_normalize=False, return_tensors="np"
         )["pixel_values"]
         out = np.zeros((num_frames, *pix.shape[1:]), dtype=np.uint8)
         out[:real] = np.clip(np.rint(pix), 0, 255).astype(np.uint8)
-        ids.append(vid)
-        frames.append(out)
-        masks.append(sampled.mask)
-        if progress is not None:
-            progress()
+        return vid, (out, sampled.mask), None
+
+    ids, frames, masks, failures = [], [], [], []
+    with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1)) as pool:
+        for vid, got, error in pool.map(one, videos):  # map keeps the input order
+            if got is None:
+                failures.append((vid, error))
+                print(f"bootstrap: skipping video {vid}: {error}", file=sys.stderr)
+                continue
+            ids.append(vid)
+            frames.append(got[0])
+            masks.append(got[1])
     if not ids:
         raise ValueError("no video of the split could be decoded")
     return FrameSet(ids, np.stack(frames), np.stack(masks), failures)

@@ -50,6 +50,7 @@ class BootstrapOptions:
     # frames
     num_frames: int = 12
     fps: float | None = None
+    train_frames: int | None = None  # frames per video per step, a random ordered subset (None: all)
     # schedule
     steps: int = 600
     batch_size: int = 32
@@ -74,7 +75,7 @@ class BootstrapOptions:
 _POSITIVE_INT = (
     "image_size", "patch_size", "vision_hidden", "vision_layers", "vision_heads", "text_hidden",
     "text_layers", "text_heads", "embed_dim", "max_words", "num_frames", "steps", "batch_size",
-    "log_every",
+    "log_every", "train_frames",
 )
 
 
@@ -127,6 +128,10 @@ def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> B
             raise BootstrapOptionsError(
                 f"{where}.{tower}_heads ({heads}) must divide {where}.{tower}_hidden ({hidden})"
             )
+    if opts.train_frames is not None and opts.train_frames > opts.num_frames:
+        raise BootstrapOptionsError(
+            f"{where}.train_frames ({opts.train_frames}) must not exceed {where}.num_frames ({opts.num_frames})"
+        )
     if opts.max_words < 3:
         raise BootstrapOptionsError(f"{where}.max_words must leave room for a word between BOS and EOS (>= 3)")
     return opts

@@ -82,8 +82,20 @@ def contrastive_logits(model, objective: str, input_ids, attention_mask, pixel_v
 class TrainLog:
     steps: int = 0
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of all threads: comparable across runs on a shared machine
     losses: list[float] = field(default_factory=list)  # mean loss of each logging interval
     logit_scale: float = 0.0
+
+
+def subsample_frames(mask: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
+    """Per video, ``k`` frame slots in temporal order, drawn at random among its real frames.
+
+    ``mask``: (B, T) bool. Returns (B, k) slot indices; a video with fewer than ``k`` real
+    frames gets all of them followed by padded slots (which stay masked).
+    """
+    keys = torch.rand(mask.shape, generator=generator) + (~mask).float() * 2  # real frames first
+    picked = keys.argsort(dim=1)[:, :k]
+    return picked.sort(dim=1).values
 
 
 def _param_groups(model, weight_decay: float):
@@ -126,6 +138,7 @@ def train_clip(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     rng = np.random.default_rng(opts.seed)
+    gen = torch.Generator().manual_seed(opts.seed)
     n_videos = len(frameset.video_ids)
     captions_of = [np.flatnonzero(caption_video == v) for v in range(n_videos)]
     if any(len(c) == 0 for c in captions_of):
@@ -142,7 +155,7 @@ def train_clip(
     log = TrainLog()
     order, pos = rng.permutation(n_videos), 0
     window: list[float] = []
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     columns = (
         TextColumn("[bold]bootstrap {task.fields[objective]}"),
         BarColumn(),
@@ -161,9 +174,14 @@ def train_clip(
             ids, am = input_ids[caps], attention_mask[caps]
             width = int(am.sum(1).max())  # trim padding shared by the whole batch
             ids, am = ids[:, :width].to(device), am[:, :width].to(device)
-            pix = normalise(frames[vids].to(device), processor)
+            clip, cmask = frames[vids], fmask[vids]
+            if opts.train_frames is not None and opts.train_frames < clip.shape[1]:
+                slots = subsample_frames(cmask, opts.train_frames, gen)
+                clip = clip[torch.arange(len(vids))[:, None], slots]
+                cmask = cmask.gather(1, slots)
+            pix = normalise(clip.to(device), processor)
             with autocast:
-                logits = contrastive_logits(model, opts.objective, ids, am, pix, fmask[vids].to(device))
+                logits = contrastive_logits(model, opts.objective, ids, am, pix, cmask.to(device))
                 loss = symmetric_infonce(logits.float())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
@@ -181,6 +199,7 @@ def train_clip(
             progress.advance(task)
     log.steps = opts.steps
     log.seconds = time.perf_counter() - start
+    log.cpu_seconds = time.process_time() - cpu_start
     log.logit_scale = float(model.logit_scale.detach().exp())
     model.eval()
     return log

@@ -26,7 +26,7 @@ SIDE, FRAMES = 32, 6
 MICRO = {
     "image_size": 32, "patch_size": 16, "vision_hidden": 32, "vision_layers": 1, "vision_heads": 2,
     "text_hidden": 32, "text_layers": 1, "text_heads": 2, "embed_dim": 16, "max_words": 12,
-    "num_frames": 4, "steps": 40, "batch_size": 8, "lr": 1e-3, "log_every": 10, "threads": 1,
+    "num_frames": 4, "train_frames": 3, "steps": 40, "batch_size": 8, "lr": 1e-3, "log_every": 10, "threads": 1,
 }
 
 
@@ -97,6 +97,7 @@ def fine_teacher(store, tmp_path_factory):
         ({"objective": "fine", "image_size": 64, "patch_size": 12}, "patch_size"),
         ({"objective": "fine", "text_hidden": 30, "text_heads": 4}, "text_heads"),
         ({"objective": "fine", "epochs": 3}, "epochs"),
+        ({"objective": "fine", "num_frames": 8, "train_frames": 9}, "train_frames"),
     ],
 )
 def test_option_errors_name_the_field(table, field):
@@ -109,6 +110,17 @@ def test_fingerprint_ignores_runtime_only_options():
     assert base.fingerprint() == parse_options({"objective": "mean", "threads": 2, "tokenizer_out": "x"}).fingerprint()
     assert base.fingerprint() != parse_options({"objective": "mean", "seed": 1}).fingerprint()
     assert base.fingerprint() != parse_options({"objective": "fine"}).fingerprint()
+
+
+def test_subsample_frames_keeps_order_and_real_frames():
+    from pipeline.bootstrap.train import subsample_frames
+
+    mask = torch.tensor([[True] * 12, [True] * 3 + [False] * 9])
+    slots = subsample_frames(mask, 4, torch.Generator().manual_seed(0))
+    assert slots.shape == (2, 4)
+    assert (slots[:, 1:] > slots[:, :-1]).all()  # temporal order kept
+    assert slots[1].tolist()[:3] == [0, 1, 2]  # a short clip keeps every real frame...
+    assert mask.gather(1, slots)[1].tolist() == [True, True, True, False]  # ...and pads the rest
 
 
 # -- tokenizer -------------------------------------------------------------------------
