@@ -46,34 +46,47 @@ def score_mean(t: TextFeatures, v: VideoFeatures) -> torch.Tensor:
     return t.sentence @ mean_video(v).T
 
 
-def _attn_pool(s: torch.Tensor, mask: torch.Tensor, dim: int, tau: float) -> torch.Tensor:
-    """sum(softmax(s / tau) * s) along ``dim`` with masked entries excluded."""
-    s = s.masked_fill(~mask, float("-inf"))
-    w = torch.softmax(s / tau, dim=dim)
-    w = torch.nan_to_num(w, nan=0.0)  # rows with every entry masked
-    return (w * s.masked_fill(~mask, 0.0)).sum(dim)
+_MASKED = -1e4  # logit offset of a masked entry: its softmax weight underflows to exactly 0
+
+
+def _bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """0 where ``mask`` keeps an entry, -1e4 where it drops one (added to logits)."""
+    return (mask.to(dtype) - 1.0) * -_MASKED
+
+
+def _attn_pool(s: torch.Tensor, bias: torch.Tensor, dim: int, tau: float) -> torch.Tensor:
+    """sum(softmax((s + bias) / tau) * s) along ``dim``.
+
+    ``bias`` (broadcast to ``s``) is 0 for real entries and -1e4 for padding, whose ``s`` is
+    0 (padded features are zero vectors), so padding neither gets weight nor adds to the
+    sum. The softmax is written out in place -- one temporary the size of ``s`` instead of
+    four -- because the word-frame tensor (captions x videos x words x frames) dominates
+    the fine scorer's time.
+    """
+    x = s + bias
+    x.sub_(x.amax(dim, keepdim=True)).div_(tau).exp_()
+    return torch.linalg.vecdot(x, s, dim=dim) / x.sum(dim)
 
 
 def score_fine(t: TextFeatures, v: VideoFeatures, tau: float = 0.01) -> torch.Tensor:
     if t.words is None or t.word_mask is None:
         raise ValueError("the fine scorer needs word features; encode captions with words=True")
-    fm = v.frame_mask  # (M, T)
-    wm = t.word_mask  # (N, L)
+    wm, fm = t.word_mask.bool(), v.frame_mask.bool()  # (N, L), (M, T)
+    words = t.words * wm.unsqueeze(-1)  # padding as zero vectors, whatever the caller passed
+    frames = v.frames * fm.unsqueeze(-1)
+    wb, fb = _bias(wm, words.dtype), _bias(fm, frames.dtype)
     vid = mean_video(v)  # (M, D)
     s_sv = t.sentence @ vid.T  # (N, M)
     # sentence-frame: (N, M, T), pooled over frames
-    s_sf = torch.einsum("nd,mtd->nmt", t.sentence, v.frames)
-    s_sf = _attn_pool(s_sf, fm.unsqueeze(0).expand_as(s_sf), -1, tau)
+    s_sf = _attn_pool(torch.einsum("nd,mtd->nmt", t.sentence, frames), fb[None], -1, tau)
     # word-video: (N, L, M), pooled over words
-    s_wv = torch.einsum("nld,md->nlm", t.words, vid)
-    s_wv = _attn_pool(s_wv, wm.unsqueeze(-1).expand_as(s_wv), 1, tau)
+    s_wv = _attn_pool(torch.einsum("nld,md->nlm", words, vid), wb[:, :, None], 1, tau)
     # word-frame: (N, M, L, T); pool over frames then words, and over words then frames
-    s_wf = torch.einsum("nld,mtd->nmlt", t.words, v.frames)
-    mask = wm[:, None, :, None] & fm[None, :, None, :]
-    w2f = _attn_pool(s_wf, mask, -1, tau)  # (N, M, L)
-    w2f = _attn_pool(w2f, wm[:, None, :].expand_as(w2f), -1, tau)
-    f2w = _attn_pool(s_wf, mask, 2, tau)  # (N, M, T)
-    f2w = _attn_pool(f2w, fm[None].expand_as(f2w), -1, tau)
+    s_wf = torch.einsum("nld,mtd->nmlt", words, frames)
+    w2f = _attn_pool(s_wf, fb[None, :, None, :], -1, tau)  # (N, M, L)
+    w2f = _attn_pool(w2f, wb[:, None, :], -1, tau)
+    f2w = _attn_pool(s_wf, wb[:, None, :, None], 2, tau)  # (N, M, T)
+    f2w = _attn_pool(f2w, fb[None], -1, tau)
     return (s_sv + s_sf + s_wv + (w2f + f2w) / 2) / 4
 
 

@@ -39,30 +39,49 @@ class TextTeacher(BaseTeacher):
         if tok_limit and tok_limit < 1_000_000:  # "no limit" is stored as a huge number
             limits.append(tok_limit)
         self.max_length = min(x for x in limits if x)
+        self._seen: dict[int, tuple[str, torch.Tensor]] = {}  # caption index -> (text, embedding)
 
     @torch.inference_mode()
     def embed(self, texts: list[str]) -> torch.Tensor:
-        """Normalised mean-pooled token states, (N, D) float32, in chunks of ``text_batch``."""
-        out = []
-        for i in range(0, len(texts), self.text_batch):
+        """Normalised mean-pooled token states, (N, D) float32, in chunks of ``text_batch``
+        (texts sorted by length first, so a chunk pads to similar lengths)."""
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = torch.zeros(len(texts), self.model.config.hidden_size, device=self.device)
+        for lo in range(0, len(order), self.text_batch):
+            rows = order[lo : lo + self.text_batch]
             tok = self.tokenizer(
-                texts[i : i + self.text_batch], padding=True, truncation=True,
+                [texts[i] for i in rows], padding=True, truncation=True,
                 max_length=self.max_length, return_tensors="pt",
             ).to(self.device)
             with autocast(self.device):
                 states = self.model(**tok).last_hidden_state.float()
             m = tok["attention_mask"].unsqueeze(-1).float()
-            out.append(F.normalize((states * m).sum(1) / m.sum(1).clamp_min(1.0), dim=-1))
-        if not out:
+            out[torch.tensor(rows, device=self.device)] = F.normalize(
+                (states * m).sum(1) / m.sum(1).clamp_min(1.0), dim=-1
+            )
+        return out
+
+    def _embed_indexed(self, items: list[tuple[int, str]]) -> torch.Tensor:
+        """Embeddings of (caption index, text) pairs, reusing those ``encode_videos`` made.
+
+        The runner encodes a split's videos -- every caption -- before it encodes the same
+        captions as queries; remembering them by index (checked against the text, since
+        indices restart per split) halves the encoder's work.
+        """
+        missing = [(i, t) for i, t in items if self._seen.get(i, (None,))[0] != t]
+        if missing:
+            emb = self.embed([t for _, t in missing])
+            for (i, t), e in zip(missing, emb):
+                self._seen[i] = (t, e)
+        if not items:
             return torch.zeros(0, self.model.config.hidden_size, device=self.device)
-        return torch.cat(out)
+        return torch.stack([self._seen[i][1] for i, _ in items])
 
     def encode_videos(self, batch: VideoBatch) -> Features:
         """A video is the set of its captions: (M, C, D) embeddings, mask and caption index."""
         width = max((len(c) for c in batch.captions), default=0)
         m = len(batch.video_ids)
-        texts = [text for caps in batch.captions for _, text in caps]
-        flat = self.embed(texts)
+        flat = self._embed_indexed([item for caps in batch.captions for item in caps])
         emb = torch.zeros(m, width, flat.shape[-1], device=self.device)
         mask = torch.zeros(m, width, dtype=torch.bool, device=self.device)
         index = torch.full((m, width), -1, dtype=torch.int64, device=self.device)
@@ -77,7 +96,8 @@ class TextTeacher(BaseTeacher):
 
     def encode_captions(self, batch: CaptionBatch) -> Features:
         index = torch.from_numpy(np.asarray(batch.index, dtype=np.int64)).to(self.device)
-        return {"emb": self.embed(list(batch.texts)), "index": index}
+        emb = self._embed_indexed([(int(i), t) for i, t in zip(batch.index, batch.texts)])
+        return {"emb": emb, "index": index}
 
     @staticmethod
     def _others(captions: Features, videos: Features) -> torch.Tensor:

@@ -47,16 +47,13 @@ def _np_pool(s, axis, tau):
     return (w * s).sum(axis=axis)
 
 
-def test_fine_matches_a_per_pair_numpy_xclip():
-    t, v = _features(seed=1)
-    tau = 0.01
-    got = scorers.score_fine(t, v, tau=tau).numpy()
+def _np_fine(t, v, tau):
     sent = t.sentence.numpy().astype(np.float64)
     vid = _np_mean_video(v)
-    expected = np.zeros(got.shape)
-    for i in range(got.shape[0]):
+    out = np.zeros((len(sent), len(vid)))
+    for i in range(out.shape[0]):
         w = t.words[i][t.word_mask[i]].numpy().astype(np.float64)  # (L_i, D)
-        for j in range(got.shape[1]):
+        for j in range(out.shape[1]):
             f = v.frames[j][v.frame_mask[j]].numpy().astype(np.float64)  # (T_j, D)
             s_sv = sent[i] @ vid[j]
             s_sf = _np_pool(f @ sent[i], 0, tau)
@@ -64,8 +61,19 @@ def test_fine_matches_a_per_pair_numpy_xclip():
             wf = w @ f.T  # (L_i, T_j)
             w2f = _np_pool(_np_pool(wf, 1, tau), 0, tau)
             f2w = _np_pool(_np_pool(wf, 0, tau), 0, tau)
-            expected[i, j] = (s_sv + s_sf + s_wv + (w2f + f2w) / 2) / 4
-    np.testing.assert_allclose(got, expected, atol=1e-5)
+            out[i, j] = (s_sv + s_sf + s_wv + (w2f + f2w) / 2) / 4
+    return out
+
+
+@pytest.mark.parametrize("tau", [0.01, 1.0])
+def test_fine_matches_a_per_pair_numpy_xclip(tau):
+    t, v = _features(seed=1)
+    expected = _np_fine(t, v, tau)
+    np.testing.assert_allclose(scorers.score_fine(t, v, tau=tau).numpy(), expected, atol=1e-5)
+    # padding is ignored even when the caller leaves garbage in it
+    t.words[0, 4:] = 3.0
+    v.frames[1, 3:] = -2.0
+    np.testing.assert_allclose(scorers.score_fine(t, v, tau=tau).numpy(), expected, atol=1e-5)
 
 
 def test_fine_needs_words():
