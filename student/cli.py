@@ -11,6 +11,7 @@ are imported inside the commands so ``teachkit --help`` stays fast.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -89,7 +90,7 @@ def demo_command(
             metrics = run_demo(demo, progress=progress, log=console.print)
     except (ConfigError, StoreError) as e:
         _fail(str(e))
-    console.print(seed_table(metrics))
+    print(seed_table(metrics), file=sys.stderr)
     print(demo_table(metrics))
     console.print(f"wrote {Path(demo.out) / 'metrics.json'} ({metrics['wall_s']:.0f} s)")
 

@@ -117,11 +117,15 @@ class TrainConfig:
     logit_scale_max: float = 100.0
     grad_clip: float = 1.0
     log_every: int = 25
+    # CPU threads for torch; 0 keeps torch's default. Tiny models gain little from a second
+    # thread and lose a lot when other processes share the cores (OpenMP threads wait on
+    # each other), so the CPU demo sets 1.
+    threads: int = 0
 
     def check(self, where: str) -> None:
         _positive(self, where, "steps", "lr", "logit_scale_init", "logit_scale_max", "log_every")
-        if self.weight_decay < 0 or self.warmup_steps < 0 or self.grad_clip < 0:
-            raise ConfigError(f"{where}: weight_decay, warmup_steps and grad_clip must be >= 0")
+        if self.weight_decay < 0 or self.warmup_steps < 0 or self.grad_clip < 0 or self.threads < 0:
+            raise ConfigError(f"{where}: weight_decay, warmup_steps, grad_clip and threads must be >= 0")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"{where}.device must be auto, cpu or cuda, got {self.device!r}")
         if self.logit_scale_init > self.logit_scale_max:

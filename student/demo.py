@@ -73,6 +73,10 @@ def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
     timings: dict[str, dict] = {}
     used_teachers: dict = {}
     t0 = time.perf_counter()
+    # the teachers' figures and fingerprints first: every student below must read these runs
+    teachers = teacher_metrics(exp.data.store, exp.data.test_split)
+    with stores.connect(exp.data.store) as con:
+        snapshot = current_teachers(con)
     for seed in demo.seeds:
         for name, cfg in variants.items():
             run_name = f"{name.removeprefix('student_')}-seed{seed}"
@@ -80,6 +84,9 @@ def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
             results[name][str(seed)] = r.metrics
             runs[name][str(seed)] = str(r.folder)
             timings[run_name] = r.timings
+            changed = sorted(t for t, run in r.teachers.items() if snapshot.get(t) != run)
+            if changed:
+                raise RuntimeError(f"teacher runs changed in the store during the demo: {changed}")
             used_teachers.update(r.teachers)
             t = r.timings
             log(
@@ -87,7 +94,6 @@ def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
                 f"loss {r.first_loss:.3f} -> {r.last_loss:.3f}  step {t['step_ms']:.0f} ms, "
                 f"batch assembly {t['batch_assembly_ms']:.1f} ms, wait {t['batch_wait_ms']:.1f} ms"
             )
-    teachers = teacher_metrics(exp.data.store, exp.data.test_split)
     per_seed = {k: list(v.values()) for k, v in results.items()}
     metrics = {
         "teachers": {t: summary(m) for t, m in teachers.items()},

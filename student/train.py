@@ -128,6 +128,8 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
     cfg.check()
     folder = Path(folder) if folder is not None else Path(cfg.output.runs) / cfg.output.name
     device = pick_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
     timings: dict[str, float] = {}
     store = Store(cfg.data.store)
     manifest = store.require_manifest()

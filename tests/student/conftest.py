@@ -111,6 +111,17 @@ def build_store(root, n_train=12, n_test=6, caps_per_video=2, seed=0):
     return root / "store", tok
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models run faster on one thread, above all on cores other processes share."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def synthetic_store(tmp_path_factory):
     """(store folder, tokenizer folder, root) of a session-wide synthetic store (read only)."""

@@ -1,0 +1,49 @@
+"""The demo: plain and distilled students per seed, teachers' stored figures, metrics.json."""
+
+import json
+
+import numpy as np
+import pytest
+
+import stores
+from stores.metrics import retrieval_metrics
+from student.config import DemoConfig
+from student.demo import demo_table, run_demo, teacher_metrics
+
+
+def test_teacher_metrics_come_from_the_stored_scores(synthetic_store):
+    store, _, _ = synthetic_store
+    got = teacher_metrics(str(store), "test")
+    assert set(got) == {"fine_t", "sparse_t"}
+    with stores.connect(store) as con:
+        caps = con.execute("SELECT caption_id, video_id FROM captions WHERE split = 'test' ORDER BY caption_id").fetchall()
+        rows = con.execute("SELECT caption_id, video_id, score FROM scores WHERE teacher = 'fine_t' AND split = 'test'").fetchall()
+    vids = sorted({v for _, v in caps})
+    ci = {c: i for i, (c, _) in enumerate(caps)}
+    sim = np.full((len(caps), len(vids)), np.nan)
+    for c, v, s in rows:
+        sim[ci[c], vids.index(v)] = s
+    assert got["fine_t"] == retrieval_metrics(sim, np.array([vids.index(v) for _, v in caps]))
+
+
+def test_demo_trains_both_students_per_seed_and_writes_metrics(synthetic_store, tiny_config, tmp_path, capsys):
+    store, tok, _ = synthetic_store
+    exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
+    metrics = run_demo(DemoConfig(seeds=[0, 1], out=str(tmp_path / "demo"), experiment=exp).check(), log=lambda *a: None)
+    on_disk = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert set(on_disk["teachers"]) == {"fine_t", "sparse_t"}
+    for name in ("student_plain", "student_distilled"):
+        m = on_disk[name]
+        assert set(m) == {"t2v", "v2t"} and set(m["t2v"]) == {"R@1", "R@5", "R@10", "MdR", "MnR"}
+        seeds = on_disk["seeds"][name]
+        assert set(seeds) == {"0", "1"}
+        assert m["t2v"]["R@1"] == pytest.approx(np.mean([seeds[s]["t2v"]["R@1"] for s in seeds]))
+        assert on_disk["std"][name]["t2v"]["R@1"] == pytest.approx(np.std([seeds[s]["t2v"]["R@1"] for s in seeds]))
+    assert (tmp_path / "demo" / "plain-seed1" / "videos.faiss").exists()
+    plain_cfg = json.loads((tmp_path / "demo" / "plain-seed0" / "config.json").read_text())
+    dist_cfg = json.loads((tmp_path / "demo" / "distilled-seed0" / "config.json").read_text())
+    assert plain_cfg["loss"]["coarse"]["kind"] == "none" and plain_cfg["loss"]["fine"]["weight"] == 0
+    assert plain_cfg["train"] == dist_cfg["train"] and plain_cfg["model"] == dist_cfg["model"]
+    assert on_disk["teacher_runs"]["fine_t"]["fingerprint"] == "fine_t-fp-0"
+    table = demo_table(metrics)
+    assert "teacher fine_t" in table and "student plain (mean of 2)" in table and "student distilled" in table
