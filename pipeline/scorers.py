@@ -64,6 +64,10 @@ def _attn_pool(s: torch.Tensor, bias: torch.Tensor, dim: int, tau: float) -> tor
     the fine scorer's time.
     """
     x = s + bias
+    if torch.is_grad_enabled() and x.requires_grad:
+        # training through the scorer (pipeline.bootstrap): the in-place ops below would
+        # overwrite tensors autograd saved, so take the out-of-place softmax instead
+        return torch.linalg.vecdot(torch.softmax(x / tau, dim), s, dim=dim)
     x.sub_(x.amax(dim, keepdim=True)).div_(tau).exp_()
     return torch.linalg.vecdot(x, s, dim=dim) / x.sum(dim)
 
