@@ -161,6 +161,7 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
         device = resolve_device(plan.cfg.device)
         log(f"{plan.name}: loading {plan.cfg.kind} teacher {plan.model or plan.cfg.plugin} on {device}")
         teacher = build_teacher(plan.cfg, plan.model, device)
+        _check_capabilities(plan, teacher)
         writer = RunWriter(store, plan.name, plan.cfg.kind, plan.fingerprint, plan.config_json,
                            plan.code_version, plan.cfg.score_dtype)
         done = writer.begin()
@@ -207,3 +208,13 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
         torch.cuda.empty_cache()
     return outcomes
 
+
+
+def _check_capabilities(plan: TeacherPlan, teacher) -> None:
+    """Fail before any work when the config asks for something the teacher cannot do."""
+    from ..teachers.plugin import PluginError
+
+    if plan.cfg.plan == "topk":
+        missing = [m for m in ("holistic_videos", "holistic_captions") if not callable(getattr(teacher, m, None))]
+        if missing:
+            raise PluginError(f"teacher {plan.name}: plan = 'topk' needs {missing} (see pipeline/teachers/protocol.py)")

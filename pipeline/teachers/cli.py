@@ -82,9 +82,9 @@ def register(app: typer.Typer) -> None:
         except _known_errors() as e:
             _fail(e)
         width = max(len(r[0]) for r in rows) + 2
-        typer.echo(f"{'teacher':<{width}}{'kind':<10}{'state':<22}{'R@1':>7}  details")
+        typer.echo(f"{'teacher':<{width}}{'kind':<10}{'state':<22}{'t2v R@1':>8}  details")
         for name, kind, state, r1, details in rows:
-            typer.echo(f"{name:<{width}}{kind:<10}{state:<22}{r1:>7}  {details}")
+            typer.echo(f"{name:<{width}}{kind:<10}{state:<22}{r1:>8}  {details}")
         from . import KINDS
 
         typer.echo("\nkinds: " + "; ".join(f"{k} = {desc}" for k, (_, desc) in KINDS.items()))

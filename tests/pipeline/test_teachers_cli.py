@@ -60,3 +60,26 @@ def test_errors_are_one_line_on_stderr(project, monkeypatch, tmp_path):
 
     only = CliRunner().invoke(app, ["teachers", "run", "--config", str(config), "--only", "nope"])
     assert only.exit_code == 1 and "no teacher named 'nope'" in only.stderr
+
+
+def test_imported_teachers_are_reported_not_run(project, monkeypatch):
+    import numpy as np
+
+    from pipeline.importer import ImportSpec, import_scores
+
+    root, config = project
+    monkeypatch.chdir(root)
+    runner = CliRunner()
+    before = runner.invoke(app, ["teachers", "run", "--config", str(config), "--only", "outside", "--no-progress"])
+    assert before.exit_code == 0 and before.stdout.split()[:2] == ["outside", "missing"]
+
+    np.save(root / "sim.npy", np.array([[0.9, 0.1], [0.2, 0.8]], dtype=np.float32))
+    (root / "caps.txt").write_text("v0_0\nv1_0\n")
+    (root / "vids.txt").write_text("v0\nv1\n")
+    import_scores(root / "store", ImportSpec("outside", root / "sim.npy", root / "caps.txt", root / "vids.txt", "test"))
+
+    after = runner.invoke(app, ["teachers", "run", "--config", str(config), "--only", "outside", "--no-progress"])
+    assert after.exit_code == 0, after.output
+    assert after.stdout.split()[:2] == ["outside", "imported"] and "4 scores" in after.stdout
+    listing = runner.invoke(app, ["teachers", "list", "--config", str(config)])
+    assert [line.split()[2] for line in listing.stdout.splitlines() if line.startswith("outside")] == ["imported"]
