@@ -70,7 +70,10 @@ def train_command(
         f"{t['batch_assembly_ms']:.1f} ms/batch (wait {t['batch_wait_ms']:.1f} ms), loss "
         f"{result.first_loss:.3f} -> {result.last_loss:.3f}"
     )
-    print(format_table({result.folder.name: result.metrics}))
+    rows = {result.folder.name: result.metrics}
+    if result.val_metrics is not None:
+        rows[f"{result.folder.name} (val)"] = result.val_metrics
+    print(format_table(rows))
 
 
 @student_app.command("demo")
