@@ -163,7 +163,8 @@ def train_clip(
         TextColumn("loss {task.fields[loss]}  {task.fields[rate]} steps/s"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=Console(file=sys.stderr), transient=False) as progress:
+    console = Console(file=sys.stderr)
+    with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("train", total=opts.steps, objective=opts.objective, loss="-", rate="-")
         for step in range(opts.steps):
             if pos + batch > n_videos:
@@ -196,6 +197,11 @@ def train_clip(
                 window = []
                 rate = (step + 1) / (time.perf_counter() - start)
                 progress.update(task, loss=f"{log.losses[-1]:.3f}", rate=f"{rate:.2f}")
+                if not console.is_terminal:  # a log file gets one line per interval, not a bar
+                    console.print(
+                        f"bootstrap {opts.objective}: step {step + 1}/{opts.steps} loss {log.losses[-1]:.3f} "
+                        f"{rate:.2f} steps/s", highlight=False
+                    )
             progress.advance(task)
     log.steps = opts.steps
     log.seconds = time.perf_counter() - start

@@ -123,6 +123,27 @@ def test_subsample_frames_keeps_order_and_real_frames():
     assert mask.gather(1, slots)[1].tolist() == [True, True, True, False]  # ...and pads the rest
 
 
+@pytest.mark.parametrize("objective", ["fine", "mean"])
+def test_training_logits_are_the_teacher_stage_scores(objective):
+    """What is trained is what is scored: the loss reads pipeline.scorers on clip_features."""
+    from pipeline.bootstrap.train import build_clip, contrastive_logits
+    from pipeline.clip_features import encode_frames, encode_text
+    from pipeline.scorers import get_scorer
+
+    opts = parse_options({"objective": objective, **MICRO})
+    tok = build_tokenizer(["a red square slides right", "the blue block stays still"], opts.max_words)
+    model = build_clip(opts, tok)
+    ids, am = tokenize(tok, ["a red square slides right", "the blue block"], opts.max_words)
+    pix = torch.randn(2, 3, 3, 32, 32)
+    fmask = torch.tensor([[True, True, True], [True, True, False]])
+    logits = contrastive_logits(model, objective, ids, am, pix, fmask)
+    assert logits.requires_grad
+    with torch.no_grad():
+        t = encode_text(model, ids, am, words=objective == "fine")
+        scored = get_scorer(objective)(t, encode_frames(model, pix, fmask))
+    torch.testing.assert_close(logits.detach() / model.logit_scale.exp().detach(), scored)
+
+
 # -- tokenizer -------------------------------------------------------------------------
 
 
