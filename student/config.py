@@ -88,7 +88,7 @@ class DataConfig:
     test_split: str = "test"
     batch_size: int = 64
     num_workers: int = 0
-    teacher_window: int = 64  # batches whose teacher entries one DuckDB query fetches
+    teacher_window: int = 256  # batches whose teacher entries one DuckDB query fetches
     drop_excluded: bool = True  # leave out captions listed in an `exclusions` view, if any
     decode_workers: int = 2
     eval_batch_size: int = 256
