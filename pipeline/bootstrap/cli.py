@@ -56,12 +56,12 @@ def register(app: typer.Typer) -> None:
     @app.command("bootstrap")
     def bootstrap_cmd(
         config: Path = typer.Option(..., "--config", "-c", exists=True, dir_okay=False, help="Pipeline TOML config."),
-        store: Optional[Path] = typer.Option(None, help="Store folder (default: the config's [store] root)."),
+        store: Optional[Path] = typer.Option(None, help="Store folder (default: the config's store.root)."),
         only: Optional[list[str]] = typer.Option(None, "--only", help="Bootstrap only these teachers (repeatable)."),
         evaluate: bool = typer.Option(False, "--eval", help="Also print each teacher's retrieval on --split."),
         split: str = typer.Option("test", help="Split that --eval scores."),
     ) -> None:
-        """Train every teacher of the config that has a [teachers.bootstrap] table (cached)."""
+        """Train every teacher of the config that has a teachers.bootstrap table (cached)."""
         import tomllib
 
         from .checkpoint import bootstrap
