@@ -61,7 +61,7 @@ def train_command(
         if seed is not None:
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
         with _progress(console) as progress:
-            result = train(cfg, out, progress=progress, log=console.print)
+            result = train(cfg, out, progress=progress)
     except (ConfigError, StoreError) as e:
         _fail(str(e))
     t = result.timings

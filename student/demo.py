@@ -80,7 +80,7 @@ def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
     for seed in demo.seeds:
         for name, cfg in variants.items():
             run_name = f"{name.removeprefix('student_')}-seed{seed}"
-            r = train(with_seed(cfg, seed, run_name, str(out)), progress=progress, log=log)
+            r = train(with_seed(cfg, seed, run_name, str(out)), progress=progress)
             results[name][str(seed)] = r.metrics
             runs[name][str(seed)] = str(r.folder)
             timings[run_name] = r.timings

@@ -123,23 +123,24 @@ def _check_teachers(cfg: ExperimentConfig, current: dict, with_frames: list[str]
     return used
 
 
-def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None, log=print) -> RunResult:
-    """Train one student as configured and write its run folder (see :mod:`student.runs`)."""
-    cfg.check()
-    folder = Path(folder) if folder is not None else Path(cfg.output.runs) / cfg.output.name
-    device = pick_device(cfg.train.device)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    timings: dict[str, float] = {}
-    store = Store(cfg.data.store)
-    manifest = store.require_manifest()
-    m = cfg.model
-    tokenizer = load_tokenizer(m.tokenizer or m.backbone)
-    model = build_student(m, tokenizer, cfg.train.logit_scale_init, cfg.train.seed)
-    image_size = model.image_size
+@dataclass
+class StoreInputs:
+    """What a run reads from the store, once, before training."""
 
-    t0 = time.perf_counter()
-    with stores.connect(cfg.data.store) as con:
+    manifest: str
+    current: dict  # teacher -> its current run
+    used: dict  # the teachers the losses read -> their runs
+    train_pairs: list
+    holdout_pairs: list
+    test_pairs: list
+    caches: dict  # split -> FrameCache
+
+
+def read_store(cfg: ExperimentConfig, image_size: int, progress=None) -> StoreInputs:
+    """Captions, teacher runs and (decoding them once) frames of the run's splits."""
+    manifest = Store(cfg.data.store).require_manifest()
+    m = cfg.model
+    with stores.connect(cfg.data.store) as con:  # closed before any DataLoader worker forks
         current = current_teachers(con)
         used = _check_teachers(cfg, current, teachers_with_frames(con, cfg.data.train_split))
         train_pairs = split_pairs(con, cfg.data.train_split, cfg.data.drop_excluded)
@@ -151,10 +152,13 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
             )
             for split in (cfg.data.train_split, cfg.data.test_split)
         }
-    timings["frames_s"] = time.perf_counter() - t0
-
     train_pairs, holdout_pairs = split_holdout(train_pairs, cfg.data.holdout_videos)
-    trainset = build_train_set(train_pairs, caches[cfg.data.train_split], tokenizer, m.max_words)
+    return StoreInputs(manifest.fingerprint, current, used, train_pairs, holdout_pairs, test_pairs, caches)
+
+
+def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: torch.device, label: str, progress=None):
+    """The training loop; returns (loss per step, logged rows, timings)."""
+    trainset = build_train_set(inputs.train_pairs, inputs.caches[cfg.data.train_split], tokenizer, cfg.model.max_words)
     plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
     reader = KnowledgeReader(
         cfg.data.store,
@@ -162,11 +166,8 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
         cfg.loss.coarse.teachers if cfg.loss.coarse.active else [],
         cfg.loss.fine.teachers if cfg.loss.fine.active else [],
     )
-    dataset = TrainBatches(
-        trainset, plan, caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window
-    )
+    dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window)
     loader = make_loader(dataset, cfg.data.num_workers, pin_memory=device.type == "cuda")
-
     model.to(device).train()
     objective = build_objective(cfg.loss, cfg.train.logit_scale_max).to(device)
     optimizer = make_optimizer(model, cfg.train)
@@ -174,19 +175,17 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
         optimizer, lambda s: _schedule(s, cfg.train.warmup_steps, cfg.train.steps)
     )
     _seed_everything(cfg.train.seed)
-
-    tmp = temporary_folder(folder)
-    log_lines, losses = [], []
+    log_rows, losses = [], []
     wait = step_time = assembly = 0.0
-    task = progress.add_task(f"training {folder.name}", total=cfg.train.steps) if progress else None
-    t_train = time.perf_counter()
+    task = progress.add_task(f"training {label}", total=cfg.train.steps) if progress else None
+    t0 = time.perf_counter()
     it = iter(loader)
     for step in range(cfg.train.steps):
         t1 = time.perf_counter()
         batch = next(it)
         t2 = time.perf_counter()
-        wait += t2 - t1
-        assembly += batch.assembly_s
+        wait += t2 - t1  # what the step waited for its batch
+        assembly += batch.assembly_s  # what assembling it cost (in a worker, when there are any)
         loss, parts = train_step(model, objective, optimizer, batch, device, cfg.train.grad_clip)
         scheduler.step()
         value = float(loss)
@@ -198,47 +197,64 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
             row = {"step": step, "loss": value, "lr": scheduler.get_last_lr()[0],
                    "logit_scale": float(model.logit_scale.detach().exp())}
             row.update({k: float(v.detach()) for k, v in parts.items()})
-            log_lines.append(row)
+            log_rows.append(row)
         if progress:
-            progress.update(task, advance=1, description=f"training {folder.name} loss {value:.3f}")
+            progress.update(task, advance=1, description=f"training {label} loss {value:.3f}")
     del it, loader
     n = cfg.train.steps
-    timings.update(
-        train_s=time.perf_counter() - t_train,
-        steps=n,
-        step_ms=1000 * step_time / n,
-        batch_wait_ms=1000 * wait / n,
-        batch_assembly_ms=1000 * assembly / n,
-        num_workers=cfg.data.num_workers,
-    )
+    timings = {
+        "train_s": time.perf_counter() - t0,
+        "steps": n,
+        "step_ms": 1000 * step_time / n,
+        "batch_wait_ms": 1000 * wait / n,
+        "batch_assembly_ms": 1000 * assembly / n,
+        "num_workers": cfg.data.num_workers,
+    }
+    return losses, log_rows, timings
 
-    t3 = time.perf_counter()
-    encoded = encode_split(
-        model, tokenizer, m.max_words, test_pairs, caches[cfg.data.test_split], device, cfg.data.eval_batch_size
-    )
-    metrics = evaluate_vectors(encoded.text, encoded.video, encoded.caption_video)
-    val_metrics = None
-    if holdout_pairs:
-        held = encode_split(
-            model, tokenizer, m.max_words, holdout_pairs, caches[cfg.data.train_split], device, cfg.data.eval_batch_size
-        )
-        val_metrics = evaluate_vectors(held.text, held.video, held.caption_video)
-    timings["eval_s"] = time.perf_counter() - t3
 
+def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None) -> RunResult:
+    """Train one student as configured and write its run folder (see :mod:`student.runs`)."""
+    cfg.check()
+    folder = Path(folder) if folder is not None else Path(cfg.output.runs) / cfg.output.name
+    device = pick_device(cfg.train.device)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    m = cfg.model
+    tokenizer = load_tokenizer(m.tokenizer or m.backbone)
+    model = build_student(m, tokenizer, cfg.train.logit_scale_init, cfg.train.seed)
+
+    t0 = time.perf_counter()
+    inputs = read_store(cfg, model.image_size, progress)
+    timings = {"frames_s": time.perf_counter() - t0}
+    losses, log_rows, fit_timings = fit(cfg, model, tokenizer, inputs, device, folder.name, progress)
+    timings.update(fit_timings)
+
+    t1 = time.perf_counter()
+    eval_pairs = {"test": (inputs.test_pairs, cfg.data.test_split), "val": (inputs.holdout_pairs, cfg.data.train_split)}
+    encoded, results = {}, {}
+    for name, (pairs, split) in eval_pairs.items():
+        if pairs:
+            encoded[name] = encode_split(
+                model, tokenizer, m.max_words, pairs, inputs.caches[split], device, cfg.data.eval_batch_size
+            )
+            results[name] = evaluate_vectors(encoded[name].text, encoded[name].video, encoded[name].caption_video)
+    timings["eval_s"] = time.perf_counter() - t1
+
+    tmp = temporary_folder(folder)
     model.cpu()
     save_student(model, tokenizer, tmp, {"max_words": m.max_words, "num_frames": m.num_frames, "fps": m.fps})
-    save_vectors(tmp, encoded)
+    save_vectors(tmp, encoded["test"])
     write_json(tmp / "config.json", cfg.to_dict())
-    write_json(tmp / "teachers.json", {"used": used, "store_current": current, "manifest": manifest.fingerprint})
-    write_json(tmp / "metrics.json", metrics)
-    if val_metrics is not None:
-        write_json(tmp / "val_metrics.json", val_metrics)
+    write_json(tmp / "teachers.json", {"used": inputs.used, "store_current": inputs.current, "manifest": inputs.manifest})
+    write_json(tmp / "metrics.json", results["test"])
+    if "val" in results:
+        write_json(tmp / "val_metrics.json", results["val"])
     write_json(tmp / "timings.json", timings)
-    (tmp / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log_lines))
+    (tmp / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log_rows))
     publish(tmp, folder)
-    return RunResult(
-        folder, metrics, timings, used, losses[0], float(np.mean(losses[-max(1, n // 10):])), val_metrics
-    )
+    tail = losses[-max(1, len(losses) // 10):]
+    return RunResult(folder, results["test"], timings, inputs.used, losses[0], float(np.mean(tail)), results.get("val"))
 
 
 def with_seed(cfg: ExperimentConfig, seed: int, name: str, runs: str) -> ExperimentConfig:
