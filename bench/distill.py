@@ -43,7 +43,7 @@ class Epochs:
         from stores.media import decode_frames
         from student.data import TrainBatches, batch_plan, build_train_set
         from student.frames import frame_cache
-        from student.knowledge import KnowledgeReader, split_pairs
+        from student.knowledge import knowledge_reader, split_pairs
         from student.model import build_student, load_tokenizer
 
         p = project(cfg, ws)
@@ -63,11 +63,18 @@ class Epochs:
         plan = batch_plan(train.video_rows, d.batch_size, steps, exp.train.seed)
         coarse, fine = exp.loss.coarse.teachers, exp.loss.fine.teachers
 
+        train_pairs = list(zip(train.caption_ids, (train.video_ids[r] for r in train.video_rows)))
+
         def batches(score_teachers, frame_teachers):
-            reader = KnowledgeReader(str(store), d.train_split, score_teachers, frame_teachers)
+            # data.teacher_source as configured (the matrix cache by default): built here, once
+            # per store and teacher run, shared by every later student, so not charged to epochs
+            reader = knowledge_reader(d, score_teachers, frame_teachers, train_pairs, train.video_ids)
             return TrainBatches(train, plan, cache.folder, reader, d.teacher_window)
 
+        t0 = time.perf_counter()
         self.store_batches = batches(coarse, fine)
+        self.reader_setup_s = time.perf_counter() - t0
+        self.teacher_source = d.teacher_source
         self.plain_batches = batches([], [])
         self.steps, self.videos = steps, len(set(train.video_rows.tolist()))
 
@@ -216,6 +223,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
         # where the overhead goes: the loader's batch assembly (teacher queries included) per epoch
         "assembly_s": {"store": spread(e.assembly[True]), "plain": spread(e.assembly[False])},
         "num_workers": e.exp.data.num_workers, "teacher_window": e.exp.data.teacher_window,
+        "teacher_source": e.teacher_source, "reader_setup_s": round(e.reader_setup_s, 3),
         "online_vs_store_first_batch": agree,
     }
     params = e.parameter_counts()

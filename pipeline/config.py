@@ -8,6 +8,7 @@
     [dataset]                    # how the store's manifest is built
     adapter = "jsonl"
     source = "data/demo/annotations.jsonl"
+    # train_split = "7k"         # msrvtt only: the 7k training split instead of 9k
 
     [dataset.demo]               # optional: generate the bundled demo when `source` is missing
     out = "data/demo"
@@ -70,6 +71,7 @@ class DatasetConfig:
     source: Path
     adapter: str = "jsonl"
     videos: Path | None = None  # folder the adapter resolves video paths against, if it needs one
+    train_split: str | None = None  # msrvtt: "9k" (default) or "7k"; an error for other adapters
     demo: DemoConfig | None = None
 
 

@@ -18,6 +18,9 @@ from pathlib import Path
 from typing import Any
 
 
+TEACHER_SOURCES = ("matrix", "window")
+
+
 class ConfigError(ValueError):
     """A configuration value that cannot be used; the message names the field."""
 
@@ -88,7 +91,10 @@ class DataConfig:
     test_split: str = "test"
     batch_size: int = 64
     num_workers: int = 0
-    teacher_window: int = 256  # batches whose teacher entries one DuckDB query fetches
+    # "matrix": each teacher's split matrix streamed once into a memory-mapped cache (fast at any
+    # size); "window": one DuckDB query per teacher_window batches, nothing cached (student/knowledge.py)
+    teacher_source: str = "matrix"
+    teacher_window: int = 256  # batches whose teacher entries one DuckDB query fetches ("window")
     drop_excluded: bool = True  # leave out captions listed in an `exclusions` view, if any
     decode_workers: int = 2
     eval_batch_size: int = 256
@@ -97,6 +103,8 @@ class DataConfig:
 
     def check(self, where: str) -> None:
         _positive(self, where, "batch_size", "teacher_window", "decode_workers", "eval_batch_size")
+        if self.teacher_source not in TEACHER_SOURCES:
+            raise ConfigError(f"{where}.teacher_source must be one of {list(TEACHER_SOURCES)}, got {self.teacher_source!r}")
         if self.holdout_videos < 0:
             raise ConfigError(f"{where}.holdout_videos must be >= 0")
         if self.batch_size < 2:

@@ -13,6 +13,16 @@ Arrow tables and joined with the views, so one scan serves many batches (a 256-b
 window costs about 6 ms per batch for three teachers on the demo store, where one query
 per batch costs 90 ms; ``data.teacher_window``).
 
+That scan still grows with the store: at MSR-VTT size (180k captions x 9k videos per
+teacher) a window costs about 1.5 s per batch. :class:`MatrixReader` (``data.teacher_source
+= "matrix"``, the default) streams each teacher's scores of the split through DuckDB once,
+into a memory-mapped float16 captions x videos matrix cached beside the frame cache (keyed
+by the teacher's run, which never changes once committed, and by the caption and video
+order), and keeps the matched pairs' frame relevance in memory; a batch is then a B x B
+gather from the page cache. Every student and seed of a store shares the file. Its size is
+captions x videos x 2 bytes per teacher (3.2 GB for full MSR-VTT in float16; 8 MB for the demo);
+``"window"`` keeps nothing on disk.
+
 Entries a teacher did not score (a ``topk`` plan) come back as NaN and are masked out of
 the losses. Each reader opens its own DuckDB connection in the process that uses it (DuckDB
 is not fork-safe) and runs each query on a fresh cursor.
@@ -20,8 +30,10 @@ is not fork-safe) and runs each query on a fresh cursor.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -150,6 +162,161 @@ class KnowledgeReader:
         return [
             BatchKnowledge(scores[i, :, : sizes[i], : sizes[i]], relevance[i, :, : sizes[i]]) for i in range(w)
         ]
+
+
+MATRIX_SCORES_SQL = """
+SELECT c.row, v.col, s.score
+FROM scores s
+JOIN matrix_captions c ON s.caption_id = c.caption_id
+JOIN matrix_videos v ON s.video_id = v.video_id
+WHERE s.teacher = ? AND s.split = ? AND s.run = ?
+"""
+
+MATRIX_FRAMES_SQL = """
+SELECT c.row, f.frame, f.score
+FROM frames f
+JOIN matrix_captions c ON f.caption_id = c.caption_id AND f.video_id = c.video_id
+WHERE f.teacher = ? AND f.split = ? AND f.run = ?
+"""
+
+
+class MatrixReader:
+    """Teacher knowledge from whole per-teacher score matrices, built once (see module doc).
+
+    ``pairs`` are the (caption_id, video_id) training pairs the batches draw from and
+    ``video_ids`` every video a batch may hold. Building happens here, in the process that
+    creates the reader, before any DataLoader worker forks; workers only read the memory
+    maps (reopened lazily after a pickle).
+    """
+
+    def __init__(
+        self,
+        store_root: str,
+        split: str,
+        score_teachers: list[str],
+        frame_teachers: list[str],
+        pairs: list[tuple[str, str]],
+        video_ids: list[str],
+        cache: str | Path,
+        progress=None,
+    ):
+        self.split = split
+        self.score_teachers = list(score_teachers)
+        self.frame_teachers = list(frame_teachers)
+        caption_ids = [c for c, _ in pairs]
+        self._row = {c: i for i, c in enumerate(caption_ids)}
+        self._col = {v: j for j, v in enumerate(video_ids)}
+        if len(self._row) != len(caption_ids) or len(self._col) != len(video_ids):
+            raise ValueError("MatrixReader: caption and video ids must be distinct")
+        order = hashlib.sha256("\n".join(caption_ids + ["--"] + list(video_ids)).encode()).hexdigest()[:16]
+        self._paths: list[Path] = []
+        self.relevance = np.full((len(self.frame_teachers), len(caption_ids), 1), np.nan, dtype=np.float32)
+        if not (self.score_teachers or self.frame_teachers):
+            self._mats = []
+            return
+        con = stores.connect(store_root)
+        try:
+            runs = {t: r["run"] for t, r in current_teachers(con).items()}
+            missing = sorted(set(self.score_teachers + self.frame_teachers) - set(runs))
+            if missing:
+                raise ValueError(f"no committed run in {store_root} for teacher(s) {missing}")
+            cur = con.cursor()
+            cur.register("matrix_captions", pa.table({
+                "caption_id": pa.array(caption_ids, pa.string()),
+                "video_id": pa.array([v for _, v in pairs], pa.string()),
+                "row": pa.array(np.arange(len(caption_ids), dtype=np.int32)),
+            }))
+            cur.register("matrix_videos", pa.table({
+                "video_id": pa.array(list(video_ids), pa.string()),
+                "col": pa.array(np.arange(len(video_ids), dtype=np.int32)),
+            }))
+            for t in self.score_teachers:
+                path = Path(cache) / "teachers" / f"{t}-{runs[t]}" / f"{split}-{order}.npy"
+                if not path.exists():
+                    _build_matrix(cur, path, (len(caption_ids), len(video_ids)), _stored_dtype(store_root, t, runs[t], split),
+                                  [t, split, runs[t]], progress)
+                self._paths.append(path)
+            self.relevance = self._frame_relevance(cur, runs, len(caption_ids))
+            cur.close()
+        finally:
+            con.close()
+        self._mats = None
+
+    def _frame_relevance(self, cur, runs: dict, n_captions: int) -> np.ndarray:
+        """(Kf, captions, teacher frames) relevance of each caption with its own video."""
+        tables = [cur.sql(MATRIX_FRAMES_SQL, params=[t, self.split, runs[t]]).to_arrow_table()
+                  for t in self.frame_teachers]
+        n_frames = max([int(_np(t, "frame").max()) + 1 for t in tables if t.num_rows] or [1])
+        out = np.full((len(tables), n_captions, n_frames), np.nan, dtype=np.float32)
+        for k, t in enumerate(tables):
+            out[k, _np(t, "row"), _np(t, "frame")] = _np(t, "score", np.float32)
+        return out
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_mats"] = None
+        return state
+
+    def matrices(self) -> list[np.ndarray]:
+        if self._mats is None:
+            self._mats = [np.load(p, mmap_mode="r") for p in self._paths]
+        return self._mats
+
+    def fetch(self, batches: list[tuple[list[str], list[str]]]) -> list[BatchKnowledge]:
+        """Knowledge for each (caption_ids, video_ids) batch, as :meth:`KnowledgeReader.fetch`."""
+        mats = self.matrices()
+        out = []
+        for cids, vids in batches:
+            try:
+                rows = np.array([self._row[c] for c in cids], dtype=np.int64)
+                cols = np.array([self._col[v] for v in vids], dtype=np.int64)
+            except KeyError as e:
+                raise KeyError(f"{e.args[0]!r} is not among the pairs this MatrixReader was built for") from None
+            ix = np.ix_(rows, cols)
+            scores = np.stack([m[ix] for m in mats]).astype(np.float32) if mats else np.zeros(
+                (0, len(rows), len(cols)), dtype=np.float32)
+            out.append(BatchKnowledge(scores, self.relevance[:, rows]))
+        return out
+
+
+def _stored_dtype(store_root, teacher: str, run: str, split: str) -> str:
+    """The score type a teacher run's shards hold (``float16`` or ``float32``)."""
+    import pyarrow.parquet as pq
+
+    folder = Path(store_root) / "scores" / f"teacher={teacher}" / f"run={run}" / f"split={split}"
+    files = sorted(folder.glob("*.parquet"))
+    if files and pq.read_schema(files[0]).field("score").type == pa.float16():
+        return "float16"
+    return "float32"
+
+
+def _build_matrix(cur, path: Path, shape: tuple[int, int], dtype: str, params: list, progress=None) -> None:
+    """Stream one teacher's scores into a NaN-filled ``dtype`` .npy at ``path`` (atomically).
+
+    The matrix keeps the precision the store kept (float16 by default), so it is exact.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    dtype = np.float16 if dtype == "float16" else np.float32
+    mat = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+    mat[:] = np.nan
+    task = progress.add_task(f"teacher matrix {params[0]}", total=None) if progress else None
+    reader = cur.sql(MATRIX_SCORES_SQL, params=params).to_arrow_reader(1 << 20)
+    for batch in reader:
+        mat[batch.column(0).to_numpy(), batch.column(1).to_numpy()] = batch.column(2).to_numpy().astype(dtype)
+        if task is not None:
+            progress.advance(task, batch.num_rows)
+    mat.flush()
+    del mat
+    os.replace(tmp, path)
+
+
+def knowledge_reader(data, score_teachers, frame_teachers, pairs, video_ids, progress=None):
+    """The reader ``data.teacher_source`` names, for the split ``data.train_split``."""
+    if data.teacher_source == "window":
+        return KnowledgeReader(data.store, data.train_split, score_teachers, frame_teachers)
+    return MatrixReader(data.store, data.train_split, score_teachers, frame_teachers, pairs, video_ids,
+                        data.cache, progress)
 
 
 def _caption_slots(batches) -> pa.Table:

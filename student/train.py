@@ -28,7 +28,7 @@ from .config import ConfigError, ExperimentConfig
 from .data import TrainBatches, batch_plan, build_train_set, make_loader, split_holdout
 from .evaluate import autocast, encode_split, evaluate_vectors
 from .frames import frame_cache
-from .knowledge import KnowledgeReader, current_teachers, split_pairs, teachers_with_frames
+from .knowledge import current_teachers, knowledge_reader, split_pairs, teachers_with_frames
 from .losses import build_objective, total_loss
 from .model import build_student, load_tokenizer, save_student
 from .runs import publish, save_vectors, temporary_folder, write_json
@@ -160,11 +160,13 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
     """The training loop; returns (loss per step, logged rows, timings)."""
     trainset = build_train_set(inputs.train_pairs, inputs.caches[cfg.data.train_split], tokenizer, cfg.model.max_words)
     plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
-    reader = KnowledgeReader(
-        cfg.data.store,
-        cfg.data.train_split,
+    reader = knowledge_reader(
+        cfg.data,
         cfg.loss.coarse.teachers if cfg.loss.coarse.active else [],
         cfg.loss.fine.teachers if cfg.loss.fine.active else [],
+        list(zip(trainset.caption_ids, (trainset.video_ids[r] for r in trainset.video_rows))),
+        trainset.video_ids,
+        progress,
     )
     dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window)
     loader = make_loader(dataset, cfg.data.num_workers, pin_memory=device.type == "cuda")

@@ -47,7 +47,7 @@ def ensure_manifest(cfg: PipelineConfig, log) -> Manifest:
     if not ds.source.exists():
         raise ConfigError(f"dataset.source: {ds.source} does not exist")
     before = Store(cfg.store.root, create=True).manifest()
-    m = build_manifest(cfg.store.root, ds.adapter, ds.source, ds.videos)
+    m = build_manifest(cfg.store.root, ds.adapter, ds.source, ds.videos, train_split=ds.train_split)
     state = "unchanged" if before is not None and before.fingerprint == m.fingerprint else "built"
     log(f"manifest {m.short} ({state}): {m.videos} videos, {m.captions} captions, {m.failures} failures")
     return m

@@ -11,6 +11,12 @@ top-k videos by holistic embedding plus the positive. Pairs the teacher declines
 (``pair_mask``) are not stored. Frame relevance is stored for each caption's own video
 (``own``) or for every scored pair (``all``); the frames shard is written before the scores
 shard, whose presence marks the shard done.
+
+Score rows are written video-major within a shard (each video's run of the shard's
+captions, videos and captions in split order): the ``video_id`` column then compresses to
+a few runs and ``caption_id`` to dictionary codes of the shard's own captions, which is
+cheaper than the other way round because a shard holds fewer captions than a split has
+videos (``bytes_per_score`` in ``make bench``). Readers never rely on row order.
 """
 
 from __future__ import annotations
@@ -24,13 +30,10 @@ import torch
 from ..plans import build_index, topk_candidates
 from ..teachers.protocol import BaseTeacher, CaptionBatch, Features, take
 from .data import SplitData
+from .errors import NonFiniteScoreError
 from .videos import EncodedVideos
 
 PAIR_CHUNK = 8192  # pairs per frame_relevance call in "all" mode
-
-
-class NonFiniteScoreError(ValueError):
-    """A teacher produced NaN/inf for a pair it claims to score; nothing of the shard is written."""
 
 
 def frame_mode(job) -> str:
@@ -79,7 +82,7 @@ def write_split(job, split: SplitData, enc: EncodedVideos, progress=None) -> Non
             start = time.perf_counter()
             own = row_of[split.caption_video[chunk]]
             ci, vr, sc = _score_chunk(job, split, s, cf, enc.features, own, index, chunk)
-            score_parts.append(_scores_table(split, chunk[ci], enc.ok[vr], sc))
+            score_parts.append((chunk[ci], enc.ok[vr], sc))
             if mode != "none":
                 pairs = (np.arange(len(chunk)), own) if mode == "own" else (ci, vr)
                 frame_parts.append(_frames_table(job, split, chunk, cf, enc.features, enc.ok, *pairs))
@@ -87,7 +90,7 @@ def write_split(job, split: SplitData, enc: EncodedVideos, progress=None) -> Non
         start = time.perf_counter()
         if mode != "none":
             job.writer.write_shard("frames", split.name, s, _concat(frame_parts, _FRAMES))
-        job.writer.write_shard("scores", split.name, s, _concat(score_parts, _SCORES))
+        job.writer.write_shard("scores", split.name, s, _video_major(split, score_parts))
         job.add_time("write", time.perf_counter() - start)
         if task is not None:
             progress.advance(task, len(shards[s]))
@@ -157,6 +160,15 @@ def _frames_table(job, split, chunk, cf: Features, videos: Features, ok, ci, vr)
             "score": pa.array(rel[pi, slot].astype(np.float32)),
         }))
     return _concat(parts, _FRAMES)
+
+
+def _video_major(split: SplitData, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> pa.Table:
+    """One shard's (caption row, video row, score) parts as a table sorted by (video, caption)."""
+    if not parts:
+        return _SCORES.empty_table()
+    caption_rows, video_rows, scores = (np.concatenate(x) for x in zip(*parts))
+    order = np.lexsort((caption_rows, video_rows))
+    return _scores_table(split, caption_rows[order], video_rows[order], scores[order])
 
 
 def _scores_table(split: SplitData, caption_rows, video_rows, scores) -> pa.Table:

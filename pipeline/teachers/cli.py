@@ -61,7 +61,7 @@ def register(app: typer.Typer) -> None:
         """Run every teacher once into the store (unchanged teachers print `cached`)."""
         from ..config import load_config
         from ..run import run_teachers
-        from ..run.shards import NonFiniteScoreError
+        from ..run.errors import NonFiniteScoreError
 
         try:
             cfg = load_config(config)

@@ -298,3 +298,23 @@ def test_cli_prints_counts_then_up_to_date(tmp_path, msrvtt):
     assert again.exit_code == 0 and "up to date" in again.stdout.splitlines()[0]
     bad = CliRunner().invoke(app, args[:-2] + ["--train-split", "5k"])
     assert bad.exit_code == 1 and bad.stderr.startswith("error: train_split")
+
+
+def test_config_train_split_reaches_the_manifest(tmp_path, msrvtt):
+    from pipeline.config import parse_config
+    from pipeline.run.prepare import ensure_manifest
+
+    source, vids = msrvtt
+    raw = {
+        "store": {"root": str(tmp_path / "store")},
+        "dataset": {"adapter": "msrvtt", "source": str(source), "videos": str(vids), "train_split": "7k"},
+        "teachers": [{"name": "t", "kind": "imported"}],
+    }
+    m = ensure_manifest(parse_config(raw, base=tmp_path), log=lambda *_: None)
+    assert m.captions == 6  # 7k: video0 and video1 (2 captions each) + the 2 JSFUSION test captions
+    assert _rows(tmp_path / "store", "SELECT video_id FROM videos WHERE split = 'train' ORDER BY 1") == [
+        ("video0",), ("video1",)
+    ]
+    raw["dataset"] |= {"adapter": "msvd"}
+    with pytest.raises(DatasetError, match="train_split"):
+        ensure_manifest(parse_config(raw, base=tmp_path), log=lambda *_: None)

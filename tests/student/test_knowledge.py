@@ -1,10 +1,10 @@
-"""The loader's teacher entries against direct SQL, masking, exclusions, frame alignment."""
+"""The loaders' teacher entries against direct SQL, masking, exclusions, frame alignment."""
 
 import numpy as np
 import pytest
 
 import stores
-from student.knowledge import KnowledgeReader, align_relevance, current_teachers, split_pairs
+from student.knowledge import KnowledgeReader, MatrixReader, align_relevance, current_teachers, split_pairs
 
 
 def _batches(con, rng, n_batches, size):
@@ -16,9 +16,20 @@ def _batches(con, rng, n_batches, size):
     return out
 
 
-def test_window_matches_direct_sql_and_masks_unscored(synthetic_store, teacher_frames):
+def _matrix_reader(store, cache, score_teachers, frame_teachers):
+    with stores.connect(store) as con:
+        pairs = [(c, v) for c, v, _ in split_pairs(con, "train")]
+    videos = sorted({v for _, v in pairs})
+    return MatrixReader(str(store), "train", score_teachers, frame_teachers, pairs, videos, cache)
+
+
+@pytest.mark.parametrize("source", ["window", "matrix"])
+def test_reader_matches_direct_sql_and_masks_unscored(synthetic_store, teacher_frames, tmp_path, source):
     store, _, _ = synthetic_store
-    reader = KnowledgeReader(str(store), "train", ["sparse_t", "fine_t"], ["fine_t"])
+    if source == "window":
+        reader = KnowledgeReader(str(store), "train", ["sparse_t", "fine_t"], ["fine_t"])
+    else:
+        reader = _matrix_reader(store, tmp_path, ["sparse_t", "fine_t"], ["fine_t"])
     with stores.connect(store) as con:
         batches = _batches(con, np.random.default_rng(0), 3, 5)
         got = reader.fetch(batches)
@@ -49,6 +60,28 @@ def test_window_matches_direct_sql_and_masks_unscored(synthetic_store, teacher_f
                 assert [f for f, _ in rows] == list(range(teacher_frames))
                 assert k.relevance[0, i] == pytest.approx(np.array([s for _, s in rows], dtype=np.float32))
         assert seen_missing > 0  # the sparse teacher left pairs out: they are NaN, not 0
+
+
+def test_matrix_cache_is_built_once_and_survives_pickling(synthetic_store, tmp_path):
+    import pickle
+
+    store, _, _ = synthetic_store
+    first = _matrix_reader(store, tmp_path, ["fine_t", "sparse_t"], [])
+    files = sorted(tmp_path.glob("teachers/*/train-*.npy"))
+    assert [f.parent.name.split("-")[0] for f in files] == ["fine_t", "sparse_t"]
+    assert np.load(files[0]).dtype == np.float32  # the precision this store keeps: nothing is rounded
+    stamps = [f.stat().st_mtime_ns for f in files]
+    second = _matrix_reader(store, tmp_path, ["fine_t", "sparse_t"], [])  # another student, same store
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    assert not list(tmp_path.glob("teachers/*/.*tmp"))
+    with stores.connect(store) as con:
+        batches = _batches(con, np.random.default_rng(1), 2, 4)
+    clone = pickle.loads(pickle.dumps(second))  # what a spawned DataLoader worker receives
+    assert clone._mats is None
+    for a, b in zip(first.fetch(batches), clone.fetch(batches)):
+        np.testing.assert_array_equal(a.scores, b.scores)
+    with pytest.raises(KeyError, match="not among the pairs"):
+        first.fetch([(["no-such-caption"], [batches[0][1][0]])])
 
 
 def test_reader_without_teachers_asks_nothing(synthetic_store):
