@@ -44,6 +44,10 @@ from pathlib import Path
 from typing import Any
 
 
+#: the names of pipeline.scorers.SCORERS, kept here so parsing a config never imports torch
+SCORER_NAMES = ("mean", "fine")
+
+
 class ConfigError(ValueError):
     """A configuration value that is missing, unknown or of the wrong type or range."""
 
@@ -198,9 +202,7 @@ def _teacher(raw: Any, where: str, base: Path) -> TeacherConfig:
     if t.kind in ("clip", "text") and not t.model:
         raise ConfigError(f"{where}.model: a {t.kind} teacher needs a model (folder, package:... or HF id)")
     if t.kind == "clip":
-        from .scorers import SCORERS
-
-        _choice(t.scorer, tuple(SCORERS), f"{where}.scorer")
+        _choice(t.scorer, SCORER_NAMES, f"{where}.scorer")
     if t.kind == "plugin":
         if not t.plugin:
             raise ConfigError(f"{where}.plugin: a plugin teacher needs `plugin = \"module:Class\"`")

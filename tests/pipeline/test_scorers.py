@@ -92,7 +92,9 @@ def test_frame_relevance_is_sentence_frame_cosine_with_nan_padding():
 
 
 def test_registry_names_the_scorers():
-    assert set(scorers.SCORERS) == {"mean", "fine"}
+    from pipeline.config import SCORER_NAMES
+
+    assert set(scorers.SCORERS) == {"mean", "fine"} == set(SCORER_NAMES)  # config validates names without torch
     assert scorers.get_scorer("mean") is scorers.score_mean
     with pytest.raises(ValueError, match="unknown scorer 'max'"):
         scorers.get_scorer("max")

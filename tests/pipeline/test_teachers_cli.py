@@ -49,6 +49,26 @@ def test_list_run_list(project, monkeypatch):
     assert states == {"clip": "cached", "outside": "missing"}
 
 
+def test_a_cached_run_never_imports_torch(project, monkeypatch):
+    """What makes the cached rerun take about a second: no torch, no model (bench: cache_rerun_s)."""
+    import subprocess
+    import sys
+
+    root, config = project
+    monkeypatch.chdir(root)
+    run = ["teachers", "run", "--config", str(config), "--only", "clip", "--no-progress"]
+    assert CliRunner().invoke(app, run).exit_code == 0  # computed (or already cached)
+    code = (
+        "import sys\nfrom teachkit.cli import app\n"
+        f"try:\n    app({run!r})\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print('torch imported' if 'torch' in sys.modules else 'no torch')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines()[0].split()[:2] == ["clip", "cached"]
+    assert out.stdout.splitlines()[-1] == "no torch"
+
+
 def test_errors_are_one_line_on_stderr(project, monkeypatch, tmp_path):
     root, config = project
     monkeypatch.chdir(root)
