@@ -120,12 +120,13 @@ def table(figures: list[Figure], skipped: dict[str, str]) -> str:
     for f in tables:
         lines += ["", f"{f.name}:",
                   f"{'fraction':>9}{'rows':>15}{'GB':>8}{'B/score':>9}{'write Mrow/s':>14}{'batch ms':>10}{'loader Mrow/s':>15}"
-                  f"{'stream Mrow/s':>15}"]
+                  f"{'stream Mrow/s':>15}{'matrix build s':>16}{'matrix batch ms':>17}"]
         for r in f.table:
             lines.append(f"{_pct(r['fraction']):>9}{r['rows']:>15,}{r['bytes'] / 1e9:>8.3f}{r['bytes_per_score']:>9.3f}"
                          f"{r['write_rows_per_s'] / 1e6:>14.2f}{r['batch_assembly_ms']['median']:>10.1f}"
                          f"{r['loader_rows_per_s']['median'] / 1e6:>15.3f}"
-                         f"{r['stream_rows_per_s']['median'] / 1e6:>15.2f}")
+                         f"{r['stream_rows_per_s']['median'] / 1e6:>15.2f}"
+                         f"{r['matrix_build_s']:>16.2f}{r['matrix_batch_ms']:>17.3f}")
         for lim in f.detail.get("limits", []):
             lines.append(f"{_pct(lim['fraction']):>9}{lim['rows']:>15,}  not run: {lim['limit']}")
     return "\n".join(lines)

@@ -1,8 +1,10 @@
 """Figure 8: ``scale`` -- a synthetic store at growing fractions of MSR-VTT's training size.
 
 At each size: the write rate through ``RunWriter.write_shard``, bytes on disk, the time to
-assemble one 128 x 128 teacher matrix the student loader's way (its share of a
-``KnowledgeReader`` window), the teacher entries per second that makes, and the rows/s of a
+assemble one 128 x 128 teacher matrix the ``window`` loader's way (its share of a
+``KnowledgeReader`` window) and the teacher entries per second that makes, the time to build
+the default loader's memory-mapped teacher matrix (``MatrixReader``) and a batch's gather
+from it, and the rows/s of a
 full DuckDB stream of the store into torch, so growth is visible. MSR-VTT under the
 ``full`` plan is 180k captions x 9k videos = 1.62e9 rows. A size that would not fit this
 machine's disk is skipped and the limit recorded instead (memory is not a limit: shards
@@ -17,7 +19,7 @@ import stores
 from student.config import DataConfig
 
 from .common import BenchConfig, Figure, log, spread, timed
-from .stream import BATCH, duckdb_stream, student_batches, window_ms
+from .stream import BATCH, duckdb_stream, matrix_ms, student_batches, window_ms
 from .synthetic import MSRVTT_ROWS, TEACHER, SyntheticSpec, main_fraction
 from .workspace import Workspace
 
@@ -62,6 +64,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
             if n != s.score_rows:
                 raise RuntimeError(f"the stream read {n} rows of {s.score_rows}")
             load_s.append(t)
+        matrix_build_s, matrix_batch_ms = matrix_ms(s.root, con, pool, ws.path(f"matrix-{f:g}"))
         sizes.append({
             "fraction": f,
             "fraction_of_msrvtt_rows": s.score_rows / MSRVTT_ROWS,
@@ -77,6 +80,8 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
             # teacher entries the student's loader delivers per second (B*B per batch)
             "loader_rows_per_s": spread([b * b * 1000 / x for x in ms]),
             "stream_rows_per_s": spread([s.score_rows / t for t in load_s]),
+            "matrix_build_s": matrix_build_s,
+            "matrix_batch_ms": matrix_batch_ms,
         })
         del con
         if f != keep:

@@ -98,6 +98,30 @@ def window_ms(root, batches, score_teachers, frame_teachers=()) -> float:
     return 1000 * seconds / len(batches)
 
 
+def matrix_ms(root, con, batches, cache) -> tuple[float, float]:
+    """(seconds to build the teacher matrix cache, milliseconds per batch fetched from it):
+    ``student.knowledge.MatrixReader``, the loader's default (``data.teacher_source``). The
+    cache folder is removed afterwards."""
+    import shutil
+
+    from student.knowledge import MatrixReader, split_pairs
+
+    pairs = [(c, v) for c, v, _ in split_pairs(con, "train")]
+    videos = sorted({v for _, v in pairs})
+    t0 = time.perf_counter()
+    reader = MatrixReader(str(root), "train", [TEACHER], [], pairs, videos, cache)
+    build = time.perf_counter() - t0
+    reader.fetch(batches[:1])  # opens the memory map
+    t0 = time.perf_counter()
+    out = reader.fetch(batches)
+    ms = 1000 * (time.perf_counter() - t0) / len(batches)
+    if np.isnan(out[0].scores).all():
+        raise RuntimeError("the matrix reader found no teacher scores for the batch")
+    del reader, out
+    shutil.rmtree(cache, ignore_errors=True)
+    return build, ms
+
+
 def assembly(root, con, cfg: BenchConfig) -> dict:
     """Per-batch milliseconds to assemble BATCH x BATCH teacher matrices, the student's way."""
     from student.config import DataConfig
