@@ -2,8 +2,8 @@
 ``bytes_per_frame_score``).
 
 Store bytes (every Parquet file of the table, footers included) / rows, for a synthetic
-``full``-plan store written through ``RunWriter`` in the teacher stage's row order (video-major
-within a shard). What a row costs depends on how many videos each caption is
+``full``-plan store written through ``RunWriter`` in the teacher stage's row order
+(``stores.writer.score_row_order``). What a row costs depends on how many videos each caption is
 scored against, not on the store's size, so the store has MSR-VTT's 9,000 videos and as
 many captions as the mode affords. Random scores barely compress, so this bounds a real
 float16 store; the ids cost what is above the score's share. Frame rows (12 per caption,
@@ -30,7 +30,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     s = build(root, spec)
     shutil.rmtree(root, ignore_errors=True)
     detail = {"videos": spec.videos, "captions": spec.captions, "score_dtype": spec.score_dtype,
-              "row_order": "video-major within a shard (as pipeline/run/shards.py writes)"}
+              "row_order": f"stores.writer.score_row_order: {spec.captions_per_shard:,} captions x {spec.videos:,} videos per shard"}
     per_score = s.score_bytes / s.score_rows
     # frame rows grow with captions only (12 per caption): read them off the larger shared store
     f = ws.synthetic(main_fraction(cfg))

@@ -105,8 +105,8 @@ def write_manifest(store: Store, spec: SyntheticSpec) -> None:
 def build(root: str | Path, spec: SyntheticSpec, on_shard=None) -> SyntheticStore:
     """Write a synthetic store at ``root`` (manifest, one committed run of scores + frames).
 
-    Shards hold whole captions, each scored against every video (the ``full`` plan), rows
-    video-major within a shard as the teacher stage writes them. Only :meth:`RunWriter.write_shard` is timed: generating random numbers
+    Shards hold whole captions, each scored against every video (the ``full`` plan), rows in
+    the order the teacher stage writes them (:func:`stores.writer.score_row_order`). Only :meth:`RunWriter.write_shard` is timed: generating random numbers
     is not the product's work.
     """
     root = Path(root)
@@ -125,9 +125,14 @@ def build(root: str | Path, spec: SyntheticSpec, on_shard=None) -> SyntheticStor
     for shard, start in enumerate(range(0, spec.captions, step)):
         stop = min(start + step, spec.captions)
         n = stop - start
-        # video-major within the shard, as pipeline/run/shards.py writes
-        cap_idx = np.tile(np.arange(start, stop, dtype=np.int32), spec.videos)
-        vid_idx = np.repeat(np.arange(spec.videos, dtype=np.int32), n)
+        # the row order pipeline/run/shards.py writes (stores.writer.score_row_order): built
+        # directly, as the permutation of 8M rows would double the memory
+        if n < spec.videos:  # video-major
+            cap_idx = np.tile(np.arange(start, stop, dtype=np.int32), spec.videos)
+            vid_idx = np.repeat(np.arange(spec.videos, dtype=np.int32), n)
+        else:  # caption-major
+            cap_idx = np.repeat(np.arange(start, stop, dtype=np.int32), spec.videos)
+            vid_idx = np.tile(np.arange(spec.videos, dtype=np.int32), n)
         scores = pa.table({
             "caption_id": pa.DictionaryArray.from_arrays(cap_idx, cap_dict),
             "video_id": pa.DictionaryArray.from_arrays(vid_idx, vid_dict),

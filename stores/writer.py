@@ -23,6 +23,25 @@ from .layout import TMP_SUFFIX, Store, StoreError, check_name, write_parquet_ato
 SHARD_TABLES = ("scores", "frames")
 
 
+def score_row_order(caption_rows, video_rows):
+    """The order a ``scores`` shard's rows are best written in: a permutation of the rows.
+
+    Within a shard, the id column that varies fastest costs dictionary codes of
+    log2(distinct values) bits per row; the other one collapses into runs. So the rows are
+    sorted with the column that has fewer distinct values varying fastest: video-major
+    (each video's run of captions) when the shard holds fewer captions than videos, as
+    with MSR-VTT's 9,000 test-or-train videos and 1,024-caption shards, caption-major
+    otherwise. Readers never rely on row order; this is only about bytes on disk
+    (``bytes_per_score`` in ``make bench``).
+    """
+    import numpy as np
+
+    caption_rows, video_rows = np.asarray(caption_rows), np.asarray(video_rows)
+    if len(np.unique(caption_rows)) < len(np.unique(video_rows)):
+        return np.lexsort((caption_rows, video_rows))  # video-major
+    return np.lexsort((video_rows, caption_rows))  # caption-major
+
+
 class RunWriter:
     """Writes the shards of one teacher run (see module docstring)."""
 

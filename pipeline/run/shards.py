@@ -12,11 +12,10 @@ top-k videos by holistic embedding plus the positive. Pairs the teacher declines
 (``own``) or for every scored pair (``all``); the frames shard is written before the scores
 shard, whose presence marks the shard done.
 
-Score rows are written video-major within a shard (each video's run of the shard's
-captions, videos and captions in split order): the ``video_id`` column then compresses to
-a few runs and ``caption_id`` to dictionary codes of the shard's own captions, which is
-cheaper than the other way round because a shard holds fewer captions than a split has
-videos (``bytes_per_score`` in ``make bench``). Readers never rely on row order.
+Score rows are sorted within a shard by :func:`stores.writer.score_row_order`: video-major
+when the shard holds fewer captions than there are videos (then ``video_id`` collapses into
+runs and ``caption_id`` costs codes of the shard's own captions), caption-major otherwise.
+Readers never rely on row order.
 """
 
 from __future__ import annotations
@@ -26,6 +25,8 @@ import time
 import numpy as np
 import pyarrow as pa
 import torch
+
+from stores.writer import score_row_order
 
 from ..plans import build_index, topk_candidates
 from ..teachers.protocol import BaseTeacher, CaptionBatch, Features, take
@@ -90,7 +91,7 @@ def write_split(job, split: SplitData, enc: EncodedVideos, progress=None) -> Non
         start = time.perf_counter()
         if mode != "none":
             job.writer.write_shard("frames", split.name, s, _concat(frame_parts, _FRAMES))
-        job.writer.write_shard("scores", split.name, s, _video_major(split, score_parts))
+        job.writer.write_shard("scores", split.name, s, _shard_scores(split, score_parts))
         job.add_time("write", time.perf_counter() - start)
         if task is not None:
             progress.advance(task, len(shards[s]))
@@ -162,12 +163,12 @@ def _frames_table(job, split, chunk, cf: Features, videos: Features, ok, ci, vr)
     return _concat(parts, _FRAMES)
 
 
-def _video_major(split: SplitData, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> pa.Table:
-    """One shard's (caption row, video row, score) parts as a table sorted by (video, caption)."""
+def _shard_scores(split: SplitData, parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> pa.Table:
+    """One shard's (caption row, video row, score) parts as a table in its compact row order."""
     if not parts:
         return _SCORES.empty_table()
     caption_rows, video_rows, scores = (np.concatenate(x) for x in zip(*parts))
-    order = np.lexsort((caption_rows, video_rows))
+    order = score_row_order(caption_rows, video_rows)
     return _scores_table(split, caption_rows[order], video_rows[order], scores[order])
 
 

@@ -154,3 +154,18 @@ def test_sigkill_mid_run_shows_nothing_then_rerun_completes_exactly_once(small_s
         "FROM scores WHERE teacher = 'killed'",
     ) == [(expected, expected, 1, 0.0, float(n_shards - 1))]
     assert _count(small_store, "SELECT status, rows FROM current_runs") == [("committed", expected)]
+
+
+def test_score_row_order_varies_the_column_with_fewer_values_fastest():
+    import numpy as np
+
+    from stores.writer import score_row_order
+
+    caps = np.repeat(np.arange(3), 5)  # 3 captions x 5 videos, caption-major as scored
+    vids = np.tile(np.arange(5), 3)
+    order = score_row_order(caps, vids)  # fewer captions than videos: video-major
+    assert vids[order].tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4]
+    assert caps[order].tolist() == [0, 1, 2] * 5
+    order = score_row_order(vids, caps)  # 5 "captions" x 3 videos: caption-major
+    assert vids[order].tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3 + [4] * 3
+    assert sorted(order.tolist()) == list(range(15))  # a permutation: no row lost or repeated
