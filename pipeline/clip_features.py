@@ -1,9 +1,19 @@
 """CLIP-family features for scoring: sentence, word and frame embeddings, projected.
 
 transformers 5: ``get_*_features`` return output objects, and token/patch-level states are
-not projected, so this module calls the towers and applies ``text_projection`` /
-``visual_projection`` itself. Word features are the projected final-layer token states
-(after CLIP's final layer norm); the sentence is the projected pooled (EOS) state.
+not projected, so this module calls the towers and projects them itself. Two families fit
+the same interface (:func:`family`):
+
+* ``clip`` (``CLIPModel`` and look-alikes with ``text_projection`` / ``visual_projection``):
+  the sentence is the projected pooled (EOS) state; words are the projected final-layer
+  token states (after the final layer norm); a frame is the projected pooled (CLS) state.
+* ``siglip`` (``SiglipModel``): the text tower's own ``head`` is its projection, applied to
+  the last position for the sentence (SigLIP pools the last token and was trained on text
+  padded to ``max_position_embeddings`` without an attention mask, so
+  :func:`text_padding` asks for that padding and no mask is passed) and to every token for
+  the words; a frame is the vision tower's attention-pooling head output.
+
+Either way every feature is L2-normalised, so the scorers compute cosines.
 """
 
 from __future__ import annotations
@@ -13,15 +23,55 @@ import torch.nn.functional as F
 
 from .scorers import TextFeatures, VideoFeatures
 
+FAMILIES = ("clip", "siglip")
+
+
+def family(model) -> str:
+    """``clip`` or ``siglip``; a TypeError naming what is missing for anything else."""
+    if all(hasattr(model, p) for p in ("text_model", "vision_model", "text_projection", "visual_projection")):
+        return "clip"
+    text, vision = getattr(model, "text_model", None), getattr(model, "vision_model", None)
+    if text is not None and vision is not None and hasattr(text, "head"):
+        if getattr(vision, "head", None) is None:
+            raise TypeError(f"{type(model).__name__}: a SigLIP vision tower without its pooling head "
+                            "(vision_use_head = false) gives no frame embedding")
+        return "siglip"
+    raise TypeError(
+        f"{type(model).__name__} is neither CLIP-like (text_model, vision_model, text_projection, "
+        "visual_projection) nor SigLIP-like (text_model.head, vision_model.head)"
+    )
+
+
+def text_padding(model) -> dict:
+    """Tokenizer padding arguments the family was trained with."""
+    if family(model) == "siglip":
+        return {"padding": "max_length", "max_length": model.config.text_config.max_position_embeddings}
+    return {"padding": True}
+
+
+def embed_dim(model) -> int:
+    """The dimension of the family's joint embedding space."""
+    if family(model) == "clip":
+        return model.visual_projection.out_features
+    return model.config.vision_config.hidden_size
+
 
 def encode_text(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, words: bool = False) -> TextFeatures:
-    out = model.text_model(input_ids=input_ids, attention_mask=attention_mask)
-    sentence = F.normalize(model.text_projection(out.pooler_output).float(), dim=-1)
+    """Normalised sentence (and, with ``words``, word) embeddings; ``attention_mask`` marks real tokens."""
+    if family(model) == "clip":
+        out = model.text_model(input_ids=input_ids, attention_mask=attention_mask)
+        project = model.text_projection
+        sentence = project(out.pooler_output)
+    else:
+        out = model.text_model(input_ids=input_ids)  # as trained: fixed-length padding, no mask
+        project = model.text_model.head
+        sentence = out.pooler_output  # the head applied to the last position
+    sentence = F.normalize(sentence.float(), dim=-1)
     if not words:
         return TextFeatures(sentence)
-    w = F.normalize(model.text_projection(out.last_hidden_state).float(), dim=-1)
+    w = F.normalize(project(out.last_hidden_state).float(), dim=-1)
     mask = attention_mask.bool()
-    # CLIP's EOS token carries the sentence; X-CLIP's words exclude nothing but padding.
+    # X-CLIP's words exclude nothing but padding.
     return TextFeatures(sentence, w * mask.unsqueeze(-1), mask)
 
 
@@ -34,9 +84,10 @@ def encode_frames(model, pixel_values: torch.Tensor, frame_mask: torch.Tensor) -
     m, t = pixel_values.shape[:2]
     mask = frame_mask.bool().to(pixel_values.device)
     real = pixel_values[mask]  # (F, 3, H, W)
-    dim = model.visual_projection.out_features
-    emb = torch.zeros(m, t, dim, dtype=torch.float32, device=pixel_values.device)
+    emb = torch.zeros(m, t, embed_dim(model), dtype=torch.float32, device=pixel_values.device)
     if real.shape[0]:
-        out = model.vision_model(pixel_values=real)
-        emb[mask] = F.normalize(model.visual_projection(out.pooler_output).float(), dim=-1)
+        pooled = model.vision_model(pixel_values=real).pooler_output
+        if family(model) == "clip":
+            pooled = model.visual_projection(pooled)
+        emb[mask] = F.normalize(pooled.float(), dim=-1)
     return VideoFeatures(emb, mask)

@@ -1,4 +1,4 @@
-"""``clip`` teachers: a CLIP-family checkpoint (CLIPModel) with a scorer from pipeline.scorers.
+"""``clip`` teachers: a CLIP-family checkpoint (CLIPModel or SiglipModel) with a scorer from pipeline.scorers.
 
 Loaded from a local folder (or a resolved Hugging Face snapshot) with ``from_pretrained``:
 the model, its tokenizer and its image processor's config. Frames are resized and cropped
@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .. import scorers
-from ..clip_features import encode_frames, encode_text
+from ..clip_features import encode_frames, encode_text, family, text_padding
 from .device import autocast
 from .image_processing import FrameTransform
 from .protocol import BaseTeacher, CaptionBatch, Features, VideoBatch
@@ -33,12 +33,12 @@ class ClipTeacher(BaseTeacher):
         self.scorer_name = scorer
         self._score = scorers.get_scorer(scorer)
         self.model = AutoModel.from_pretrained(model).to(device).eval()
-        for part in ("text_model", "vision_model", "text_projection", "visual_projection"):
-            if not hasattr(self.model, part):
-                raise TypeError(
-                    f"{model}: {type(self.model).__name__} has no `{part}`; clip teachers need a "
-                    "CLIPModel-like checkpoint (use a plugin teacher for other architectures)"
-                )
+        try:
+            self.family = family(self.model)
+        except TypeError as e:
+            raise TypeError(f"{model}: {e}; clip teachers take CLIP or SigLIP checkpoints "
+                            "(use a plugin teacher for other architectures)") from None
+        self.padding = text_padding(self.model)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         self.transform = FrameTransform.from_pretrained(model)
         self.prepare_key = ("clip-frames", self.transform)
@@ -65,11 +65,13 @@ class ClipTeacher(BaseTeacher):
     # -- captions -------------------------------------------------------------------
     @torch.inference_mode()
     def encode_captions(self, batch: CaptionBatch) -> Features:
-        tok = self.tokenizer(
-            list(batch.texts), padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        ).to(self.device)
+        args = {"max_length": self.max_length, **self.padding}
+        tok = self.tokenizer(list(batch.texts), truncation=True, return_tensors="pt", **args).to(self.device)
+        ids = tok["input_ids"]
+        # SigLIP tokenizers return no attention mask: the real tokens are the non-padding ones
+        mask = tok["attention_mask"] if "attention_mask" in tok else ids != self.tokenizer.pad_token_id
         with autocast(self.device):
-            t = encode_text(self.model, tok["input_ids"], tok["attention_mask"], words=self.scorer_name == "fine")
+            t = encode_text(self.model, ids, mask, words=self.scorer_name == "fine")
         out = {"sentence": t.sentence.float()}
         if t.words is not None:
             out |= {"words": t.words.float(), "word_mask": t.word_mask}

@@ -65,7 +65,8 @@ class FrameTransform:
         if resample not in _MODES:
             raise ValueError(f"{source}: unsupported resample {resample} (bilinear=2 and bicubic=3 are)")
         crop = None
-        if d.get("do_center_crop", True):
+        # processors without a crop step (SigLIP: an exact resize) write neither key
+        if d.get("do_center_crop", "crop_size" in d or "size" not in d):
             c = d.get("crop_size", {"height": 224, "width": 224})
             crop = (int(c), int(c)) if isinstance(c, int) else (int(c["height"]), int(c["width"]))
         rescale = float(d.get("rescale_factor", 1 / 255)) if d.get("do_rescale", True) else None

@@ -3,7 +3,7 @@
 Nothing can be downloaded where the tests run, so they build real checkpoints from small
 transformers configs, ``save_pretrained`` them and load them back through the same
 ``from_pretrained`` path a hub model takes: a CLIPModel with a word-level tokenizer and a
-CLIP image processor, and a BERT-style text encoder. ``write_video`` / ``write_dataset``
+CLIP image processor, a SiglipModel likewise, and a BERT-style text encoder. ``write_video`` / ``write_dataset``
 write MP4s (PyAV) and the jsonl annotations the ``jsonl`` manifest adapter reads.
 """
 
@@ -58,6 +58,28 @@ def tiny_clip(out: str | Path, words: list[str], image_size: int = 32, patch_siz
     CLIPImageProcessor(
         size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
     ).save_pretrained(out)
+    return out
+
+
+def tiny_siglip(out: str | Path, words: list[str], image_size: int = 32, patch_size: int = 8,
+                hidden: int = 32, layers: int = 2, max_words: int = 12, seed: int = 0) -> Path:
+    """Save a randomly initialised SiglipModel + word-level tokenizer + SigLIP image processor."""
+    import torch
+    from transformers import SiglipConfig, SiglipImageProcessor, SiglipModel
+
+    tokenizer = word_tokenizer(words)
+    config = SiglipConfig(
+        text_config=dict(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden,
+                         num_hidden_layers=layers, num_attention_heads=2, max_position_embeddings=max_words,
+                         pad_token_id=0, bos_token_id=2, eos_token_id=3),
+        vision_config=dict(image_size=image_size, patch_size=patch_size, hidden_size=hidden,
+                           intermediate_size=2 * hidden, num_hidden_layers=layers, num_attention_heads=2),
+    )
+    torch.manual_seed(seed)
+    out = Path(out)
+    SiglipModel(config).eval().save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    SiglipImageProcessor(size={"height": image_size, "width": image_size}).save_pretrained(out)
     return out
 
 

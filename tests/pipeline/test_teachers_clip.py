@@ -18,10 +18,10 @@ import stores
 WORDS = "a red ball moves left blue box jumps up green cat sits down".split()
 
 
-def _processor(**kwargs):
-    from transformers import CLIPImageProcessor
+def _processor(siglip=False, **kwargs):
+    from transformers import CLIPImageProcessor, SiglipImageProcessor
 
-    return CLIPImageProcessor(**kwargs)
+    return (SiglipImageProcessor if siglip else CLIPImageProcessor)(**kwargs)
 
 
 @pytest.mark.parametrize(
@@ -32,6 +32,7 @@ def _processor(**kwargs):
         (dict(size={"shortest_edge": 16}, crop_size={"height": 24, "width": 20}), (30, 30)),  # crop pads
         (dict(size={"height": 28, "width": 18}, do_center_crop=False, resample=2), (40, 50)),  # exact, bilinear
         (dict(), (90, 120)),  # CLIP defaults: 224 shortest edge, 224 crop
+        (dict(siglip=True, size={"height": 32, "width": 32}), (24, 40)),  # SigLIP: exact resize, no crop
     ],
 )
 def test_frame_transform_matches_clip_image_processor(kwargs, shape):
@@ -154,3 +155,67 @@ def test_metrics_are_committed_and_queryable(clip_store):
     for teacher, value in r1:
         assert value == by_name[teacher]["t2v"]["R@1"]
         assert by_name[teacher]["captions"] == 4 and by_name[teacher]["videos"] == 3
+
+
+def test_siglip_teacher_matches_siglip_own_features(tmp_path):
+    """A SiglipModel runs as a clip teacher: mean scores equal its own get_*_features cosines."""
+    from transformers import AutoTokenizer, SiglipImageProcessor, SiglipModel
+
+    from pipeline.teachers.testing import tiny_siglip
+
+    videos = {"v0": ("test", ["a red ball moves left"]), "v1": ("test", ["a blue box jumps up"]),
+              "v2": ("test", ["green cat sits down"]), "v3": ("train", ["a cat"])}
+    source = write_dataset(tmp_path / "data", videos, frames=6)
+    model_dir = tiny_siglip(tmp_path / "siglip", WORDS)
+    raw = {
+        "store": {"root": str(tmp_path / "store")},
+        "dataset": {"source": str(source)},
+        "frames": {"num_frames": 4},
+        "teachers": [
+            {"name": "sig", "kind": "clip", "model": str(model_dir), "scorer": "mean", "score_dtype": "float32"},
+            {"name": "sig_fine", "kind": "clip", "model": str(model_dir), "scorer": "fine",
+             "score_dtype": "float32"},
+        ],
+    }
+    outcomes = run_teachers(parse_config(raw, tmp_path), out=lambda s: None, progress=False)
+    assert [o.status for o in outcomes] == ["computed", "computed"]
+
+    model = SiglipModel.from_pretrained(model_dir).eval()
+    proc = SiglipImageProcessor.from_pretrained(model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    vids, texts = ["v0", "v1", "v2"], [videos[v][1][0] for v in ("v0", "v1", "v2")]
+    video = []
+    for vid in vids:
+        with av.open(str(tmp_path / "data" / "videos" / f"{vid}.mp4")) as c:
+            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+        idx = np.linspace(0, len(frames) - 1, 4).astype(int)
+        pixels = proc(images=[frames[i] for i in idx], return_tensors="pt")["pixel_values"]
+        with torch.no_grad():
+            emb = model.get_image_features(pixel_values=pixels).pooler_output.numpy().astype(np.float64)
+        emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+        v = emb.mean(0)
+        video.append(v / np.linalg.norm(v))
+    # SigLIP's own recipe: text padded to the trained length, no attention mask
+    enc = tok(texts, padding="max_length", max_length=model.config.text_config.max_position_embeddings,
+              return_tensors="pt")
+    with torch.no_grad():
+        t = model.get_text_features(input_ids=enc["input_ids"]).pooler_output.numpy().astype(np.float64)
+    t /= np.linalg.norm(t, axis=1, keepdims=True)
+    expected = t @ np.stack(video).T
+    got = np.zeros_like(expected)
+    for c, v, s in _stored(tmp_path, "sig"):
+        got[vids.index(c.split("_")[0]), vids.index(v)] = s
+    assert np.abs(expected).max() > 0.05
+    # SigLIP's processor resizes with PIL; ours in torch (a grey level here and there)
+    np.testing.assert_allclose(got, expected, atol=2e-3)
+    fine = _stored(tmp_path, "sig_fine")
+    assert len(fine) == 9 and all(np.isfinite(s) for _, _, s in fine)
+
+
+def test_non_clip_checkpoints_are_refused_with_a_reason(tmp_path):
+    from pipeline.teachers.clip import ClipTeacher
+    from pipeline.teachers.testing import tiny_text_encoder
+
+    bert = tiny_text_encoder(tmp_path / "bert", WORDS)
+    with pytest.raises(TypeError, match="neither CLIP-like .* nor SigLIP-like"):
+        ClipTeacher(bert, torch.device("cpu"))
