@@ -1,9 +1,14 @@
-"""Smoke test: every benchmark at tiny size through ``python -m bench``; the JSON's shape."""
+"""Every benchmark through ``python -m bench``; the JSON's shape and what it must show.
+
+``make test`` runs them at tiny size (about 30 s); ``make test-slow`` (``TEACHKIT_SLOW=1``)
+at the quick size ``make bench`` uses (a few minutes).
+"""
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +19,8 @@ from bench.common import check_goal, paired, summarize
 from bench.registry import BENCHMARKS, load, select
 
 ROOT = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.slow  # every benchmark end to end, at smoke-test size (~30 s on 2 cores)
+pytestmark = pytest.mark.slow  # every benchmark end to end
+MODE = "quick" if os.environ.get("TEACHKIT_SLOW") else "tiny"
 
 
 COUNTS = ("loads",)  # units of figures whose right value is 0
@@ -38,9 +44,9 @@ def results(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("bench")
     out = tmp / "results.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--tiny", "--repeats", "2", "--threads", "1",
-         "--workdir", str(tmp / "work"), "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "bench", *(["--tiny"] if MODE == "tiny" else []), "--repeats", "2",
+         "--threads", "1", "--workdir", str(tmp / "work"), "--out", str(out)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300 if MODE == "tiny" else 1800,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(out.read_text()), proc
@@ -48,7 +54,7 @@ def results(tmp_path_factory):
 
 def test_every_figure_is_reported_with_a_sane_shape(results):
     data, _ = results
-    assert data["mode"] == "tiny"
+    assert data["mode"] == MODE
     expected = {f for name in BENCHMARKS for f in load(name).FIGURES}
     reported = set(data["figures"]) | {f for name in data["skipped"] for f in load(name).FIGURES}
     assert reported == expected
@@ -58,7 +64,7 @@ def test_every_figure_is_reported_with_a_sane_shape(results):
             for row in fig["table"]:
                 _check_numbers(row, name)
             continue
-        assert fig["repeats"] >= 1 and fig["mode"] == "tiny"
+        assert fig["repeats"] >= 1 and fig["mode"] == MODE
         assert fig["min"] <= fig["median"] <= fig["max"], name
         _check_numbers({k: fig[k] for k in ("median", "min", "max")}, name, fig["unit"] in COUNTS)
         assert fig["met"] is None if not fig["goal"] else isinstance(fig["met"], bool)
