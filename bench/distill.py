@@ -11,9 +11,9 @@
   so decoding is not charged to them) and captions and score them; the scores replace the
   store's in the batch. Reported beside it: the teachers' parameters / the student's.
 
-The three runs of a repeat (each a few epochs in quick mode, whose epoch is only three
-steps) go back to back in a rotating order; each figure is the median of the per-repeat
-ratios.
+Each repeat trains the three students side by side, one step each in a rotating order,
+for a few epochs in quick mode (whose epoch is only three steps); each figure is the
+median of the per-repeat ratios of their summed step times.
 """
 
 from __future__ import annotations
@@ -104,7 +104,6 @@ class Epochs:
                            for v, path in zip(split.video_ids, split.paths)}
             self.teacher_frames[name] = {v: t.prepare(f) for v, f in decoded.items()}
         self.coarse, self.fine = coarse, fine
-        self.assembly: dict[bool, list[float]] = {}  # from the store? -> loader seconds per epoch
 
     # -- parameters -------------------------------------------------------------------
     def parameter_counts(self) -> dict:
@@ -122,33 +121,45 @@ class Epochs:
         objective = build_objective(loss, self.exp.train.logit_scale_max)
         return model, objective, make_optimizer(model, self.exp.train)
 
-    def _loop(self, dataset, distilled: bool, knowledge=None) -> float:
+    def _runner(self, dataset, distilled: bool, knowledge=None):
+        """A function that takes this student's next training step and returns (seconds, assembly)."""
         from student.data import make_loader
         from student.train import train_step
 
         model, objective, optimizer = self._fresh(distilled)
         device = torch.device("cpu")
-        loader = make_loader(dataset, self.exp.data.num_workers)
-        assembly = 0.0
-        t0 = time.perf_counter()
-        for batch in loader:
-            assembly += batch.assembly_s  # the loader's own clock (store queries included)
+        batches = iter(make_loader(dataset, self.exp.data.num_workers))
+
+        def step() -> tuple[float, float]:
+            t0 = time.perf_counter()
+            batch = next(batches)  # a window's store query lands on the first step of the window
             if knowledge is not None:
                 batch = knowledge(batch)
             loss, _ = train_step(model, objective, optimizer, batch, device, self.exp.train.grad_clip)
             float(loss)  # the trainer reads every loss (and so waits for the step)
-        seconds = time.perf_counter() - t0
-        self.assembly.setdefault(dataset is self.store_batches, []).append(assembly)
-        return seconds
+            return time.perf_counter() - t0, batch.assembly_s
 
-    def plain(self) -> float:
-        return self._loop(self.plain_batches, distilled=False)
+        return step
 
-    def from_store(self) -> float:
-        return self._loop(self.store_batches, distilled=True)
+    def interleaved(self) -> dict[str, tuple[float, float]]:
+        """One pass of each student, step by step in turn: name -> (seconds, assembly seconds).
 
-    def online(self) -> float:
-        return self._loop(self.plain_batches, distilled=True, knowledge=self.online_knowledge)
+        Interleaving the three at every step, with a rotating order, exposes them to the
+        same machine state; whole passes one after another drifted by 10-20 % here.
+        """
+        runners = {
+            "plain": self._runner(self.plain_batches, distilled=False),
+            "store": self._runner(self.store_batches, distilled=True),
+            "online": self._runner(self.plain_batches, distilled=True, knowledge=self.online_knowledge),
+        }
+        names = list(runners)
+        totals = {n: [0.0, 0.0] for n in names}
+        for i in range(self.steps):
+            for n in names[i % 3:] + names[: i % 3]:
+                seconds, assembly = runners[n]()
+                totals[n][0] += seconds
+                totals[n][1] += assembly
+        return {n: (t[0], t[1]) for n, t in totals.items()}
 
     @torch.inference_mode()
     def online_knowledge(self, batch):
@@ -203,19 +214,20 @@ def agreement(e: Epochs) -> dict:
 
 def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     e = Epochs(cfg, ws)
+    rounds = cfg.heavy_repeats
     agree = agreement(e)
     log(f"distill: online teachers vs store on one batch: {agree}")
     log(f"distill: {e.epochs} epoch(s) of {e.steps // e.epochs} steps of {e.exp.data.batch_size}; "
-        f"plain, store, online x {cfg.heavy_repeats}")
-    # one untimed round: first-call allocations, the frame cache's page cache, DuckDB connect
-    e.plain(), e.from_store(), e.online()
-    runs = {"plain": e.plain, "store": e.from_store, "online": e.online}
-    names = list(runs)
+        f"plain, store, online x {rounds}")
+    # one untimed pass: first-call allocations, the frame cache's page cache, the memory maps
+    e.interleaved()
+    names = ("plain", "store", "online")
     times: dict[str, list[float]] = {n: [] for n in names}
-    e.assembly.clear()
-    for i in range(cfg.heavy_repeats):
-        for n in names[i % 3:] + names[: i % 3]:  # rotate who goes first
-            times[n].append(runs[n]())
+    assembly: dict[str, list[float]] = {n: [] for n in names}
+    for _ in range(rounds):
+        for n, (seconds, a) in e.interleaved().items():
+            times[n].append(seconds)
+            assembly[n].append(a)
     overhead = [s / p for s, p in zip(times["store"], times["plain"])]
     online = [o / s for o, s in zip(times["online"], times["store"])]
     detail = {
@@ -227,7 +239,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
         "fine_teachers": e.fine,
         "epoch_s": {n: spread(v) for n, v in times.items()},
         # where the overhead goes: the loader's batch assembly (teacher queries included) per epoch
-        "assembly_s": {"store": spread(e.assembly[True]), "plain": spread(e.assembly[False])},
+        "assembly_s": {"store": spread(assembly["store"]), "plain": spread(assembly["plain"])},
         "num_workers": e.exp.data.num_workers, "teacher_window": e.exp.data.teacher_window,
         "teacher_source": e.teacher_source, "reader_setup_s": round(e.reader_setup_s, 3),
         "online_vs_store_first_batch": agree,

@@ -367,26 +367,50 @@ def _codes(col: pa.ChunkedArray, names: list[str]) -> np.ndarray:
     return pc.index_in(col, value_set=pa.array(names, pa.string())).to_numpy(zero_copy_only=False).astype(np.int64)
 
 
+def _grid(n: np.ndarray, width: int) -> np.ndarray:
+    """Row-wise ``np.linspace(0, 1, n)`` values, bit for bit, in a (rows, width) array."""
+    step = 1.0 / np.maximum(n - 1, 1).astype(np.float64)
+    grid = np.arange(width, dtype=np.float64)[None, :] * step[:, None]
+    last = np.maximum(n - 1, 0)
+    grid[np.arange(len(n)), np.minimum(last, width - 1)] = np.where(n > 1, 1.0, 0.0)
+    return grid
+
+
 def align_relevance(relevance: np.ndarray, student_mask: np.ndarray) -> np.ndarray:
     """Teacher frame relevance resampled at the student's frames: (..., T_student).
 
     Teacher and student both sample frames uniformly over the clip (CLIP4Clip sampling,
     :func:`stores.media.sample_indices`), usually at different counts (e.g. 12 vs 4). Slot i
     of n real frames sits at relative position i / (n - 1), so the teacher's relevance is
-    linearly interpolated at the student's positions. NaN where either side has no frames.
+    linearly interpolated at the student's positions: exactly ``np.interp`` over each row's
+    real frames (same float64 arithmetic), for all rows at once. NaN where either side has
+    no frames.
     """
     lead = relevance.shape[:-1]
     rel = relevance.reshape(-1, relevance.shape[-1])
     mask = np.broadcast_to(student_mask, lead + student_mask.shape[-1:]).reshape(-1, student_mask.shape[-1])
-    out = np.full(mask.shape, np.nan, dtype=np.float32)
-    for r in range(rel.shape[0]):
-        t_real = np.flatnonzero(~np.isnan(rel[r]))
-        s_real = np.flatnonzero(mask[r])
-        if len(t_real) == 0 or len(s_real) == 0:
-            continue
-        t_pos = np.linspace(0.0, 1.0, len(t_real)) if len(t_real) > 1 else np.zeros(1)
-        s_pos = np.linspace(0.0, 1.0, len(s_real)) if len(s_real) > 1 else np.zeros(1)
-        out[r, s_real] = np.interp(s_pos, t_pos, rel[r, t_real])
+    rows, width_t = rel.shape
+    real_t = ~np.isnan(rel)
+    n_t, n_s = real_t.sum(-1), mask.sum(-1)
+    # each row's real teacher values first, in frame order, at positions linspace(0, 1, n_t)
+    fp = np.take_along_axis(rel, np.argsort(~real_t, axis=-1, kind="stable"), axis=-1).astype(np.float64)
+    xp = _grid(n_t, width_t)
+    # the k-th real student frame sits at linspace(0, 1, n_s)[k]
+    rank = np.cumsum(mask, axis=-1) - 1
+    x = np.take_along_axis(_grid(n_s, mask.shape[-1]), np.maximum(rank, 0), axis=-1)
+    valid_t = np.arange(width_t)[None, :] < n_t[:, None]
+    j = ((xp[:, None, :] <= x[:, :, None]) & valid_t[:, None, :]).sum(-1) - 1  # xp[j] <= x < xp[j + 1]
+    top = np.maximum(n_t - 1, 0)[:, None]
+    j = np.clip(j, 0, top)
+    j1 = np.minimum(j + 1, top)
+    xj, xj1 = np.take_along_axis(xp, j, -1), np.take_along_axis(xp, j1, -1)
+    fj, fj1 = np.take_along_axis(fp, j, -1), np.take_along_axis(fp, j1, -1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inner = (fj1 - fj) / (xj1 - xj) * (x - xj) + fj
+    out = np.where((x >= np.take_along_axis(xp, top, -1)) | (x == xj), np.where(x == xj, fj, fj1), inner)
+    out = np.where(x >= np.take_along_axis(xp, top, -1), np.take_along_axis(fp, top, -1), out)
+    out = out.astype(np.float32)
+    out[~mask | (n_t == 0)[:, None]] = np.nan
     return out.reshape(lead + (mask.shape[-1],))
 
 

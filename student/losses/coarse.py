@@ -75,7 +75,7 @@ class CoarseDistillation(nn.Module):
 
     def _rows(self, matrix: torch.Tensor, direction: str) -> tuple[torch.Tensor, torch.Tensor]:
         """A teacher's rows for ``direction`` (normalised if configured) and their mask."""
-        rows = matrix if direction == "t2v" else matrix.T
+        rows = matrix if direction == "t2v" else matrix.transpose(-1, -2)  # (..., B, B)
         mask = ~torch.isnan(rows)
         rows = torch.nan_to_num(rows, nan=0.0)
         if self.teacher_norm == "zscore":
@@ -87,16 +87,19 @@ class CoarseDistillation(nn.Module):
         mats = {t: batch.teacher_scores[self.teacher_index[t]].to(sim.device, torch.float32) for t in self.teachers}
         per: dict[str, list[torch.Tensor]] = {t: [] for t in self.teachers}
         merged = []
+        if self.aggregation == "mean_matrix":
+            # all teachers at once: (K, B, B), one temperature per teacher
+            stacked = torch.stack(list(mats.values()))
+            taus = torch.tensor(
+                [self.teacher_temperatures[t] if self.uses_temperature else 1.0 for t in mats],
+                dtype=stacked.dtype, device=stacked.device,
+            ).view(-1, 1, 1)
         for d in self.directions:
             student = sim if d == "t2v" else sim.T
             if self.aggregation == "mean_matrix":
-                total = torch.zeros_like(student)
-                count = torch.zeros_like(student)
-                for t, m in mats.items():
-                    rows, mask = self._rows(m, d)
-                    tau = self.teacher_temperatures[t] if self.uses_temperature else 1.0
-                    total = total + torch.where(mask, rows / tau, torch.zeros_like(rows))
-                    count = count + mask.to(count.dtype)
+                rows, mask = self._rows(stacked, d)
+                total = torch.where(mask, rows / taus, torch.zeros_like(rows)).sum(0)
+                count = mask.sum(0).to(total.dtype)
                 # an entry counts when at least one teacher scored it
                 merged.append(self.row_loss(student, total / count.clamp_min(1.0), count > 0, 1.0))
             else:

@@ -124,3 +124,24 @@ def test_align_relevance_interpolates_by_relative_position():
     assert out[0] == pytest.approx([0.0, 4 / 3, 8 / 3, 4.0])
     # no teacher relevance: nothing to learn from
     assert np.isnan(align_relevance(np.full((1, 3), np.nan), np.ones((1, 2), bool))).all()
+
+
+def test_align_relevance_equals_np_interp_row_by_row():
+    rng = np.random.default_rng(0)
+    rel = rng.normal(size=(3, 40, 12)).astype(np.float32)
+    n_t = rng.integers(0, 13, size=(3, 40))
+    rel[np.arange(12) >= n_t[..., None]] = np.nan  # padded teacher frames (0 to 12 real)
+    mask = np.arange(4) < rng.integers(0, 5, size=(40, 1))  # 0 to 4 real student frames
+    mask[0] = [True, False, True, True]  # a real frame after a padded one
+    got = align_relevance(rel, mask[None])
+    for k in range(3):
+        for r in range(40):
+            t_real, s_real = np.flatnonzero(~np.isnan(rel[k, r])), np.flatnonzero(mask[r])
+            if len(t_real) == 0 or len(s_real) == 0:
+                assert np.isnan(got[k, r]).all()
+                continue
+            t_pos = np.linspace(0, 1, len(t_real)) if len(t_real) > 1 else np.zeros(1)
+            s_pos = np.linspace(0, 1, len(s_real)) if len(s_real) > 1 else np.zeros(1)
+            expected = np.interp(s_pos, t_pos, rel[k, r, t_real]).astype(np.float32)
+            np.testing.assert_array_equal(got[k, r, s_real], expected)  # bit for bit: same arithmetic
+            assert np.isnan(got[k, r, ~mask[r]]).all()
