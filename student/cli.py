@@ -79,8 +79,12 @@ def train_command(
 @student_app.command("demo")
 def demo_command(
     config: Path = typer.Option(Path("configs/student_demo.toml"), "--config", "-c", help="demo TOML"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default: demo.seeds)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: demo.out)"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
+    import dataclasses
+
     from stores.layout import StoreError
 
     from .config import ConfigError, load_demo
@@ -89,6 +93,14 @@ def demo_command(
     console = _console()
     try:
         demo = load_demo(config)
+        if seeds is not None:
+            try:
+                picked = [int(x) for x in seeds.split(",") if x.strip()]
+            except ValueError:
+                raise ConfigError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+            demo = dataclasses.replace(demo, seeds=picked).check()
+        if out is not None:
+            demo = dataclasses.replace(demo, out=str(out))
         with _progress(console) as progress:
             metrics = run_demo(demo, progress=progress, log=console.print)
     except (ConfigError, StoreError) as e:

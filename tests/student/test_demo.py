@@ -47,3 +47,21 @@ def test_demo_trains_both_students_per_seed_and_writes_metrics(synthetic_store, 
     assert on_disk["teacher_runs"]["fine_t"]["fingerprint"] == "fine_t-fp-0"
     table = demo_table(metrics)
     assert "teacher fine_t" in table and "student plain (mean of 2)" in table and "student distilled" in table
+
+
+def test_demo_command_overrides_seeds_and_output(synthetic_store, tiny_config, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    import student.config
+    from teachkit.cli import app
+
+    store, tok, _ = synthetic_store
+    exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
+    monkeypatch.setattr(student.config, "load_demo", lambda path: DemoConfig(seeds=[0, 1], out="ignored", experiment=exp))
+    result = CliRunner().invoke(app, ["student", "demo", "--seeds", "5", "--out", str(tmp_path / "extra")])
+    assert result.exit_code == 0, result.output
+    on_disk = json.loads((tmp_path / "extra" / "metrics.json").read_text())
+    assert set(on_disk["seeds"]["student_distilled"]) == {"5"}
+    assert not (tmp_path / "ignored").exists()
+    bad = CliRunner().invoke(app, ["student", "demo", "--seeds", "1,1"])
+    assert bad.exit_code == 2 and "distinct seeds" in bad.output
