@@ -74,6 +74,14 @@ def clip_store(tmp_path_factory):
     return root, model, outcomes
 
 
+def _sampled_frames(root, vid, num_frames):
+    """A test video's frames decoded with PyAV and sampled uniformly (CLIP4Clip)."""
+    with av.open(str(root / "data" / "videos" / f"{vid}.mp4")) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    idx = np.linspace(0, len(frames) - 1, num_frames).astype(int)
+    return [frames[i] for i in idx]
+
+
 def _hand_features(root, model_dir, video_ids, texts, num_frames=4):
     """Projected, normalised embeddings straight from transformers (PIL processor, PyAV decode)."""
     from transformers import AutoTokenizer, CLIPImageProcessor, CLIPModel
@@ -83,10 +91,7 @@ def _hand_features(root, model_dir, video_ids, texts, num_frames=4):
     tok = AutoTokenizer.from_pretrained(model_dir)
     videos = []
     for vid in video_ids:
-        with av.open(str(root / "data" / "videos" / f"{vid}.mp4")) as c:
-            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-        idx = np.linspace(0, len(frames) - 1, num_frames).astype(int)  # CLIP4Clip uniform sampling
-        pixels = proc(images=[frames[i] for i in idx], return_tensors="pt")["pixel_values"]
+        pixels = proc(images=_sampled_frames(root, vid, num_frames), return_tensors="pt")["pixel_values"]
         with torch.no_grad():
             emb = model.get_image_features(pixel_values=pixels).pooler_output.numpy().astype(np.float64)
         videos.append(emb / np.linalg.norm(emb, axis=1, keepdims=True))
@@ -186,10 +191,7 @@ def test_siglip_teacher_matches_siglip_own_features(tmp_path):
     vids, texts = ["v0", "v1", "v2"], [videos[v][1][0] for v in ("v0", "v1", "v2")]
     video = []
     for vid in vids:
-        with av.open(str(tmp_path / "data" / "videos" / f"{vid}.mp4")) as c:
-            frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
-        idx = np.linspace(0, len(frames) - 1, 4).astype(int)
-        pixels = proc(images=[frames[i] for i in idx], return_tensors="pt")["pixel_values"]
+        pixels = proc(images=_sampled_frames(tmp_path, vid, 4), return_tensors="pt")["pixel_values"]
         with torch.no_grad():
             emb = model.get_image_features(pixel_values=pixels).pooler_output.numpy().astype(np.float64)
         emb /= np.linalg.norm(emb, axis=1, keepdims=True)
