@@ -49,13 +49,6 @@ def text_padding(model) -> dict:
     return {"padding": True}
 
 
-def embed_dim(model) -> int:
-    """The dimension of the family's joint embedding space."""
-    if family(model) == "clip":
-        return model.visual_projection.out_features
-    return model.config.vision_config.hidden_size
-
-
 def encode_text(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, words: bool = False) -> TextFeatures:
     """Normalised sentence (and, with ``words``, word) embeddings; ``attention_mask`` marks real tokens."""
     if family(model) == "clip":
@@ -84,10 +77,12 @@ def encode_frames(model, pixel_values: torch.Tensor, frame_mask: torch.Tensor) -
     m, t = pixel_values.shape[:2]
     mask = frame_mask.bool().to(pixel_values.device)
     real = pixel_values[mask]  # (F, 3, H, W)
-    emb = torch.zeros(m, t, embed_dim(model), dtype=torch.float32, device=pixel_values.device)
+    kind = family(model)
+    dim = model.visual_projection.out_features if kind == "clip" else model.config.vision_config.hidden_size
+    emb = torch.zeros(m, t, dim, dtype=torch.float32, device=pixel_values.device)
     if real.shape[0]:
         pooled = model.vision_model(pixel_values=real).pooler_output
-        if family(model) == "clip":
+        if kind == "clip":
             pooled = model.visual_projection(pooled)
         emb[mask] = F.normalize(pooled.float(), dim=-1)
     return VideoFeatures(emb, mask)

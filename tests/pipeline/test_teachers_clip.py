@@ -49,6 +49,21 @@ def test_frame_transform_matches_clip_image_processor(kwargs, shape):
     assert (levels > 0.5).mean() < 0.01
 
 
+def _run_mean_and_fine(root, source, model, names, **fine):
+    """Run two clip teachers of ``model`` (scorers mean and fine, float32 scores) into ``root/store``."""
+    raw = {
+        "store": {"root": str(root / "store")},
+        "dataset": {"source": str(source)},
+        "frames": {"num_frames": 4},
+        "teachers": [
+            {"name": names[0], "kind": "clip", "model": str(model), "scorer": "mean", "score_dtype": "float32"},
+            {"name": names[1], "kind": "clip", "model": str(model), "scorer": "fine", "score_dtype": "float32",
+             **fine},
+        ],
+    }
+    return run_teachers(parse_config(raw, root), out=lambda s: None, progress=False)
+
+
 @pytest.fixture(scope="module")
 def clip_store(tmp_path_factory):
     root = tmp_path_factory.mktemp("clip")
@@ -60,17 +75,7 @@ def clip_store(tmp_path_factory):
     }
     source = write_dataset(root / "data", videos, frames=6)
     model = tiny_clip(root / "clip", WORDS)
-    raw = {
-        "store": {"root": str(root / "store")},
-        "dataset": {"source": str(source)},
-        "frames": {"num_frames": 4},
-        "teachers": [
-            {"name": "mean", "kind": "clip", "model": str(model), "scorer": "mean", "score_dtype": "float32"},
-            {"name": "fine", "kind": "clip", "model": str(model), "scorer": "fine", "score_dtype": "float32",
-             "frame_relevance": "all"},
-        ],
-    }
-    outcomes = run_teachers(parse_config(raw, root), out=lambda s: None, progress=False)
+    outcomes = _run_mean_and_fine(root, source, model, ("mean", "fine"), frame_relevance="all")
     return root, model, outcomes
 
 
@@ -172,17 +177,7 @@ def test_siglip_teacher_matches_siglip_own_features(tmp_path):
               "v2": ("test", ["green cat sits down"]), "v3": ("train", ["a cat"])}
     source = write_dataset(tmp_path / "data", videos, frames=6)
     model_dir = tiny_siglip(tmp_path / "siglip", WORDS)
-    raw = {
-        "store": {"root": str(tmp_path / "store")},
-        "dataset": {"source": str(source)},
-        "frames": {"num_frames": 4},
-        "teachers": [
-            {"name": "sig", "kind": "clip", "model": str(model_dir), "scorer": "mean", "score_dtype": "float32"},
-            {"name": "sig_fine", "kind": "clip", "model": str(model_dir), "scorer": "fine",
-             "score_dtype": "float32"},
-        ],
-    }
-    outcomes = run_teachers(parse_config(raw, tmp_path), out=lambda s: None, progress=False)
+    outcomes = _run_mean_and_fine(tmp_path, source, model_dir, ("sig", "sig_fine"))
     assert [o.status for o in outcomes] == ["computed", "computed"]
 
     model = SiglipModel.from_pretrained(model_dir).eval()
