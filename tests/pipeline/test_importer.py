@@ -150,5 +150,5 @@ def test_cli_imports_then_prints_cached_and_refuses_in_one_line(small_store, tmp
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0 and r.stdout.startswith("cached: teacher xclip")
     r = CliRunner().invoke(app, args[:-4] + ["--split", "train", "--store", str(small_store.root)])
-    assert r.exit_code == 1 and r.stdout == ""
+    assert r.exit_code == 2 and r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and "not in split 'train'" in r.stderr
