@@ -216,3 +216,40 @@ def test_runs_row_of_a_failed_run_names_the_error(project, models):
     (path,) = (root / "store").glob("runs/teacher=clip/run-*.parquet")
     row = pq.read_table(path).to_pylist()[0]
     assert row["status"] == "failed" and json.loads(row["metrics"]) == {"error": line.removeprefix("error: ")}
+
+
+# -- used with a warning: a video decoded past corrupt packets ------------------------------
+
+
+def test_a_video_with_corrupt_packets_is_scored_with_a_warning(project, models):
+    from pipeline.teachers.testing import corrupt_mid_file, textured_clip
+    from stores import connect
+
+    root, write = project
+    video = root / "data" / "videos" / "v0.mp4"
+    corrupt_mid_file(textured_clip(root / "clean.mp4"), 1 / 12, out=video)
+    result = _run(write(_clip_teacher(models["clip"])))
+    assert result.exit_code == 0, result.stderr[-2000:]
+    assert "clip" in result.stdout and "computed" in result.stdout and "skipped" not in result.stdout
+    with connect(root / "store") as con:
+        assert con.execute("SELECT count(*) FROM scores WHERE video_id = 'v0'").fetchone() == (2,)
+        rows = con.execute("SELECT item, error, source, level FROM failures").fetchall()
+    assert len(rows) == 1
+    item, error, source, level = rows[0]
+    assert (item, source, level) == ("v0", "run", "warning")
+    assert error.startswith(f"{video}: recovered ") and "of 250 frames" in error and error.count(str(video)) == 1
+
+
+def test_a_bad_file_appears_once_per_source(project, models):
+    """The manifest records an unreadable file and so does every visual teacher's run:
+    `source` says which row is which."""
+    from stores import connect
+
+    root, write = project
+    (root / "data" / "videos" / "v1.mp4").write_bytes(b"not a video" * 20)
+    result = _run(write(_clip_teacher(models["clip"])))
+    assert result.exit_code == 0, result.stderr[-2000:]
+    with connect(root / "store") as con:
+        rows = con.execute("SELECT item, source, level, error FROM failures ORDER BY source").fetchall()
+    assert [r[:3] for r in rows] == [("v1", "manifest", "error"), ("v1", "run", "error")]
+    assert all(r[3].count("v1.mp4") == 1 for r in rows)
