@@ -114,7 +114,7 @@ def load_tokenizer(path: str):
 def _check_folder(what: str, spec: str) -> None:
     """A spec that can only be a local path (``./x``, ``/x``, ``~/x``, ``a/b/c``) must exist."""
     if spec.startswith((".", "/", "~")) or spec.count("/") >= 2:
-        path = Path(spec).expanduser()
+        path = Path(spec).expanduser().absolute()
         if not path.is_dir():
             raise InputError(f"{what} folder {path} does not exist" if not path.exists()
                              else f"{what} folder {path} is a file, not a folder")
