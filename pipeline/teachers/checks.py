@@ -24,9 +24,10 @@ from pathlib import Path
 
 from .models import ModelError, model_folder
 
-#: files one of which every tokenizer transformers can load from a folder brings
+#: files one of which every tokenizer transformers can load from a folder brings (byte- and
+#: character-level tokenizers such as ByT5's bring only ``tokenizer_config.json``)
 TOKENIZER_FILES = ("tokenizer.json", "vocab.json", "vocab.txt", "tokenizer.model", "spiece.model",
-                   "sentencepiece.bpe.model")
+                   "sentencepiece.bpe.model", "spm.model", "tokenizer_config.json")
 #: a tokenizer with fewer tokens than this share of the model's vocabulary is refused
 MIN_VOCAB_SHARE = 0.5
 
