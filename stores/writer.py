@@ -17,10 +17,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .errors import RuntimeFailure
 from .fingerprint import short
 from .layout import TMP_SUFFIX, Store, StoreError, check_name, write_parquet_atomic
 
 SHARD_TABLES = ("scores", "frames")
+
+
+class ShardRefused(RuntimeFailure, ValueError):
+    """Scores a shard cannot hold (non-finite, or too large for float16); nothing is written."""
 
 
 def score_row_order(caption_rows, video_rows):
@@ -101,14 +106,14 @@ class RunWriter:
         score = data.column("score")
         # min_count=0: an empty shard (e.g. frames of padded clips only) is valid, not "non-finite"
         if score.null_count or not pc.all(pc.is_finite(score.cast(pa.float32())), min_count=0).as_py():
-            raise ValueError(
+            raise ShardRefused(
                 f"teacher {self.teacher}: non-finite {table} scores in shard {split}/{index}; "
                 "nothing written"
             )
         if self.score_dtype == "float16":
             big = pc.max(pc.abs(score.cast(pa.float32()))).as_py() or 0.0
             if big > 65504.0:
-                raise ValueError(
+                raise ShardRefused(
                     f"teacher {self.teacher}: {table} score {big} overflows float16; "
                     "set score_dtype = 'float32' for this teacher"
                 )
