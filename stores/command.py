@@ -24,8 +24,12 @@ import contextlib
 import os
 
 import typer
-from typer._click import exceptions as click_exceptions  # Typer vendors click; these are its classes
 from typer.core import TyperGroup
+
+try:  # Typer >= 0.22 vendors click: its exceptions are these classes
+    from typer._click import exceptions as click_exceptions
+except ImportError:  # pragma: no cover - an older Typer on top of click
+    from click import exceptions as click_exceptions
 
 from .errors import TeachkitError
 
