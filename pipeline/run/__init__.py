@@ -12,7 +12,6 @@ Progress goes to stderr; one result line per teacher and the metrics table go to
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import time
@@ -20,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
+import stores.progress
 from stores.layout import Store
 from stores.metrics import format_table
 from stores.writer import RunWriter
@@ -80,15 +80,15 @@ def run_teachers(
     progress: bool = True,
 ) -> list[Outcome]:
     """Run the selected teachers (all when ``only`` is empty); return one Outcome each."""
-    from .progress import stderr_console
-
-    console = stderr_console()
-    log = log or (lambda msg: console.print(msg, highlight=False, markup=False))
+    console = stores.progress.stderr_console()
+    log = log or stores.progress.log
     selected = cfg.select(only)
+    if cfg.overrides:
+        log("config overrides: " + " ".join(cfg.overrides))
     t0 = time.perf_counter()
     ensure_demo(cfg, log)
     t1 = time.perf_counter()
-    manifest = ensure_manifest(cfg, log)
+    manifest = ensure_manifest(cfg, log, progress)
     store = Store(cfg.store.root)
     t2 = time.perf_counter()
     ensure_bootstraps(selected, store.root, log)
@@ -121,7 +121,7 @@ def run_teachers(
             out(o.line())
         out(f"{len(todo)} teacher(s) computed in {time.perf_counter() - start:.1f}s")
     ordered = [outcomes[t.name] for t in selected]
-    table = {o.name: o.metrics for o in ordered if "t2v" in o.metrics}
+    table = {o.name: o.metrics for o in ordered if "t2v" in o.metrics or "not_measurable" in o.metrics}
     if table:
         out("")
         out("test-split retrieval, computed from the stored scores:")
@@ -149,7 +149,6 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
     from ..teachers import build_teacher
     from ..teachers.device import resolve_device
     from .data import load_splits
-    from .progress import make_progress
     from .quality import EVAL_SPLIT, stored_metrics
     from .shards import pending_shards, write_split
     from .videos import encode_split
@@ -172,8 +171,7 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
         jobs.append(job)
 
     splits = load_splits(store.root)
-    bar = make_progress(console) if progress else None
-    with bar if bar is not None else contextlib.nullcontext():
+    with stores.progress.progress(enabled=progress, console=console) as bar:
         for split in splits.values():
             active = [j for j in jobs if pending_shards(j, split)]
             if not active:
@@ -191,7 +189,7 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
         t0 = time.perf_counter()
         failures = j.writer.failures()
         failed = {item for item, _ in failures}
-        metrics = stored_metrics(j.writer, splits[EVAL_SPLIT], failed) if EVAL_SPLIT in splits else {}
+        metrics = stored_metrics(j.writer, splits[EVAL_SPLIT]) if EVAL_SPLIT in splits else {}
         j.add_time("metrics", time.perf_counter() - t0)
         own = sum(j.timings.values())
         # "wall": the whole computation, shared by the teachers computed together

@@ -16,7 +16,7 @@ DEFAULT_CONFIG = Path("configs/demo.toml")
 
 def _fail(e: Exception) -> None:
     typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(1)
+    raise typer.Exit(getattr(e, "exit_code", 1))  # stores.errors: 2 for bad input (configs), 1 for failures
 
 
 def _known_errors() -> tuple[type[Exception], ...]:
@@ -56,15 +56,21 @@ def register(app: typer.Typer) -> None:
     def run_cmd(
         config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline TOML config."),
         only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this teacher (repeatable)."),
-        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars on stderr."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
+        overrides: Optional[list[str]] = typer.Option(
+            None, "--set", metavar="FIELD=VALUE", help="Override a config field (repeatable), e.g. teachers.minilm.text_batch=64."
+        ),
     ) -> None:
         """Run every teacher once into the store (unchanged teachers print `cached`)."""
+        import stores.progress
+
         from ..config import load_config
         from ..run import run_teachers
         from ..run.errors import NonFiniteScoreError
 
+        stores.progress.configure(enabled=not no_progress)
         try:
-            cfg = load_config(config)
+            cfg = load_config(config, overrides=overrides or ())
             run_teachers(cfg, only=only, out=typer.echo, progress=not no_progress)
         except _known_errors() + (NonFiniteScoreError,) as e:
             _fail(e)
@@ -72,12 +78,15 @@ def register(app: typer.Typer) -> None:
     @app.command("list")
     def list_cmd(
         config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline TOML config."),
+        overrides: Optional[list[str]] = typer.Option(
+            None, "--set", metavar="FIELD=VALUE", help="Override a config field (repeatable)."
+        ),
     ) -> None:
         """The config's teachers and their state in the store, plus teachers only the store knows."""
         from ..config import load_config
 
         try:
-            cfg = load_config(config)
+            cfg = load_config(config, overrides=overrides or ())
             rows = teacher_states(cfg)
         except _known_errors() as e:
             _fail(e)

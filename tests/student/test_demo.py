@@ -7,7 +7,7 @@ import pytest
 
 import stores
 from stores.metrics import retrieval_metrics
-from student.config import DemoConfig
+from student.config import ComparisonConfig
 from student.demo import demo_table, run_demo, teacher_metrics
 
 
@@ -29,7 +29,7 @@ def test_teacher_metrics_come_from_the_stored_scores(synthetic_store):
 def test_demo_trains_both_students_per_seed_and_writes_metrics(synthetic_store, tiny_config, tmp_path, capsys):
     store, tok, _ = synthetic_store
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
-    metrics = run_demo(DemoConfig(seeds=[0, 1], out=str(tmp_path / "demo"), experiment=exp).check(), log=lambda *a: None)
+    metrics = run_demo(ComparisonConfig(seeds=[0, 1], out=str(tmp_path / "demo"), experiment=exp).check(), log=lambda *a: None)
     on_disk = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(on_disk["teachers"]) == {"fine_t", "sparse_t"}
     for name in ("student_plain", "student_distilled"):
@@ -57,7 +57,7 @@ def test_demo_command_overrides_seeds_and_output(synthetic_store, tiny_config, t
 
     store, tok, _ = synthetic_store
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
-    monkeypatch.setattr(student.config, "load_demo", lambda path: DemoConfig(seeds=[0, 1], out="ignored", experiment=exp))
+    monkeypatch.setattr(student.config, "load_demo", lambda path, overrides=(): ComparisonConfig(seeds=[0, 1], out="ignored", experiment=exp))
     result = CliRunner().invoke(app, ["student", "demo", "--seeds", "5", "--out", str(tmp_path / "extra")])
     assert result.exit_code == 0, result.output
     on_disk = json.loads((tmp_path / "extra" / "metrics.json").read_text())
