@@ -300,7 +300,7 @@ def _build_matrix(cur, path: Path, shape: tuple[int, int], dtype: str, params: l
     dtype = np.float16 if dtype == "float16" else np.float32
     mat = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
     mat[:] = np.nan
-    task = progress.add_task(f"teacher matrix {params[0]}", total=None) if progress else None
+    task = progress.add_task(f"teacher matrix {params[0]}", total=None, unit="scores") if progress else None
     reader = cur.sql(MATRIX_SCORES_SQL, params=params).to_arrow_reader(1 << 20)
     for batch in reader:
         mat[batch.column(0).to_numpy(), batch.column(1).to_numpy()] = batch.column(2).to_numpy().astype(dtype)

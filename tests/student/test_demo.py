@@ -23,7 +23,9 @@ def test_teacher_metrics_come_from_the_stored_scores(synthetic_store):
     sim = np.full((len(caps), len(vids)), np.nan)
     for c, v, s in rows:
         sim[ci[c], vids.index(v)] = s
-    assert got["fine_t"] == retrieval_metrics(sim, np.array([vids.index(v) for _, v in caps]))
+    expected = retrieval_metrics(sim, np.array([vids.index(v) for _, v in caps]))
+    assert (got["fine_t"]["t2v"], got["fine_t"]["v2t"]) == (expected["t2v"], expected["v2t"])
+    assert (got["fine_t"]["captions"], got["fine_t"]["videos"], got["fine_t"]["split"]) == (len(caps), len(vids), "test")
 
 
 def test_demo_trains_both_students_per_seed_and_writes_metrics(synthetic_store, tiny_config, tmp_path, capsys):
