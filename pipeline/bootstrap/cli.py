@@ -47,6 +47,8 @@ def register(app: typer.Typer) -> None:
         stores.progress.configure(enabled=not no_progress)
         try:
             cfg = load_config(config, overrides=overrides or ())
+            if cfg.overrides:
+                typer.echo("config overrides: " + " ".join(cfg.overrides), err=True)
             targets = bootstrap_targets(cfg)
             store_root = cfg.store.root
             # validate every table before training any, so a typo in the last fails first
