@@ -25,7 +25,7 @@ import pyarrow as pa
 
 from stores import RunWriter, Store, canonical_json, check_name, connect, file_checksum, fingerprint
 from stores.errors import InputError
-from stores.metrics import summarize, t2v_ranks, v2t_ranks
+from stores.metrics import teacher_metrics
 from stores.schema import SCORE_DTYPES
 
 from .code_version import package_version
@@ -208,11 +208,8 @@ def _validate(spec, cap_ids, vid_ids, sim, frames, con) -> np.ndarray:
 
 
 def _metrics(sim: np.ndarray, own: np.ndarray) -> dict:
-    """t2v always; v2t only when every video column has at least one caption row."""
-    out = {"t2v": summarize(t2v_ranks(sim, own))}
-    if np.bincount(own, minlength=sim.shape[1]).min() > 0:
-        out["v2t"] = summarize(v2t_ranks(sim, own))
-    return out
+    """The imported scores' figures, by the one teacher-metrics rule (stores.metrics)."""
+    return teacher_metrics(sim, own)
 
 
 def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:

@@ -29,12 +29,12 @@ def _console():
 
 
 def _progress(console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from stores.progress import progress
 
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
-    )
+    return progress(console=console, transient=True)
+
+
+_SET_HELP = "Override a config field (repeatable), e.g. --set train.steps=20 --set data.batch_size=32."
 
 
 @student_app.command("train")
@@ -42,17 +42,21 @@ def train_command(
     config: Path = typer.Option(..., "--config", "-c", help="experiment TOML"),
     out: Optional[Path] = typer.Option(None, help="run folder (default: output.runs / output.name)"),
     seed: Optional[int] = typer.Option(None, help="override train.seed"),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="FIELD=VALUE", help=_SET_HELP),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
 ) -> None:
     """Train one student; print its test-split metrics."""
     import dataclasses
 
+    import stores.progress
     from stores.metrics import format_table
 
     from .config import load_experiment
     from .train import train
 
+    stores.progress.configure(enabled=not no_progress)
     console = _console()
-    cfg = load_experiment(config)
+    cfg = load_experiment(config, overrides or ())
     if seed is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
     with _progress(console) as progress:
@@ -74,17 +78,21 @@ def demo_command(
     config: Path = typer.Option(Path("configs/student_demo.toml"), "--config", "-c", help="demo TOML"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default: demo.seeds)"),
     out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: demo.out)"),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="FIELD=VALUE", help=_SET_HELP),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
 
+    import stores.progress
     from stores.errors import UsageError
 
     from .config import load_demo
     from .demo import demo_table, run_demo, seed_table
 
+    stores.progress.configure(enabled=not no_progress)
     console = _console()
-    demo = load_demo(config)
+    demo = load_demo(config, overrides or ())
     if seeds is not None:
         try:
             picked = [int(x) for x in seeds.split(",") if x.strip()]

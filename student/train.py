@@ -179,7 +179,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
     _seed_everything(cfg.train.seed)
     log_rows, losses = [], []
     wait = step_time = assembly = 0.0
-    task = progress.add_task(f"training {label}", total=cfg.train.steps) if progress else None
+    task = progress.add_task(f"training {label}", total=cfg.train.steps, unit="steps") if progress else None
     t0 = time.perf_counter()
     it = iter(loader)
     for step in range(cfg.train.steps):

@@ -224,16 +224,12 @@ def _probe_one(path: Path) -> VideoInfo | str:
 
 def _probe_all(paths: list[Path], workers: int, progress: bool) -> list[VideoInfo | str]:
     """Probe every video (thread pool); each result is a VideoInfo or a failure reason."""
-    workers = max(1, int(workers))
-    if not progress:
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(_probe_one, paths))
-    from rich.console import Console
-    from rich.progress import Progress
+    from stores.progress import progress as progress_display
 
+    workers = max(1, int(workers))
     out: list[VideoInfo | str] = []
-    with Progress(console=Console(stderr=True), transient=True) as bar, ThreadPoolExecutor(workers) as pool:
-        task = bar.add_task("probing videos", total=len(paths))
+    with progress_display(enabled=progress, transient=True) as bar, ThreadPoolExecutor(workers) as pool:
+        task = bar.add_task("probing videos", total=len(paths), unit="videos")
         for result in pool.map(_probe_one, paths):
             out.append(result)
             bar.advance(task)

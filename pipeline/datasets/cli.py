@@ -26,6 +26,7 @@ def manifest_command(
     train_split: Optional[str] = typer.Option(None, "--train-split", help="msrvtt only: 9k (default) or 7k."),
     workers: int = typer.Option(8, "--workers", min=1, help="Threads probing videos."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the inputs did not change."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar or progress lines on stderr."),
 ) -> None:
     """Build (or confirm) the dataset manifest; print counts per split and the failures."""
     from stores.errors import InputError, TeachkitError
@@ -36,7 +37,8 @@ def manifest_command(
     try:
         before = _current_fingerprint(store)
         m = build_manifest(
-            store, dataset, source, videos, train_split=train_split, workers=workers, force=force
+            store, dataset, source, videos, train_split=train_split, workers=workers, force=force,
+            progress=not no_progress,
         )
         counts = manifest_counts(store)
     except (ValueError, OSError) as e:  # DatasetError and StoreError reach the CLI edge themselves

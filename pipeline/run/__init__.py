@@ -12,7 +12,6 @@ Progress goes to stderr; one result line per teacher and the metrics table go to
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import time
@@ -20,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
+import stores.progress
 from stores.layout import Store
 from stores.metrics import format_table
 from stores.writer import RunWriter
@@ -81,20 +81,20 @@ def run_teachers(
     progress: bool = True,
 ) -> list[Outcome]:
     """Run the selected teachers (all when ``only`` is empty); return one Outcome each."""
-    from .progress import stderr_console
-
-    console = stderr_console()
-    log = log or (lambda msg: console.print(msg, highlight=False, markup=False))
+    console = stores.progress.stderr_console()
+    log = log or stores.progress.log
     from ..teachers.checks import check_teacher
 
     selected = cfg.select(only)
     for t in selected:  # cheap (small files only): a bad checkpoint is refused before the manifest
         if t.bootstrap is None:
             check_teacher(t)
+    if cfg.overrides:
+        log("config overrides: " + " ".join(cfg.overrides))
     t0 = time.perf_counter()
     ensure_demo(cfg, log)
     t1 = time.perf_counter()
-    manifest = ensure_manifest(cfg, log)
+    manifest = ensure_manifest(cfg, log, progress)
     store = Store(cfg.store.root)
     t2 = time.perf_counter()
     ensure_bootstraps(selected, store.root, log)
@@ -130,7 +130,7 @@ def run_teachers(
             out(o.line())
         out(f"{len(todo)} teacher(s) computed in {time.perf_counter() - start:.1f}s")
     ordered = [outcomes[t.name] for t in selected]
-    table = {o.name: o.metrics for o in ordered if "t2v" in o.metrics}
+    table = {o.name: o.metrics for o in ordered if "t2v" in o.metrics or "not_measurable" in o.metrics}
     if table:
         out("")
         out("test-split retrieval, computed from the stored scores:")
@@ -203,8 +203,7 @@ def _compute_jobs(jobs: list[Job], cfg: PipelineConfig, store: Store, console, p
     from .videos import encode_split
 
     splits = load_splits(store.root)
-    bar = make_progress(console) if progress else None
-    with bar if bar is not None else contextlib.nullcontext():
+    with stores.progress.progress(enabled=progress, console=console) as bar:
         for split in splits.values():
             active = [j for j in jobs if pending_shards(j, split)]
             if not active:
@@ -227,7 +226,7 @@ def _compute_jobs(jobs: list[Job], cfg: PipelineConfig, store: Store, console, p
         if rows == 0:  # the others still commit; this one is refused below
             empty.append(_empty_run(j, failures, splits))
             continue
-        metrics = stored_metrics(j.writer, splits[EVAL_SPLIT], failed) if EVAL_SPLIT in splits else {}
+        metrics = stored_metrics(j.writer, splits[EVAL_SPLIT]) if EVAL_SPLIT in splits else {}
         j.add_time("metrics", time.perf_counter() - t0)
         own = sum(j.timings.values())
         # "wall": the whole computation, shared by the teachers computed together

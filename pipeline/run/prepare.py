@@ -37,7 +37,7 @@ def ensure_demo(cfg: PipelineConfig, log) -> None:
         log(f"demo: wrote {demo.out}")
 
 
-def ensure_manifest(cfg: PipelineConfig, log) -> Manifest:
+def ensure_manifest(cfg: PipelineConfig, log, progress: bool = True) -> Manifest:
     """Build the store's manifest from ``[dataset]`` (skipped by the builder when unchanged)."""
     from stores.layout import Store
 
@@ -47,7 +47,7 @@ def ensure_manifest(cfg: PipelineConfig, log) -> Manifest:
     if not ds.source.exists():
         raise ConfigError(f"dataset.source: {ds.source} does not exist")
     before = Store(cfg.store.root, create=True).manifest()
-    m = build_manifest(cfg.store.root, ds.adapter, ds.source, ds.videos, train_split=ds.train_split)
+    m = build_manifest(cfg.store.root, ds.adapter, ds.source, ds.videos, train_split=ds.train_split, progress=progress)
     state = "unchanged" if before is not None and before.fingerprint == m.fingerprint else "built"
     log(f"manifest {m.short} ({state}): {m.videos} videos, {m.captions} captions, {m.failures} failures")
     return m

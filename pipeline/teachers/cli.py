@@ -22,22 +22,32 @@ def register(app: typer.Typer) -> None:
     def run_cmd(
         config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline TOML config."),
         only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this teacher (repeatable)."),
-        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars on stderr."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
+        overrides: Optional[list[str]] = typer.Option(
+            None, "--set", metavar="FIELD=VALUE", help="Override a config field (repeatable), e.g. teachers.minilm.text_batch=64."
+        ),
     ) -> None:
         """Run every teacher once into the store (unchanged teachers print `cached`)."""
+        import stores.progress
+
         from ..config import load_config
         from ..run import run_teachers
 
-        run_teachers(load_config(config), only=only, out=typer.echo, progress=not no_progress)
+        stores.progress.configure(enabled=not no_progress)
+        cfg = load_config(config, overrides=overrides or ())
+        run_teachers(cfg, only=only, out=typer.echo, progress=not no_progress)
 
     @app.command("list")
     def list_cmd(
         config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline TOML config."),
+        overrides: Optional[list[str]] = typer.Option(
+            None, "--set", metavar="FIELD=VALUE", help="Override a config field (repeatable)."
+        ),
     ) -> None:
         """The config's teachers and their state in the store, plus teachers only the store knows."""
         from ..config import load_config
 
-        rows = teacher_states(load_config(config))
+        rows = teacher_states(load_config(config, overrides=overrides or ()))
         width = max(len(r[0]) for r in rows) + 2
         typer.echo(f"{'teacher':<{width}}{'kind':<10}{'state':<22}{'t2v R@1':>8}  details")
         for name, kind, state, r1, details in rows:
