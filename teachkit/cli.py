@@ -3,6 +3,7 @@
 * ``pipeline.cli``: ``teachkit data ...``, ``teachkit teachers ...``, ``teachkit scores ...``
 * ``stores.cli``: ``teachkit sql``
 * ``student.cli``: ``teachkit student ...``, ``teachkit search``
+* ``teachkit.report.cli``: ``teachkit report``
 
 Heavy imports (torch, transformers) happen inside commands, so ``teachkit --help`` and
 ``teachkit sql`` start fast.
@@ -15,6 +16,7 @@ import typer
 import pipeline.cli
 import stores.cli
 import student.cli
+import teachkit.report.cli
 
 app = typer.Typer(
     name="teachkit",
@@ -23,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (pipeline.cli, stores.cli, student.cli):
+for module in (pipeline.cli, stores.cli, student.cli, teachkit.report.cli):
     module.register(app)
 
 
