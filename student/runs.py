@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stores.extras import require_faiss
+
 INDEX = "videos.faiss"
 
 
@@ -55,7 +57,7 @@ def write_json(path: Path, obj) -> None:
 
 def save_vectors(folder: Path, encoded) -> None:
     """Test-split vectors and the faiss index over the videos (always a CPU index on disk)."""
-    import faiss
+    faiss = require_faiss()
 
     np.save(folder / "captions.npy", encoded.text)
     np.save(folder / "videos.npy", encoded.video)
@@ -74,7 +76,7 @@ def save_vectors(folder: Path, encoded) -> None:
 
 def load_index(folder: str | Path):
     """The run's faiss index and the video id of each of its rows."""
-    import faiss
+    faiss = require_faiss()
 
     folder = Path(folder)
     index = faiss.read_index(str(folder / INDEX))

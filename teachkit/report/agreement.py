@@ -44,6 +44,7 @@ AUDIT_SQL = f"SELECT caption_id, score, flagged FROM {AUDIT_VIEW} ORDER BY score
 
 def agreement(con, split: str = "test", max_captions: int = 1000) -> dict[tuple[str, str], np.ndarray]:
     """(teacher a, teacher b) -> per-caption Spearman correlations (NaN-free)."""
+    con.execute("SET enable_progress_bar = false")  # stdout carries the report's path only
     rows = con.execute(AGREEMENT_SQL, [split, max_captions, split]).fetchall()
     out: dict[tuple[str, str], list[float]] = {}
     for a, b, _, rho in rows:

@@ -8,6 +8,7 @@ and :mod:`~teachkit.report.agreement` read and returns a matplotlib ``Figure``; 
 from __future__ import annotations
 
 import re
+import textwrap
 
 import matplotlib
 
@@ -89,7 +90,7 @@ def relevance_heatmap(c: CaptionRelevance) -> Figure:
     columns: the video's source frames. Each row is min-max scaled (the models score on
     different scales); grey cells are frames the model did not sample."""
     n_rows = len(c.rows) + (1 if c.events else 0)
-    fig = Figure(figsize=(8.0, 0.45 * n_rows + 1.3), dpi=100, layout="constrained")
+    fig = Figure(figsize=(9.0, 0.55 * n_rows + 1.5), dpi=100, layout="constrained")
     ax = fig.subplots()
     grid = np.full((n_rows, c.n_frames), np.nan)
     labels = []
@@ -97,7 +98,7 @@ def relevance_heatmap(c: CaptionRelevance) -> Figure:
         v = np.asarray(row.values, dtype=float)
         span = v.max() - v.min()
         grid[i, row.positions] = (v - v.min()) / span if span > 0 else 0.5
-        labels.append(row.label)
+        labels.append(f"{row.label}\n{v.min():.2f} to {v.max():.2f}")
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#e6e6e6")
     ax.imshow(np.ma.masked_invalid(grid), aspect="auto", cmap=cmap, vmin=0, vmax=1, interpolation="nearest")
     if c.events:
@@ -112,20 +113,17 @@ def relevance_heatmap(c: CaptionRelevance) -> Figure:
     ax.set_xticks(range(c.n_frames))
     ax.tick_params(axis="x", labelsize=7)
     ax.set_xlabel("source frame")
-    ax.set_title(f'{c.caption_id}: "{c.text}"', fontsize=9)
+    ax.set_title("\n".join(textwrap.wrap(f'{c.caption_id}: "{c.text}"', 110)), fontsize=9)
     return fig
 
 
 def agreement_figure(rho: dict[tuple[str, str], np.ndarray]) -> Figure:
     """Per-caption Spearman correlation between every pair of teachers."""
     fig, (ax,) = _figure(max(5.0, 1.6 * len(rho) + 1.5), 3.4)
-    labels = [f"{a}\nvs {b}" for a, b in rho]
-    ax.boxplot(list(rho.values()), showfliers=False)
+    labels = [f"{a}\nvs {b}\nmean {v.mean():.2f}" for (a, b), v in rho.items()]
+    ax.boxplot(list(rho.values()), showfliers=False, showmeans=True, whis=(10, 90))
     ax.set_xticks(range(1, len(rho) + 1), labels, fontsize=8)
-    for i, v in enumerate(rho.values(), start=1):
-        ax.annotate(f"mean {v.mean():.2f}", (i, np.median(v)), ha="center", va="bottom", fontsize=8,
-                    xytext=(0, 4), textcoords="offset points")
-    ax.set_ylabel("Spearman's rho per caption")
+    ax.set_ylabel("Spearman's rho per caption\n(box: quartiles, whiskers: p10-p90)")
     ax.set_title("teacher agreement (test split)")
     ax.grid(axis="y", alpha=0.3)
     return fig
