@@ -62,16 +62,30 @@ def text_pooling_matches(clip_config, tokenizer) -> bool:
     return eos is not None and eos != 2 and ids[-1] == eos and ids.count(eos) == 1
 
 
+def _dataset(store: str | None, manifest: str | None) -> str:
+    """The dataset name the store's manifest records, when that store is here and unchanged."""
+    from stores.layout import Store, StoreError
+
+    try:
+        m = Store(store).manifest() if store else None
+    except (StoreError, OSError, ValueError):
+        return "?"
+    return m.dataset if m is not None and m.fingerprint == manifest else "?"
+
+
 def model_card(run: Path, spec: dict, hc: dict, pooling_ok: bool, config: dict, teachers: dict, metrics: dict) -> str:
     """The README.md of an export: data, teachers and their fingerprints, metrics, config."""
     data = config.get("data", {})
+    dataset = _dataset(data.get("store"), teachers.get("manifest"))
     lines = [
+        "---", "library_name: transformers", "pipeline_tag: feature-extraction",
+        "tags: [teachkit, text-to-video-retrieval, clip4clip, teachclip, knowledge-distillation]", "---", "",
         f"# {run.name}: a teachkit student", "",
         "A CLIP4Clip-style text-to-video retrieval student (one vector per caption, one per video, cosine "
         f"search) trained by teachkit, run `{run.name}`. Video head: `{hc['head']}` over {hc['num_frames']} frames "
         f"of {hc['image_size']} x {hc['image_size']} pixels; captions up to {hc['max_words']} tokens.", "",
         "## Data", "",
-        f"- store `{data.get('store', '?')}`, manifest `{teachers.get('manifest', '?')}`",
+        f"- dataset `{dataset}`, store `{data.get('store', '?')}`, manifest `{teachers.get('manifest', '?')}`",
         f"- trained on split `{data.get('train_split', '?')}`"
         + (f" (minus {data['holdout_videos']} held-out videos)" if data.get("holdout_videos") else "")
         + f", evaluated on split `{data.get('test_split', '?')}`", "",
@@ -108,7 +122,11 @@ def model_card(run: Path, spec: dict, hc: dict, pooling_ok: bool, config: dict, 
 
 def export_hf(run: Path, out: Path) -> Path:
     from safetensors.torch import save_file
-    from transformers import CLIPImageProcessor
+
+    try:  # transformers 5 without torchvision: the PIL processor (what CLIPImageProcessor falls back to)
+        from transformers import CLIPImageProcessorPil as image_processor
+    except ImportError:
+        from transformers import CLIPImageProcessor as image_processor
 
     model, tokenizer, spec = load_student(run)
     hc = head_config(model, spec)
@@ -119,7 +137,7 @@ def export_hf(run: Path, out: Path) -> Path:
         model.clip.save_pretrained(str(tmp))
         tokenizer.model_max_length = hc["max_words"]
         tokenizer.save_pretrained(str(tmp))
-        CLIPImageProcessor(
+        image_processor(
             size={"shortest_edge": hc["image_size"]}, crop_size={"height": hc["image_size"], "width": hc["image_size"]},
             resample=2, image_mean=list(CLIP_MEAN), image_std=list(CLIP_STD),
         ).save_pretrained(str(tmp))
@@ -132,6 +150,8 @@ def export_hf(run: Path, out: Path) -> Path:
             json.dumps({"run": run.name, "config": config, "teachers": teachers, "metrics": metrics}, indent=2,
                        sort_keys=True, default=str) + "\n")
         (tmp / "README.md").write_text(model_card(run, spec, hc, pooling_ok, config, teachers, metrics))
+        for f in tmp.iterdir():
+            f.chmod(0o644)  # safetensors writes 0600; an export is meant to be shared
     return out
 
 

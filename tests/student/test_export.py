@@ -99,6 +99,17 @@ def test_model_card_names_data_teachers_metrics_and_config(exported):
     assert f"| t2v | {metrics['t2v']['R@1']:.1f} |" in card
     assert '"teacher_temperature": 0.5' in card  # the config, verbatim
     assert "get_text_features` gives the caption vectors" in card  # this tokenizer ends texts with its EOS
+    assert "dataset `synthetic`" in card and card.startswith("---\nlibrary_name: transformers\n")
+
+
+def test_the_image_processor_loads_with_auto_classes(exported):
+    from transformers import AutoImageProcessor
+
+    _, out, _, _ = exported
+    cfg = json.loads((out / "video_head.json").read_text())
+    proc = AutoImageProcessor.from_pretrained(str(out))
+    frame = np.zeros((48, 80, 3), dtype=np.uint8)
+    assert tuple(proc(images=[frame], return_tensors="pt")["pixel_values"].shape) == (1, 3, cfg["image_size"], cfg["image_size"])
 
 
 def test_export_refuses_what_is_not_a_run_or_would_be_overwritten(exported, tmp_path):
