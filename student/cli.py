@@ -142,9 +142,20 @@ def search_command(
         print(json.dumps({"query": query, "run": str(run), "hits": rows}, indent=2))
         return
     for h in rows:
-        print(f"{h['rank']:>3}  {h['score']:8.4f}  {h['video_id']}  {h['path'] or ''}".rstrip())
+        print(f"{h['rank']:>3}  {h['score']:8.4f}  {h['video_id']}  {_shown(h['path'])}".rstrip())
         for c in h["captions"]:
             print(f"{'':15}{c}")
+
+
+def _shown(path: str | None) -> str:
+    """A path for people: relative to the working folder when it lies below it."""
+    if path is None:
+        return ""
+    p = Path(path)
+    try:
+        return str(p.relative_to(Path.cwd())) if p.is_absolute() else path
+    except ValueError:
+        return path
 
 
 @student_app.command("export")

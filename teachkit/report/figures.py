@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
@@ -46,7 +47,8 @@ def comparison(models: list[ModelResult], metric: str = "R@1") -> Figure:
             colour = TEACHER_COLOUR if m.kind == "teacher" else PALETTE[i % len(PALETTE)]
             ax.bar(i, np.mean(vals), color=colour, alpha=0.75, yerr=np.std(vals) if len(vals) > 1 else None, capsize=4)
             ax.scatter(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, color="black", s=12, zorder=3)
-            ax.annotate(f"{np.mean(vals):.1f}", (i, np.mean(vals)), ha="center", va="bottom", fontsize=8,
+            top = max(max(vals), np.mean(vals) + np.std(vals))  # above the error bar and every dot
+            ax.annotate(f"{np.mean(vals):.1f}", (i, top), ha="center", va="bottom", fontsize=8,
                         xytext=(0, 3), textcoords="offset points")
         ax.set_xticks(x, [m.name.removeprefix("student_") for m in models], rotation=25, ha="right")
         ax.set_title(f"{direction} {metric} (test split)")
@@ -108,7 +110,7 @@ def relevance_heatmap(c: CaptionRelevance) -> Figure:
                 ax.add_patch(matplotlib.patches.Rectangle((f - 0.5, n_rows - 1.5), 1, 1, color=PALETTE[(k + 1) % 10],
                                                           label=label if f == frames[0] else None))
         labels.append("ground truth events")
-        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=len(c.events), fontsize=8, frameon=False)
+        fig.legend(loc="outside lower center", ncol=len(c.events), fontsize=8, frameon=False)
     ax.set_yticks(range(n_rows), labels, fontsize=8)
     ax.set_xticks(range(c.n_frames))
     ax.tick_params(axis="x", labelsize=7)
@@ -169,6 +171,7 @@ def scale_figure(table: list[dict]) -> Figure:
                 y = y / 1e6
             ax.plot(n, y, marker="o", color=PALETTE[k], label=label)
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         ax.set_xlabel("scores in the store")
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3, which="both")
