@@ -13,11 +13,11 @@ FAISS ?= cpu
 
 .PHONY: setup test test-slow teachers student report browser bench clean
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(if $(TORCH_SPEC),$(PY) -m pip install -q "$(TORCH_SPEC)")
-	$(PY) -m pip install -q -e ".[dev,$(FAISS)]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,$(FAISS)]"
 	touch $@
 
 setup: $(VENV)/.installed
