@@ -7,6 +7,13 @@ ground truth. Modules: :mod:`.results` and :mod:`.relevance` and :mod:`.agreemen
 :mod:`.figures` draws (matplotlib), :mod:`.page` writes, :mod:`.build` puts them together.
 """
 
-from .build import build_report
-
 __all__ = ["build_report"]
+
+
+def __getattr__(name: str):
+    # lazy: `teachkit --help` imports teachkit.report.cli, which must not pull in matplotlib
+    if name == "build_report":
+        from .build import build_report
+
+        return build_report
+    raise AttributeError(name)

@@ -178,3 +178,12 @@ def test_teachkit_report_command(run_group, tmp_path):
     assert sorted(p.name for p in out.glob("relevance-*.png")) == ["relevance-0.png", "relevance-1.png"]
     res = CliRunner().invoke(app, ["report", "--store", str(run_group["store"]), "--runs", str(tmp_path / "nope")])
     assert res.exit_code == 2 and "no such run folder" in res.output
+
+
+def test_the_cli_starts_without_matplotlib_or_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, teachkit.cli; heavy = sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'matplotlib', 'torch', 'transformers'}); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
