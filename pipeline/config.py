@@ -43,12 +43,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stores.errors import InputError
+
 
 #: the names of pipeline.scorers.SCORERS, kept here so parsing a config never imports torch
 SCORER_NAMES = ("mean", "fine")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A configuration value that is missing, unknown or of the wrong type or range."""
 
 

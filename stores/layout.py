@@ -29,6 +29,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .errors import InputError
 from .fingerprint import fingerprint, short
 from .schema import SCHEMA_VERSION, file_metadata, schema_for
 
@@ -36,7 +37,7 @@ TMP_SUFFIX = ".tmp"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class StoreError(RuntimeError):
+class StoreError(InputError, RuntimeError):
     """A store that cannot be used as asked (missing, incompatible, inconsistent)."""
 
 
@@ -181,7 +182,8 @@ class Store:
         part = f"manifest={m.short}"
         write_parquet_atomic(self.root / "videos" / part / "part-0.parquet", videos, "videos", producer, fp)
         write_parquet_atomic(self.root / "captions" / part / "part-0.parquet", captions, "captions", producer, fp)
-        fail = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures]})
+        fail = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures],
+                         "level": ["error"] * len(failures)})
         write_parquet_atomic(
             self.root / "failures" / f"run={m.short}" / "part-manifest.parquet", fail, "failures", producer, fp
         )

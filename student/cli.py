@@ -19,7 +19,9 @@ from typing import Optional
 
 import typer
 
-student_app = typer.Typer(help="Student stage: train fast students from stored teacher scores.", no_args_is_help=True)
+from stores.command import CommandGroup
+
+student_app = typer.Typer(cls=CommandGroup, help="Student stage: train fast students from stored teacher scores.", no_args_is_help=True)
 
 
 def _console():
@@ -37,11 +39,6 @@ def _progress(console):
     )
 
 
-def _fail(message: str) -> None:
-    _console().print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
-
-
 @student_app.command("train")
 def train_command(
     config: Path = typer.Option(..., "--config", "-c", help="experiment TOML"),
@@ -51,21 +48,17 @@ def train_command(
     """Train one student; print its test-split metrics."""
     import dataclasses
 
-    from stores.layout import StoreError
     from stores.metrics import format_table
 
-    from .config import ConfigError, load_experiment
+    from .config import load_experiment
     from .train import train
 
     console = _console()
-    try:
-        cfg = load_experiment(config)
-        if seed is not None:
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
-        with _progress(console) as progress:
-            result = train(cfg, out, progress=progress)
-    except (ConfigError, StoreError) as e:
-        _fail(str(e))
+    cfg = load_experiment(config)
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+    with _progress(console) as progress:
+        result = train(cfg, out, progress=progress)
     t = result.timings
     console.print(
         f"run {result.folder}: {t['steps']} steps, {t['step_ms']:.0f} ms/step, batch assembly "
@@ -87,26 +80,23 @@ def demo_command(
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
 
-    from stores.layout import StoreError
+    from stores.errors import UsageError
 
-    from .config import ConfigError, load_demo
+    from .config import load_demo
     from .demo import demo_table, run_demo, seed_table
 
     console = _console()
-    try:
-        demo = load_demo(config)
-        if seeds is not None:
-            try:
-                picked = [int(x) for x in seeds.split(",") if x.strip()]
-            except ValueError:
-                raise ConfigError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
-            demo = dataclasses.replace(demo, seeds=picked).check()
-        if out is not None:
-            demo = dataclasses.replace(demo, out=str(out))
-        with _progress(console) as progress:
-            metrics = run_demo(demo, progress=progress, log=console.print)
-    except (ConfigError, StoreError) as e:
-        _fail(str(e))
+    demo = load_demo(config)
+    if seeds is not None:
+        try:
+            picked = [int(x) for x in seeds.split(",") if x.strip()]
+        except ValueError:
+            raise UsageError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+        demo = dataclasses.replace(demo, seeds=picked).check()
+    if out is not None:
+        demo = dataclasses.replace(demo, out=str(out))
+    with _progress(console) as progress:
+        metrics = run_demo(demo, progress=progress, log=console.print)
     print(seed_table(metrics), file=sys.stderr)
     print(demo_table(metrics))
     console.print(f"wrote {Path(demo.out) / 'metrics.json'} ({metrics['wall_s']:.0f} s)")
@@ -123,12 +113,14 @@ def search_command(
     """Search a student run's video index with a text query; print each hit's path and captions."""
     import json
 
+    from stores.errors import InputError, UsageError
+
     from .search import run_store, search, video_details
 
     if not (run / "student.safetensors").exists():
-        _fail(f"{run} is not a student run (no student.safetensors)")
+        raise InputError(f"{run} is not a student run (no student.safetensors)")
     if k < 1:
-        _fail(f"--k must be >= 1, got {k}")
+        raise UsageError(f"--k must be >= 1, got {k}")
     hits = search(run, [query], k)[0]
     root = store if store is not None else run_store(run)
     details: dict = {}
@@ -165,15 +157,9 @@ def export_command(
     fmt: str = typer.Option("hf", "--format", help="hf: a transformers CLIPModel + the video head as safetensors"),
 ) -> None:
     """Export a student run in standard formats (model card included)."""
-    from stores.errors import TeachkitError
-
     from .export import export_run
 
-    try:
-        folder = export_run(run, out, fmt)
-    except TeachkitError as e:
-        _fail(e.one_line())
-    print(folder)
+    print(export_run(run, out, fmt))
 
 
 def register(app: typer.Typer) -> None:

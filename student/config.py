@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stores.errors import InputError
+
 
 TEACHER_SOURCES = ("matrix", "window")
 
 
-class ConfigError(ValueError):
+class ConfigError(InputError, ValueError):
     """A configuration value that cannot be used; the message names the field."""
 
 

@@ -14,8 +14,10 @@ from typing import Optional
 
 import typer
 
+from stores.errors import InputError
 
-class BootstrapConfigError(ValueError):
+
+class BootstrapConfigError(InputError, ValueError):
     """A config whose teachers cannot be bootstrapped as written."""
 
 

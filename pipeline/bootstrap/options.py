@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from stores.errors import InputError
 from stores.fingerprint import fingerprint
 
 #: bump when training code changes in a way that changes the checkpoint it produces
@@ -22,7 +23,7 @@ OBJECTIVES = ("mean", "fine")
 _NOT_FINGERPRINTED = frozenset({"threads", "tokenizer_out", "log_every"})
 
 
-class BootstrapOptionsError(ValueError):
+class BootstrapOptionsError(InputError, ValueError):
     """A ``[teachers.bootstrap]`` table that cannot be used as written."""
 
 

@@ -164,7 +164,7 @@ def build_manifest(
     infos = _probe_all(paths, workers, progress)
     for v, p, info in zip(ann.videos, paths, infos):
         if isinstance(info, str):
-            if folder is not None and v.video_id not in folder.by_id:
+            if folder is not None and v.video_id not in folder.by_id and not p.exists():  # a folder x.mp4: probe says so
                 info = f"no file named {v.video_id}.* under {folder.root}"
             failures.append((v.video_id, info))
 

@@ -28,9 +28,8 @@ def manifest_command(
     force: bool = typer.Option(False, "--force", help="Rebuild even if the inputs did not change."),
 ) -> None:
     """Build (or confirm) the dataset manifest; print counts per split and the failures."""
-    from stores import StoreError
+    from stores.errors import InputError, TeachkitError
 
-    from .base import DatasetError
     from .build import build_manifest, manifest_counts
 
     start = time.perf_counter()
@@ -40,9 +39,10 @@ def manifest_command(
             store, dataset, source, videos, train_split=train_split, workers=workers, force=force
         )
         counts = manifest_counts(store)
-    except (DatasetError, StoreError, ValueError, OSError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1)
+    except (ValueError, OSError) as e:  # DatasetError and StoreError reach the CLI edge themselves
+        if isinstance(e, TeachkitError):
+            raise
+        raise InputError(str(e) if str(source) in str(e) else f"{source}: {e}") from None
     state = "up to date" if (before == m.fingerprint and not force) else "built"
     typer.echo(f"manifest {m.short} ({m.dataset}): {state} in {time.perf_counter() - start:.1f}s")
     typer.echo(f"{'split':<12}{'videos':>10}{'captions':>10}{'unreadable':>12}")

@@ -67,6 +67,7 @@ class Job:
         self.plan, self.cfg, self.name = plan, plan.cfg, plan.name
         self.teacher, self.writer = teacher, writer
         self.timings: dict[str, float] = defaultdict(float)
+        self.committed = False
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings[stage] += seconds
@@ -84,7 +85,12 @@ def run_teachers(
 
     console = stderr_console()
     log = log or (lambda msg: console.print(msg, highlight=False, markup=False))
+    from ..teachers.checks import check_teacher
+
     selected = cfg.select(only)
+    for t in selected:  # cheap (small files only): a bad checkpoint is refused before the manifest
+        if t.bootstrap is None:
+            check_teacher(t)
     t0 = time.perf_counter()
     ensure_demo(cfg, log)
     t1 = time.perf_counter()
@@ -92,6 +98,9 @@ def run_teachers(
     store = Store(cfg.store.root)
     t2 = time.perf_counter()
     ensure_bootstraps(selected, store.root, log)
+    for t in selected:
+        if t.bootstrap is not None:
+            check_teacher(t)
     t3 = time.perf_counter()
     log(f"ready in {t3 - t0:.1f}s (demo {t1 - t0:.1f}s, manifest {t2 - t1:.1f}s, bootstrap {t3 - t2:.1f}s)")
 
@@ -144,32 +153,54 @@ def _frame_rows(store: Store, teacher: str, run: str) -> int:
 
 
 def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, console, log, progress: bool):
-    import torch
+    from stores.errors import InputError, TeachkitError
 
     from ..teachers import build_teacher
     from ..teachers.device import resolve_device
-    from .data import load_splits
-    from .progress import make_progress
-    from .quality import EVAL_SPLIT, stored_metrics
-    from .shards import pending_shards, write_split
-    from .videos import encode_split
 
     jobs: list[Job] = []
     started = time.perf_counter()
+    # every teacher is loaded and checked before any run is begun: a teacher that cannot be
+    # loaded leaves no `running` row behind, its own or another's
+    loaded = []
     for plan in plans:
         t0 = time.perf_counter()
-        device = resolve_device(plan.cfg.device)
+        try:
+            device = resolve_device(plan.cfg.device)
+        except InputError as e:
+            raise InputError(f"teacher {plan.name}: {e.one_line()}") from None
         log(f"{plan.name}: loading {plan.cfg.kind} teacher {plan.model or plan.cfg.plugin} on {device}")
         teacher = build_teacher(plan.cfg, plan.model, device)
         _check_capabilities(plan, teacher)
+        loaded.append((plan, teacher, time.perf_counter() - t0))
+    for plan, teacher, load_s in loaded:
         writer = RunWriter(store, plan.name, plan.cfg.kind, plan.fingerprint, plan.config_json,
                            plan.code_version, plan.cfg.score_dtype)
         done = writer.begin()
         if done:
             log(f"{plan.name}: resuming run {writer.run} ({done} shard files already written)")
         job = Job(plan, teacher, writer)
-        job.add_time("load", time.perf_counter() - t0)
+        job.add_time("load", load_s)
         jobs.append(job)
+    try:
+        return _compute_jobs(jobs, cfg, store, console, progress, started)
+    except Exception as e:
+        # a refused or failed run says so in its `runs` row (a rerun resumes it); a kill
+        # leaves `running`, which a rerun resumes the same way
+        for j in jobs:
+            if not j.committed:
+                j.writer.fail(e.one_line() if isinstance(e, TeachkitError) else f"{type(e).__name__}: {e}")
+        raise
+
+
+def _compute_jobs(jobs: list[Job], cfg: PipelineConfig, store: Store, console, progress: bool, started: float):
+    import torch
+
+    from .data import load_splits
+    from .progress import make_progress
+    from .quality import EVAL_SPLIT, stored_metrics
+    from .shards import pending_shards, write_split
+    from .videos import encode_split
 
     splits = load_splits(store.root)
     bar = make_progress(console) if progress else None
@@ -182,15 +213,20 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
             for j in active:
                 enc = encoded.pop(j.name)
                 j.writer.write_failures(f"videos-{split.name}", enc.failures)
+                j.writer.write_failures(f"warnings-{split.name}", enc.warnings, level="warning")
                 write_split(j, split, enc, bar)
                 del enc
             del encoded
 
-    outcomes = []
+    outcomes, empty = [], []
     for j in jobs:
         t0 = time.perf_counter()
         failures = j.writer.failures()
         failed = {item for item, _ in failures}
+        rows = j.writer.rows("scores")
+        if rows == 0:  # the others still commit; this one is refused below
+            empty.append(_empty_run(j, failures, splits))
+            continue
         metrics = stored_metrics(j.writer, splits[EVAL_SPLIT], failed) if EVAL_SPLIT in splits else {}
         j.add_time("metrics", time.perf_counter() - t0)
         own = sum(j.timings.values())
@@ -198,16 +234,33 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
         timings = {k: round(v, 3) for k, v in j.timings.items()} | {
             "own": round(own, 3), "wall": round(time.perf_counter() - started, 3)}
         j.writer.commit(timings=timings, metrics=metrics)
+        j.committed = True
         outcomes.append(Outcome(
-            j.name, j.cfg.kind, "computed", j.writer.run, j.writer.rows("scores"), j.writer.rows("frames"),
+            j.name, j.cfg.kind, "computed", j.writer.run, rows, j.writer.rows("frames"),
             len(failed), loaded=True, seconds=own, metrics=metrics, timings=timings,
         ))
         j.teacher = None
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    if empty:
+        raise empty[0]
     return outcomes
 
+
+
+def _empty_run(job: Job, failures: list[tuple[str, str]], splits: dict):
+    """The error for a run that scored no pair: it is never committed (it would be `cached` after)."""
+    from stores.errors import RuntimeFailure
+
+    videos = sum(len(s.video_ids) for s in splits.values())
+    if job.teacher.needs_frames and failures:
+        item, why = failures[0]
+        return RuntimeFailure(
+            f"teacher {job.name}: no video could be decoded ({len(failures)} of {videos} failed, e.g. "
+            f"{item}: {why}); nothing committed"
+        )
+    return RuntimeFailure(f"teacher {job.name}: the run scored no (caption, video) pair; nothing committed")
 
 
 def _check_capabilities(plan: TeacherPlan, teacher) -> None:

@@ -18,7 +18,7 @@ from stores.layout import Manifest
 
 from ..code_version import code_version
 from ..config import ConfigError, FramesConfig, PipelineConfig, TeacherConfig
-from ..teachers.models import ModelRef, resolve_model
+from ..teachers.models import ModelError, ModelRef, resolve_model
 
 
 def ensure_demo(cfg: PipelineConfig, log) -> None:
@@ -104,7 +104,10 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
 
 
 def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest) -> TeacherPlan:
-    model = resolve_model(t.model) if t.model else None
+    try:
+        model = resolve_model(t.model) if t.model else None
+    except ModelError as e:
+        raise ModelError(f"teacher {t.name}: {e}") from None
     config = teacher_config(t, frames, model)
     extra: tuple[str, ...] = ()
     if t.kind == "plugin":
