@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 import stores
-from stores.errors import InputError
+from stores.errors import InputError, UsageError
 
 from . import figures
 from .agreement import AuditCurve, agreement, audit_curve
@@ -126,6 +126,8 @@ def build_report(
 ) -> Path:
     """Write the report of ``runs`` (a run group) over ``store`` into ``out``; return the page."""
     out, runs = Path(out), Path(runs)
+    if n_captions < 1:
+        raise UsageError(f"--captions must be >= 1, got {n_captions}")
     _check_out(out)
     if not runs.is_dir():
         raise InputError(f"--runs {runs}: no such run folder (train students first: make student)")

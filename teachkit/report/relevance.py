@@ -84,7 +84,9 @@ def caption_relevance(con, caption_id: str, ground_truth: dict | None, student=N
     """Teachers' relevance, the student's AFA weights and the true event frames of a caption."""
     row = con.execute(CAPTION_SQL, [caption_id]).fetchone()
     if row is None:
-        raise ValueError(f"caption {caption_id!r} is not in the store's manifest")
+        from stores.errors import InputError
+
+        raise InputError(f"--caption {caption_id}: not a caption of the store's manifest")
     _, video_id, text, split, path, n_frames, video_fps = row
     out = CaptionRelevance(caption_id, video_id, text, int(n_frames))
     sampling = teacher_sampling(con)

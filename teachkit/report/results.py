@@ -112,6 +112,16 @@ def scale_table(path: str | Path) -> list[dict] | None:
 
 def ground_truth(path: str | Path | None) -> dict | None:
     """The demo's ``ground_truth.json`` (caption -> events, wrong captions), or None."""
-    if path is None or not Path(path).exists():
+    if path is None:
         return None
-    return json.loads(Path(path).read_text())
+    from stores.errors import InputError
+
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise InputError(f"--ground-truth {path}: no such file") from None
+    except ValueError as e:
+        raise InputError(f"--ground-truth {path}: not JSON ({e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("captions", {}), dict):
+        raise InputError(f"--ground-truth {path}: expected an object with a 'captions' table")
+    return data

@@ -187,3 +187,23 @@ def test_the_cli_starts_without_matplotlib_or_torch():
     code = ("import sys, teachkit.cli; heavy = sorted({m.split('.')[0] for m in sys.modules} & "
             "{'matplotlib', 'torch', 'transformers'}); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bad_report_inputs_are_one_line_errors(run_group, tmp_path):
+    from typer.testing import CliRunner
+
+    from teachkit.cli import app
+
+    base = ["report", "--store", str(run_group["store"]), "--runs", str(run_group["runs"]), "--out", str(tmp_path / "r")]
+    cases = [
+        (["--ground-truth", str(tmp_path / "missing.json")], "--ground-truth", "no such file"),
+        (["--caption", "nobody#0"], "--caption nobody#0", "not a caption"),
+        (["--captions", "0"], "--captions", ">= 1"),
+    ]
+    for extra, *words in cases:
+        res = CliRunner().invoke(app, base + extra)
+        assert res.exit_code == 2, res.output
+        errors = [line for line in res.stderr.splitlines() if line.startswith("error")]
+        assert len(errors) == 1 and res.stderr.rstrip().endswith(errors[0]), res.stderr  # progress lines, then one
+        assert errors[0].startswith("error: ") and all(w in errors[0] for w in words), errors[0]
+    assert not (tmp_path / "r").exists()  # nothing half-written
