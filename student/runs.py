@@ -7,7 +7,8 @@
       teachers.json        fingerprints of the teacher runs it read (store's current_runs)
       metrics.json         test-split t2v / v2t metrics
       timings.json         decode / train / eval seconds, step and batch-assembly times
-      train_log.jsonl      loss parts every ``train.log_every`` steps
+      train_log.jsonl      loss parts every ``train.log_every`` steps, validation rows (student/logs.py)
+      tensorboard/         the same scalars as TensorBoard events, with ``[train] log = [..., "tensorboard"]``
       student.safetensors  weights;  student.json  the spec to rebuild the model
       tokenizer/           the tokenizer the student was trained with
       captions.npy videos.npy  test-split vectors (float32, normalised)
