@@ -3,7 +3,9 @@
 * ``teachkit student train --config X.toml`` -- one student run.
 * ``teachkit student demo --config configs/student_demo.toml`` -- plain vs distilled
   students over several seeds, the teachers' figures beside them (``make student``).
-* ``teachkit search "a red circle moves left" --run runs/demo/<run>`` -- the top videos.
+* ``teachkit student export RUN --format hf OUT`` -- the run as a transformers CLIPModel + head.
+* ``teachkit search "a red circle moves left" --run runs/demo/<run> [--json]`` -- the top videos,
+  with their paths and captions.
 
 Progress goes to stderr, results (tables, search hits) to stdout. torch and transformers
 are imported inside the commands so ``teachkit --help`` stays fast.
@@ -112,17 +114,60 @@ def search_command(
     query: str = typer.Argument(..., help="the text to search for"),
     run: Path = typer.Option(..., "--run", help="a student run folder (runs/<group>/<run>)"),
     k: int = typer.Option(10, "--k", "-k", help="how many videos to print"),
+    store: Optional[Path] = typer.Option(None, "--store", help="store with the videos' captions and paths "
+                                         "(default: the one the run trained from)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object (query, run, hits) instead"),
 ) -> None:
-    """Search a student run's video index with a text query (loads the student only)."""
-    from stores.errors import InputError
+    """Search a student run's video index with a text query; print each hit's path and captions."""
+    import json
 
-    from .search import search
+    from stores.errors import InputError, UsageError
+
+    from .search import run_store, search, video_details
 
     if not (run / "student.safetensors").exists():
         raise InputError(f"{run} is not a student run (no student.safetensors)")
+    if k < 1:
+        raise UsageError(f"--k must be >= 1, got {k}")
     hits = search(run, [query], k)[0]
-    for rank, (video_id, score) in enumerate(hits, start=1):
-        print(f"{rank:>3}  {score:8.4f}  {video_id}")
+    root = store if store is not None else run_store(run)
+    details: dict = {}
+    if root is not None and (Path(root) / "store.json").exists():
+        details = video_details(root, [v for v, _ in hits])
+    else:
+        _console().print(f"[yellow]no store at {root} (--store): paths and captions left out[/yellow]")
+    rows = [{"rank": r, "video_id": v, "score": s, "path": details.get(v, {}).get("path"),
+             "captions": details.get(v, {}).get("captions", [])} for r, (v, s) in enumerate(hits, start=1)]
+    if as_json:
+        print(json.dumps({"query": query, "run": str(run), "hits": rows}, indent=2))
+        return
+    for h in rows:
+        print(f"{h['rank']:>3}  {h['score']:8.4f}  {h['video_id']}  {_shown(h['path'])}".rstrip())
+        for c in h["captions"]:
+            print(f"{'':15}{c}")
+
+
+def _shown(path: str | None) -> str:
+    """A path for people: relative to the working folder when it lies below it."""
+    if path is None:
+        return ""
+    p = Path(path)
+    try:
+        return str(p.relative_to(Path.cwd())) if p.is_absolute() else path
+    except ValueError:
+        return path
+
+
+@student_app.command("export")
+def export_command(
+    run: Path = typer.Argument(..., help="a student run folder (runs/<group>/<run>)"),
+    out: Path = typer.Argument(..., help="the folder to write"),
+    fmt: str = typer.Option("hf", "--format", help="hf: a transformers CLIPModel + the video head as safetensors"),
+) -> None:
+    """Export a student run in standard formats (model card included)."""
+    from .export import export_run
+
+    print(export_run(run, out, fmt))
 
 
 def register(app: typer.Typer) -> None:

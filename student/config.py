@@ -120,6 +120,8 @@ class TrainConfig:
     logit_scale_max: float = 100.0
     grad_clip: float = 1.0
     log_every: int = 25
+    log: list[str] = field(default_factory=lambda: ["jsonl"])  # sinks of the training log: jsonl, tensorboard (student/logs.py)
+    eval_every: int = 0  # validation R@1 (data.holdout_videos) logged every N steps; 0: only after training
     # CPU threads for torch; 0 keeps torch's default. Tiny models gain little from a second
     # thread and lose a lot when other processes share the cores (OpenMP threads wait on
     # each other), so the CPU demo sets 1.
@@ -133,6 +135,11 @@ class TrainConfig:
             raise ConfigError(f"{where}.device must be auto, cpu or cuda, got {self.device!r}")
         if self.logit_scale_init > self.logit_scale_max:
             raise ConfigError(f"{where}.logit_scale_init must not exceed logit_scale_max")
+        from .logs import check_sinks
+
+        check_sinks(self.log, f"{where}.log", ConfigError)
+        if self.eval_every < 0:
+            raise ConfigError(f"{where}.eval_every must be >= 0")
 
 
 @dataclass(frozen=True)

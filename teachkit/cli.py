@@ -3,6 +3,7 @@
 * ``pipeline.cli``: ``teachkit data ...``, ``teachkit teachers ...``, ``teachkit scores ...``
 * ``stores.cli``: ``teachkit sql``
 * ``student.cli``: ``teachkit student ...``, ``teachkit search``
+* ``teachkit.report.cli``: ``teachkit report``
 
 Every error a user can cause prints ``error: <one line>`` on stderr (:mod:`stores.command`).
 Heavy imports (torch, transformers) happen inside commands, so ``teachkit --help`` and
@@ -16,6 +17,7 @@ import typer
 import pipeline.cli
 import stores.cli
 import student.cli
+import teachkit.report.cli
 from stores.command import CommandGroup
 
 app = typer.Typer(
@@ -26,7 +28,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (pipeline.cli, stores.cli, student.cli):
+for module in (pipeline.cli, stores.cli, student.cli, teachkit.report.cli):
     module.register(app)
 
 
