@@ -197,7 +197,6 @@ def _compute_jobs(jobs: list[Job], cfg: PipelineConfig, store: Store, console, p
     import torch
 
     from .data import load_splits
-    from .progress import make_progress
     from .quality import EVAL_SPLIT, stored_metrics
     from .shards import pending_shards, write_split
     from .videos import encode_split

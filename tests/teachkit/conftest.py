@@ -53,7 +53,7 @@ def run_group(tmp_path_factory):
     every 2 steps, jsonl and TensorBoard logs); returns a dict of paths."""
     import torch
 
-    from student.config import DemoConfig
+    from student.config import ComparisonConfig
     from student.demo import run_demo
 
     root = tmp_path_factory.mktemp("report")
@@ -65,7 +65,7 @@ def run_group(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        run_demo(DemoConfig(seeds=[0, 1], out=str(root / "runs" / "demo"), experiment=exp).check(), log=lambda *a: None)
+        run_demo(ComparisonConfig(seeds=[0, 1], out=str(root / "runs" / "demo"), experiment=exp).check(), log=lambda *a: None)
     finally:
         torch.set_num_threads(threads)
     gt = root / "ground_truth.json"
