@@ -72,8 +72,8 @@ def arrow_read(files: list[str], captions: pa.Array, videos: pa.Array) -> int:
 
 def student_batches(con, batch: int, count: int, split: str = "train", seed: int = 0):
     """``count`` training batches of the student's own plan: (caption ids, their video ids)."""
+    from stores.splits import split_pairs
     from student.data import batch_plan
-    from student.knowledge import split_pairs
 
     pairs = split_pairs(con, split)
     videos = {v: i for i, v in enumerate(sorted({v for _, v, _ in pairs}))}
@@ -104,7 +104,8 @@ def matrix_ms(root, con, batches, cache) -> tuple[float, float]:
     cache folder is removed afterwards."""
     import shutil
 
-    from student.knowledge import MatrixReader, split_pairs
+    from stores.splits import split_pairs
+    from student.knowledge import MatrixReader
 
     pairs = [(c, v) for c, v, _ in split_pairs(con, "train")]
     videos = sorted({v for _, v in pairs})

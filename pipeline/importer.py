@@ -229,7 +229,7 @@ def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:
 
     done = store.committed_run(spec.teacher, fp)
     if done is not None:
-        return result(True, done["rows"], _frame_rows(store, spec.teacher, fp), json.loads(done["metrics"]))
+        return result(True, done["rows"], store.shard_rows("frames", spec.teacher, done["run"]), json.loads(done["metrics"]))
 
     t0 = time.perf_counter()
     sim = load_array(spec.matrix, "matrix")
@@ -266,11 +266,3 @@ def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:
     t2 = time.perf_counter()
     row = writer.commit(timings={"load_check": round(t1 - t0, 3), "write": round(t2 - t1, 3)}, metrics=metrics)
     return result(False, row["rows"], writer.rows("frames"), metrics)
-
-
-def _frame_rows(store: Store, teacher: str, fp: str) -> int:
-    import pyarrow.parquet as pq
-
-    base = store.root / "frames" / f"teacher={teacher}" / f"run={fp[:16]}"
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in base.glob("split=*/part-*.parquet"))
-

@@ -45,6 +45,7 @@ def train_command(
     config: Path = typer.Option(..., "--config", "-c", help="experiment TOML"),
     out: Optional[Path] = typer.Option(None, help="run folder (default: output.runs / output.name)"),
     seed: Optional[int] = typer.Option(None, help="override train.seed"),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="override data.videos: the folder of the store's videos"),
 ) -> None:
     """Train one student; print its test-split metrics."""
     import dataclasses
@@ -60,6 +61,8 @@ def train_command(
         cfg = load_experiment(config)
         if seed is not None:
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+        if videos is not None:
+            cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, videos=str(videos)))
         with _progress(console) as progress:
             result = train(cfg, out, progress=progress)
     except (ConfigError, StoreError) as e:
@@ -81,6 +84,7 @@ def demo_command(
     config: Path = typer.Option(Path("configs/student_demo.toml"), "--config", "-c", help="demo TOML"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default: demo.seeds)"),
     out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: demo.out)"),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="override data.videos: the folder of the store's videos"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
@@ -101,6 +105,10 @@ def demo_command(
             demo = dataclasses.replace(demo, seeds=picked).check()
         if out is not None:
             demo = dataclasses.replace(demo, out=str(out))
+        if videos is not None:
+            exp = demo.experiment
+            demo = dataclasses.replace(demo, experiment=dataclasses.replace(
+                exp, data=dataclasses.replace(exp.data, videos=str(videos))))
         with _progress(console) as progress:
             metrics = run_demo(demo, progress=progress, log=console.print)
     except (ConfigError, StoreError) as e:

@@ -17,9 +17,9 @@ import numpy as np
 
 import stores
 from stores.metrics import retrieval_metrics
+from stores.splits import current_teachers, split_pairs
 
 from .config import DemoConfig
-from .knowledge import current_teachers, split_pairs
 from .runs import write_json
 from .train import train, with_seed
 

@@ -131,16 +131,9 @@ def run_teachers(
 
 def _from_row(store: Store, name: str, status: str, row: dict) -> Outcome:
     metrics = json.loads(row.get("metrics") or "{}")
-    return Outcome(name, row["kind"], status, row["run"], int(row["rows"]), _frame_rows(store, name, row["run"]),
+    frame_rows = store.shard_rows("frames", name, row["run"])
+    return Outcome(name, row["kind"], status, row["run"], int(row["rows"]), frame_rows,
                    metrics=metrics, timings=json.loads(row.get("timings") or "{}"))
-
-
-def _frame_rows(store: Store, teacher: str, run: str) -> int:
-    """Rows of a run's frames shards, from the Parquet footers (no data read)."""
-    import pyarrow.parquet as pq
-
-    files = (store.root / "frames" / f"teacher={teacher}" / f"run={run}").glob("split=*/part-*.parquet")
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in files)
 
 
 def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, console, log, progress: bool):
@@ -148,7 +141,7 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
 
     from ..teachers import build_teacher
     from ..teachers.device import resolve_device
-    from .data import load_splits
+    from stores.splits import load_splits
     from .progress import make_progress
     from .quality import EVAL_SPLIT, stored_metrics
     from .shards import pending_shards, write_split
@@ -171,7 +164,7 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
         job.add_time("load", time.perf_counter() - t0)
         jobs.append(job)
 
-    splits = load_splits(store.root)
+    splits = load_splits(store)  # video paths against the root ensure_manifest recorded
     bar = make_progress(console) if progress else None
     with bar if bar is not None else contextlib.nullcontext():
         for split in splits.values():

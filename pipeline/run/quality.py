@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from stores.metrics import summarize, t2v_ranks, v2t_ranks
 
-from .data import SplitData
+from stores.splits import SplitData
 
 EVAL_SPLIT = "test"
 

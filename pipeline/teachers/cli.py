@@ -57,14 +57,21 @@ def register(app: typer.Typer) -> None:
         config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline TOML config."),
         only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this teacher (repeatable)."),
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars on stderr."),
+        videos: Optional[Path] = typer.Option(
+            None, "--videos", help="Override [dataset] videos: the folder the dataset's videos are under."
+        ),
     ) -> None:
         """Run every teacher once into the store (unchanged teachers print `cached`)."""
+        import dataclasses
+
         from ..config import load_config
         from ..run import run_teachers
         from ..run.errors import NonFiniteScoreError
 
         try:
             cfg = load_config(config)
+            if videos is not None:
+                cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, videos=videos))
             run_teachers(cfg, only=only, out=typer.echo, progress=not no_progress)
         except _known_errors() + (NonFiniteScoreError,) as e:
             _fail(e)
