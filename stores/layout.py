@@ -145,7 +145,9 @@ class Store:
         path = self.root / "manifest.json"
         if not path.exists():
             return None
-        return Manifest(**json.loads(path.read_text()))
+        info = json.loads(path.read_text())
+        known = {f.name for f in dataclasses.fields(Manifest)}  # a newer teachkit's extra keys
+        return Manifest(**{k: v for k, v in info.items() if k in known})
 
     def require_manifest(self) -> Manifest:
         m = self.manifest()

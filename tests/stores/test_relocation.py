@@ -71,7 +71,11 @@ def project(tmp_path):
 def _teachers_run(config, *args):
     result = CliRunner().invoke(app, ["teachers", "run", "--config", str(config), "--no-progress", *args])
     assert result.exit_code == 0, result.output
-    return {line.split()[0]: line.split()[1] for line in result.stdout.splitlines() if line.startswith(("clip ", "text "))}
+    status = {}
+    for line in result.stdout.splitlines():  # one outcome line per teacher, then the metrics table
+        if line.startswith(("clip ", "text ")):
+            status.setdefault(line.split()[0], line.split()[1])
+    return status
 
 
 def test_moved_store_and_videos_stay_cached_and_train_a_student(project, monkeypatch):
