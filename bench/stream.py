@@ -145,8 +145,11 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     s = ws.synthetic(main_fraction(cfg))
     con = stores.connect(s.root)
     files = score_files(s.root)
-    captions = pa.array(sorted(r[0] for r in con.sql("SELECT caption_id FROM captions WHERE split='train'").fetchall()))
-    videos = pa.array(sorted(r[0] for r in con.sql("SELECT video_id FROM videos WHERE split='train'").fetchall()))
+    from stores.splits import split_pairs
+
+    pairs = split_pairs(con, "train")  # every synthetic video has captions
+    captions = pa.array(sorted(c for c, _, _ in pairs))
+    videos = pa.array(sorted({v for _, v, _ in pairs}))
     rows = s.score_rows
     if duckdb_stream(con, TEACHER) != rows or arrow_read(files, captions, videos) != rows:
         raise RuntimeError("stream and read_table disagree on the store's rows")

@@ -26,6 +26,7 @@ import pyarrow as pa
 from stores import RunWriter, Store, canonical_json, check_name, connect, file_checksum, fingerprint
 from stores.metrics import summarize, t2v_ranks, v2t_ranks
 from stores.schema import SCORE_DTYPES
+from stores.splits import caption_splits, video_splits
 
 from .code_version import package_version
 
@@ -157,10 +158,8 @@ def _validate(spec, cap_ids, vid_ids, sim, frames, con) -> np.ndarray:
             f"matrix: shape {tuple(sim.shape)} does not match the id lists: expected "
             f"({len(cap_ids)} captions from {spec.captions}, {len(vid_ids)} videos from {spec.videos})"
         )
-    cap_rows = dict(
-        (c, (v, s)) for c, v, s in con.execute("SELECT caption_id, video_id, split FROM captions").fetchall()
-    )
-    vid_split = dict(con.execute("SELECT video_id, split FROM videos").fetchall())
+    cap_rows = caption_splits(con)
+    vid_split = video_splits(con)
     for field, ids, known in (
         ("captions", cap_ids, {c: s for c, (_, s) in cap_rows.items()}),
         ("videos", vid_ids, vid_split),

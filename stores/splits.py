@@ -36,6 +36,17 @@ WHERE c.split = ? AND v.split = ?
 ORDER BY c.caption_id
 """
 
+CAPTION_IDS_SQL = "SELECT caption_id, video_id, split FROM captions"
+VIDEO_IDS_SQL = "SELECT video_id, split FROM videos"
+
+SPLIT_COUNTS_SQL = """
+SELECT v.split, v.videos, coalesce(c.captions, 0), v.unreadable
+FROM (SELECT split, count(*) AS videos, count(*) FILTER (WHERE frames IS NULL) AS unreadable
+      FROM videos GROUP BY split) v
+LEFT JOIN (SELECT split, count(*) AS captions FROM captions GROUP BY split) c USING (split)
+ORDER BY v.split
+"""
+
 CURRENT_TEACHERS_SQL = "SELECT teacher, fingerprint, run, kind FROM current_runs ORDER BY teacher"
 TEACHERS_WITH_FRAMES_SQL = "SELECT DISTINCT teacher FROM frames WHERE split = ? ORDER BY teacher"
 
@@ -103,6 +114,13 @@ def load_splits(store: Store | str | Path, videos: str | Path | None = None) -> 
     return out
 
 
+def split_counts(store: Store | str | Path) -> list[dict]:
+    """Per split of the current manifest: ``split``, ``videos``, ``captions``, ``unreadable`` videos."""
+    with connect(_store(store).root) as con:
+        rows = con.execute(SPLIT_COUNTS_SQL).fetchall()
+    return [dict(zip(("split", "videos", "captions", "unreadable"), r)) for r in rows]
+
+
 def load_split(store: Store | str | Path, split: str, videos: str | Path | None = None) -> SplitData | None:
     """One split of the current manifest (None when the manifest has no video in it)."""
     return load_splits(store, videos).get(split)
@@ -131,6 +149,16 @@ def split_pairs(con, split: str, drop_excluded: bool = True) -> list[tuple[str, 
     if drop_excluded and has_exclusions(con):
         exclude = f"AND c.caption_id NOT IN (SELECT caption_id FROM {EXCLUSIONS})"
     return con.execute(PAIRS_SQL.format(exclude=exclude), [split, split]).fetchall()
+
+
+def caption_splits(con) -> dict[str, tuple[str, str]]:
+    """caption_id -> (its video_id, its split), for every caption of the manifest."""
+    return {c: (v, s) for c, v, s in con.execute(CAPTION_IDS_SQL).fetchall()}
+
+
+def video_splits(con) -> dict[str, str]:
+    """video_id -> its split, for every video of the manifest."""
+    return dict(con.execute(VIDEO_IDS_SQL).fetchall())
 
 
 def current_teachers(con) -> dict[str, dict]:

@@ -256,16 +256,6 @@ def _probe_all(paths: list[Path], workers: int, progress: bool) -> list[VideoInf
 
 def manifest_counts(store_root: str | Path) -> list[dict]:
     """Per split of the current manifest: videos, captions and unreadable videos."""
-    from stores import connect
+    from stores.splits import split_counts
 
-    with connect(store_root) as con:
-        rows = con.execute(
-            """
-            SELECT v.split, v.videos, coalesce(c.captions, 0), v.unreadable
-            FROM (SELECT split, count(*) AS videos, count(*) FILTER (WHERE frames IS NULL) AS unreadable
-                  FROM videos GROUP BY split) v
-            LEFT JOIN (SELECT split, count(*) AS captions FROM captions GROUP BY split) c USING (split)
-            ORDER BY v.split
-            """
-        ).fetchall()
-    return [dict(zip(("split", "videos", "captions", "unreadable"), r)) for r in rows]
+    return split_counts(store_root)

@@ -8,7 +8,10 @@ import pytest
 
 import stores
 from stores import RunWriter
-from stores.splits import current_teachers, load_split, load_splits, split_pairs, split_videos, teachers_with_frames
+from stores.splits import (
+    caption_splits, current_teachers, load_split, load_splits, split_counts, split_pairs, split_videos,
+    teachers_with_frames, video_splits,
+)
 
 
 def _run(store, teacher, fp, dtype="float32", frames=True):
@@ -39,6 +42,10 @@ def test_splits_in_manifest_order_with_resolved_paths(small_store):
     with stores.connect(small_store.root) as con:
         assert [v for v, _ in split_videos(con, small_store, "train")] == ["t0", "t1"]
         assert split_pairs(con, "train") == [("t0#0", "t0", "caption t0#0"), ("t1#0", "t1", "caption t1#0")]
+        assert caption_splits(con)["v1#1"] == ("v1", "test") and len(caption_splits(con)) == 10
+        assert video_splits(con) == {"v0": "test", "v1": "test", "v2": "test", "v3": "test", "t0": "train", "t1": "train"}
+    assert split_counts(small_store) == [{"split": "test", "videos": 4, "captions": 8, "unreadable": 0},
+                                         {"split": "train", "videos": 2, "captions": 2, "unreadable": 0}]
 
 
 def test_current_teachers_and_teachers_with_frames(small_store):
