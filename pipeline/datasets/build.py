@@ -175,6 +175,13 @@ def build_manifest(
             if p is None:
                 p = folder.root / f"{v.video_id}.mp4"
             paths.append(p)
+    if not any(p.is_file() for p in paths):
+        # the videos moved and the root was not updated: refuse, never replace the manifest
+        # (and with it every teacher run) with one in which every video is missing
+        raise DatasetError(
+            f"{adapter.name}: none of the {len(paths)} video files exists under {root} (e.g. {paths[0]}); "
+            "pass the folder the videos are in (--videos DIR or [dataset] videos)"
+        )
     infos = _probe_all(paths, workers, progress)
     for v, p, info in zip(ann.videos, paths, infos):
         if isinstance(info, str):

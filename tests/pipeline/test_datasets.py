@@ -137,6 +137,10 @@ def test_moved_videos_keep_the_manifest(tmp_path, msrvtt):
     moved = tmp_path / "elsewhere" / "videos"
     moved.parent.mkdir()
     shutil.move(vids, moved)  # keeps mtimes: the same source fingerprint, nothing probed
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"none of the 6 video files exists under .*empty .*--videos DIR"):
+        build_manifest(root, "msrvtt", source, tmp_path / "empty", progress=False)
+    assert Store(root).manifest() == first  # refused, not replaced by a manifest of missing videos
     again = build_manifest(root, "msrvtt", source, moved, progress=False)
     assert (again.fingerprint, again.source) == (first.fingerprint, first.source)
     assert again.videos_root == str(moved.resolve()) != first.videos_root
@@ -317,6 +321,7 @@ def test_cli_prints_counts_then_up_to_date(tmp_path, msrvtt):
     assert "built" in lines[0]
     assert lines[2].split() == ["test", "2", "2", "1"] and lines[3].split() == ["train", "4", "8", "1"]
     assert "failures: 3" in r.stdout and "video3" in r.stdout
+    assert f"videos root: {vids.resolve()} (the manifest's video paths are relative to it)" in r.stdout
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "up to date" in again.stdout.splitlines()[0]
     bad = CliRunner().invoke(app, args[:-2] + ["--train-split", "5k"])
