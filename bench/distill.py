@@ -37,14 +37,15 @@ class Epochs:
 
     def __init__(self, cfg: BenchConfig, ws: Workspace):
         import stores
-        from pipeline.run.data import load_splits
+        from stores.splits import load_splits
         from pipeline.run.prepare import plan_teacher
         from pipeline.teachers import build_teacher
         from pipeline.teachers.device import resolve_device
         from stores.media import decode_frames
         from student.data import TrainBatches, batch_plan, build_train_set
         from student.frames import frame_cache
-        from student.knowledge import knowledge_reader, split_pairs
+        from stores.splits import split_pairs
+        from student.knowledge import knowledge_reader
         from student.model import build_student, load_tokenizer
 
         p = project(cfg, ws)

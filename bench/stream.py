@@ -72,8 +72,8 @@ def arrow_read(files: list[str], captions: pa.Array, videos: pa.Array) -> int:
 
 def student_batches(con, batch: int, count: int, split: str = "train", seed: int = 0):
     """``count`` training batches of the student's own plan: (caption ids, their video ids)."""
+    from stores.splits import split_pairs
     from student.data import batch_plan
-    from student.knowledge import split_pairs
 
     pairs = split_pairs(con, split)
     videos = {v: i for i, v in enumerate(sorted({v for _, v, _ in pairs}))}
@@ -104,7 +104,8 @@ def matrix_ms(root, con, batches, cache) -> tuple[float, float]:
     cache folder is removed afterwards."""
     import shutil
 
-    from student.knowledge import MatrixReader, split_pairs
+    from stores.splits import split_pairs
+    from student.knowledge import MatrixReader
 
     pairs = [(c, v) for c, v, _ in split_pairs(con, "train")]
     videos = sorted({v for _, v in pairs})
@@ -144,8 +145,11 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     s = ws.synthetic(main_fraction(cfg))
     con = stores.connect(s.root)
     files = score_files(s.root)
-    captions = pa.array(sorted(r[0] for r in con.sql("SELECT caption_id FROM captions WHERE split='train'").fetchall()))
-    videos = pa.array(sorted(r[0] for r in con.sql("SELECT video_id FROM videos WHERE split='train'").fetchall()))
+    from stores.splits import split_pairs
+
+    pairs = split_pairs(con, "train")  # every synthetic video has captions
+    captions = pa.array(sorted(c for c, _, _ in pairs))
+    videos = pa.array(sorted({v for _, v, _ in pairs}))
     rows = s.score_rows
     if duckdb_stream(con, TEACHER) != rows or arrow_read(files, captions, videos) != rows:
         raise RuntimeError("stream and read_table disagree on the store's rows")

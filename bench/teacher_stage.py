@@ -48,7 +48,7 @@ def forward_only(teacher, tcfg, splits, prepared) -> None:
 
 def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     from pipeline.run import run_teachers
-    from pipeline.run.data import load_splits
+    from stores.splits import load_splits
     from pipeline.run.prepare import plan_teacher
     from pipeline.teachers import build_teacher
     from pipeline.teachers.device import resolve_device

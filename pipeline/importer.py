@@ -27,6 +27,7 @@ from stores import RunWriter, Store, canonical_json, check_name, connect, file_c
 from stores.errors import InputError
 from stores.metrics import teacher_metrics
 from stores.schema import SCORE_DTYPES
+from stores.splits import caption_splits, video_splits
 
 from .code_version import package_version
 
@@ -161,10 +162,8 @@ def _validate(spec, cap_ids, vid_ids, sim, frames, con) -> np.ndarray:
             f"matrix: shape {tuple(sim.shape)} does not match the id lists: expected "
             f"({len(cap_ids)} captions from {spec.captions}, {len(vid_ids)} videos from {spec.videos})"
         )
-    cap_rows = dict(
-        (c, (v, s)) for c, v, s in con.execute("SELECT caption_id, video_id, split FROM captions").fetchall()
-    )
-    vid_split = dict(con.execute("SELECT video_id, split FROM videos").fetchall())
+    cap_rows = caption_splits(con)
+    vid_split = video_splits(con)
     for field, ids, known in (
         ("captions", cap_ids, {c: s for c, (_, s) in cap_rows.items()}),
         ("videos", vid_ids, vid_split),
@@ -230,7 +229,7 @@ def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:
 
     done = store.committed_run(spec.teacher, fp)
     if done is not None:
-        return result(True, done["rows"], _frame_rows(store, spec.teacher, fp), json.loads(done["metrics"]))
+        return result(True, done["rows"], store.shard_rows("frames", spec.teacher, done["run"]), json.loads(done["metrics"]))
 
     t0 = time.perf_counter()
     sim = load_array(spec.matrix, "matrix")
@@ -267,11 +266,3 @@ def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:
     t2 = time.perf_counter()
     row = writer.commit(timings={"load_check": round(t1 - t0, 3), "write": round(t2 - t1, 3)}, metrics=metrics)
     return result(False, row["rows"], writer.rows("frames"), metrics)
-
-
-def _frame_rows(store: Store, teacher: str, fp: str) -> int:
-    import pyarrow.parquet as pq
-
-    base = store.root / "frames" / f"teacher={teacher}" / f"run={fp[:16]}"
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in base.glob("split=*/part-*.parquet"))
-

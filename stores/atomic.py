@@ -100,6 +100,35 @@ def remove_leftovers(folder: str | Path, pattern: str = TMP_GLOB) -> int:
     return n
 
 
+def remove_dead_leftovers(path: str | Path) -> int:
+    """Delete the temporaries of ``path`` whose writer process is gone; return how many.
+
+    A live writer's temporary is kept (two processes may build the same cache or folder at
+    once; the first rename wins), so this is safe to call before every write.
+    """
+    path = Path(path)
+    n = 0
+    for p in path.parent.glob(f".{path.name}.*{TMP_SUFFIX}"):
+        pid = p.name[len(path.name) + 2 : -len(TMP_SUFFIX)].split(".", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        _remove(p)
+        n += 1
+    return n
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False  # our own leftover from an earlier, failed attempt
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
+
+
 def _remove(p: Path) -> None:
     if p.is_dir() and not p.is_symlink():
         shutil.rmtree(p, ignore_errors=True)

@@ -19,8 +19,8 @@ once its ``runs`` row says ``committed``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import os
 import re
 import time
 from dataclasses import dataclass
@@ -29,11 +29,11 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .atomic import TMP_SUFFIX, atomic_path, write_json
 from .errors import InputError
 from .fingerprint import fingerprint, short
 from .schema import SCHEMA_VERSION, file_metadata, schema_for
 
-TMP_SUFFIX = ".tmp"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -71,22 +71,18 @@ def write_parquet_atomic(
         raise ValueError(f"{table}: missing columns {missing}")
     data = pa.Table.from_pydict({n: data.column(n) for n in schema.names}).cast(schema)
     data = data.replace_schema_metadata(file_metadata(table, producer, fp))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
     # ids repeat (dictionary + zstd make them nearly free); scores are dense floats, and
     # DuckDB refuses byte_stream_split on float16, so they are stored plain + zstd.
     dict_cols = [n for n in ("caption_id", "video_id", "split", "path") if n in schema.names]
-    pq.write_table(
-        data,
-        tmp,
-        compression="zstd",
-        use_dictionary=dict_cols,
-        row_group_size=row_group_size,
-        write_statistics=True,
-    )
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_path(path) as tmp:  # tmp, fsync, rename: a shard is whole or absent
+        pq.write_table(
+            data,
+            tmp,
+            compression="zstd",
+            use_dictionary=dict_cols,
+            row_group_size=row_group_size,
+            write_statistics=True,
+        )
     return data.num_rows
 
 
@@ -103,6 +99,9 @@ class Manifest:
     captions: int
     failures: int
     source: str = ""  # fingerprint of the inputs the manifest was built from (skip rebuilds)
+    # the folder the ``videos`` table's relative paths were found under when last built: a
+    # default for readers, never part of a fingerprint (a moved store keeps its runs)
+    videos_root: str = ""
 
     @property
     def short(self) -> str:
@@ -147,7 +146,9 @@ class Store:
         path = self.root / "manifest.json"
         if not path.exists():
             return None
-        return Manifest(**json.loads(path.read_text()))
+        info = json.loads(path.read_text())
+        known = {f.name for f in dataclasses.fields(Manifest)}  # a newer teachkit's extra keys
+        return Manifest(**{k: v for k, v in info.items() if k in known})
 
     def require_manifest(self) -> Manifest:
         m = self.manifest()
@@ -163,8 +164,22 @@ class Store:
         failures: list[tuple[str, str]] = (),
         producer: str = "teachkit",
         source: str = "",
+        videos_root: str | Path | None = None,
     ) -> Manifest:
-        """Write the ``videos`` and ``captions`` tables and make them current atomically."""
+        """Write the ``videos`` and ``captions`` tables and make them current atomically.
+
+        With ``videos_root``, every video path under it is stored relative to it (see
+        :mod:`stores.videos`), so the manifest's fingerprint -- and every teacher run over
+        it -- holds no machine path and survives moving the store and the videos.
+        """
+        if videos_root is not None:
+            from .videos import relative_paths
+
+            videos_root = Path(videos_root).resolve()
+            videos = videos.set_column(
+                videos.schema.get_field_index("path"), "path",
+                pa.array(relative_paths(videos.column("path").to_pylist(), videos_root), pa.string()),
+            )
         videos = videos.select(schema_for("videos").names).cast(schema_for("videos"))
         captions = captions.select(schema_for("captions").names).cast(schema_for("captions"))
         _check_unique(videos, "video_id", "videos")
@@ -175,10 +190,12 @@ class Store:
             raise ValueError(f"captions name {len(orphans)} videos not in the manifest, e.g. {orphans[:3]}")
         videos = videos.sort_by([("split", "ascending"), ("video_id", "ascending")])
         captions = captions.sort_by([("split", "ascending"), ("caption_id", "ascending")])
+        # failure reasons name machine paths ("cannot open /data/x.mp4"): only the items count
         fp = fingerprint(
-            "manifest", dataset, videos.to_pylist(), captions.to_pylist(), sorted(failures)
+            "manifest", dataset, videos.to_pylist(), captions.to_pylist(), sorted(f[0] for f in failures)
         )
-        m = Manifest(fp, dataset, videos.num_rows, captions.num_rows, len(failures), source)
+        m = Manifest(fp, dataset, videos.num_rows, captions.num_rows, len(failures), source,
+                     str(videos_root) if videos_root is not None else "")
         part = f"manifest={m.short}"
         write_parquet_atomic(self.root / "videos" / part / "part-0.parquet", videos, "videos", producer, fp)
         write_parquet_atomic(self.root / "captions" / part / "part-0.parquet", captions, "captions", producer, fp)
@@ -188,6 +205,15 @@ class Store:
             self.root / "failures" / f"run={m.short}" / "part-manifest.parquet", fail, "failures", producer, fp
         )
         _write_json_atomic(self.root / "manifest.json", m.__dict__)
+        return m
+
+    def set_videos_root(self, videos_root: str | Path) -> Manifest:
+        """Record where the current manifest's videos are now (the data moved, nothing else)."""
+        m = self.require_manifest()
+        root = str(Path(videos_root).resolve())
+        if m.videos_root != root:
+            m = dataclasses.replace(m, videos_root=root)
+            _write_json_atomic(self.root / "manifest.json", m.__dict__)
         return m
 
     # -- runs -----------------------------------------------------------------------
@@ -223,6 +249,34 @@ class Store:
             return row
         return None
 
+    # -- paths: what a stage asks instead of spelling out the hive layout ---------------
+    def run_dir(self, table: str, teacher: str, run: str) -> Path:
+        """``<table>/teacher=<t>/run=<r>``: one teacher run's ``scores`` or ``frames`` shards."""
+        if table not in ("scores", "frames"):
+            raise ValueError(f"teacher runs write scores and frames, not {table!r}")
+        return self.root / table / f"teacher={check_name('teacher', teacher)}" / f"run={run}"
+
+    def shard_dir(self, table: str, teacher: str, run: str, split: str) -> Path:
+        """``<table>/teacher=<t>/run=<r>/split=<s>``: the folder of one split's shards."""
+        return self.run_dir(table, teacher, run) / f"split={check_name('split', split)}"
+
+    def shard_files(self, table: str, teacher: str, run: str, split: str | None = None) -> list[Path]:
+        """The committed-name shard files of a run (all splits unless ``split``), sorted."""
+        if split is None:
+            return sorted(self.run_dir(table, teacher, run).glob("split=*/part-*.parquet"))
+        return sorted(self.shard_dir(table, teacher, run, split).glob("part-*.parquet"))
+
+    def shard_rows(self, table: str, teacher: str, run: str) -> int:
+        """Rows of a run's ``table`` shards, from the Parquet footers (no data read)."""
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.shard_files(table, teacher, run))
+
+    def score_dtype(self, teacher: str, run: str, split: str) -> str:
+        """The score type a run's ``scores`` shards of ``split`` hold: ``float16`` or ``float32``."""
+        files = self.shard_files("scores", teacher, run, split)
+        if files and pq.read_schema(files[0]).field("score").type == pa.float16():
+            return "float16"
+        return "float32"
+
 
 def _check_unique(t: pa.Table, col: str, table: str) -> None:
     values = t.column(col).to_pylist()
@@ -236,10 +290,4 @@ def _check_unique(t: pa.Table, col: str, table: str) -> None:
 
 
 def _write_json_atomic(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(obj, indent=2, sort_keys=True))
-        f.flush()
-        os.fsync(f.fileno())  # manifest.json is a commit marker: never rename an unwritten file
-    os.replace(tmp, path)
+    write_json(path, obj)  # manifest.json is a commit marker: fsynced before the rename

@@ -46,6 +46,7 @@ def train_command(
     seed: Optional[int] = typer.Option(None, help="override train.seed"),
     overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="FIELD=VALUE", help=_SET_HELP),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="override data.videos: the folder of the store's videos"),
 ) -> None:
     """Train one student; print its test-split metrics."""
     import dataclasses
@@ -61,6 +62,8 @@ def train_command(
     cfg = load_experiment(config, overrides or ())
     if seed is not None:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+    if videos is not None:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, videos=str(videos)))
     with _progress(console) as progress:
         result = train(cfg, out, progress=progress)
     t = result.timings
@@ -82,6 +85,7 @@ def demo_command(
     out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: demo.out)"),
     overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="FIELD=VALUE", help=_SET_HELP),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
+    videos: Optional[Path] = typer.Option(None, "--videos", help="override data.videos: the folder of the store's videos"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
@@ -103,6 +107,10 @@ def demo_command(
         demo = dataclasses.replace(demo, seeds=picked).check()
     if out is not None:
         demo = dataclasses.replace(demo, out=str(out))
+    if videos is not None:
+        exp = demo.experiment
+        demo = dataclasses.replace(demo, experiment=dataclasses.replace(
+            exp, data=dataclasses.replace(exp.data, videos=str(videos))))
     with _progress(console) as progress:
         metrics = run_demo(demo, progress=progress, log=console.print)
     print(seed_table(metrics), file=sys.stderr)

@@ -81,6 +81,9 @@ class DataConfig:
     """Where the store and the decoded-frame cache are, and how batches are assembled."""
 
     store: str = "store"
+    # the folder the manifest's relative video paths are under; "" = the one it recorded
+    # (set it, or pass --videos, when the videos moved: stores.videos)
+    videos: str = ""
     cache: str = "cache/student"
     train_split: str = "train"
     test_split: str = "test"

@@ -18,9 +18,9 @@ import numpy as np
 
 import stores
 from stores.metrics import teacher_metrics as teacher_split_metrics
+from stores.splits import current_teachers, split_pairs
 
 from .config import ComparisonConfig
-from .knowledge import current_teachers, split_pairs
 from .runs import write_json
 from .train import train, with_seed
 

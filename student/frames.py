@@ -10,24 +10,26 @@ student's image size (shorter side, then centre crop, as CLIP preprocesses) and 
                          indices.npy   int64 (N, T), source frame index, -1 where padded
                          videos.json   video ids (row order) and the videos that failed
 
-into a temporary folder renamed when complete, so a crash never leaves a half cache and two
-processes building the same key cannot corrupt each other. Videos that fail to decode keep
+into a temporary folder renamed when complete (:func:`stores.atomic.atomic_path`), so a
+crash never leaves a half cache and two processes building the same key cannot corrupt each
+other. Video files are found with the store's one resolver (:mod:`stores.videos`: the
+``videos`` folder given, else the manifest's recorded root). Videos that fail to decode keep
 an all-False mask and are listed; the trainer leaves their captions out.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from stores.atomic import atomic_path, remove_dead_leftovers
 from stores.fingerprint import fingerprint
 from stores.media import MediaError, decode_frames
+from stores.splits import split_videos
 
 CACHE_FORMAT = 1
 
@@ -59,17 +61,6 @@ class FrameCache:
     def usable(self) -> np.ndarray:
         """Rows with at least one decoded frame."""
         return self.mask.any(1)
-
-
-def resolve_video_path(path: str, store_root: Path) -> Path:
-    """Manifest paths are absolute, or relative to the working folder or the store's parent."""
-    p = Path(path)
-    if p.is_absolute():
-        return p
-    for base in (Path.cwd(), store_root.resolve().parent, store_root.resolve()):
-        if (base / p).exists():
-            return base / p
-    return p
 
 
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:
@@ -113,28 +104,40 @@ def frame_cache(
     image_size: int,
     workers: int = 2,
     progress=None,
+    videos: str | Path | None = None,
 ) -> FrameCache:
-    """The split's frame cache, decoding it first if it is missing (see module docstring)."""
+    """The split's frame cache, decoding it first if it is missing (see module docstring).
+
+    ``videos`` is the folder the manifest's relative video paths are under, when it is not
+    the one the manifest recorded (the videos moved).
+    """
     key = cache_key(manifest_fp, split, num_frames, fps, image_size)
     folder = Path(cache_root) / "frames" / key
     if (folder / "videos.json").exists():
         return FrameCache.open(folder)
-    rows = con.execute(
-        "SELECT video_id, path FROM videos WHERE split = ? ORDER BY video_id", [split]
-    ).fetchall()
+    rows = split_videos(con, store_root, split, videos)
     if not rows:
         raise ValueError(f"the store lists no videos in split {split!r}")
-    store_root = Path(store_root)
-    tmp = folder.with_name(f".{key}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    remove_dead_leftovers(folder)
+    try:
+        with atomic_path(folder, replace=False) as tmp:
+            tmp.mkdir()
+            _decode_into(tmp, rows, num_frames, fps, image_size, workers, progress, split)
+    except OSError:  # FileExistsError or ENOTEMPTY: another process finished the same cache first
+        if not (folder / "videos.json").exists():
+            raise
+    return FrameCache.open(folder)
+
+
+def _decode_into(tmp: Path, rows, num_frames: int, fps: float, image_size: int, workers: int, progress, split: str):
+    """Decode ``rows`` (video_id, file) into the cache files under ``tmp``."""
     frames = np.lib.format.open_memmap(
         tmp / "frames.npy", mode="w+", dtype=np.uint8, shape=(len(rows), num_frames, image_size, image_size, 3)
     )
     mask = np.zeros((len(rows), num_frames), dtype=bool)
     indices = np.full((len(rows), num_frames), -1, dtype=np.int64)
     failed: dict[str, str] = {}
-    jobs = [(str(resolve_video_path(p, store_root)), num_frames, fps, image_size) for _, p in rows]
+    jobs = [(str(path), num_frames, fps, image_size) for _, path in rows]
     task = progress.add_task(f"decoding {split} frames", total=len(rows), unit="videos") if progress else None
     results = _map(jobs, workers)
     for i, ((vid, _), (out, err)) in enumerate(zip(rows, results)):
@@ -149,11 +152,6 @@ def frame_cache(
     np.save(tmp / "mask.npy", mask)
     np.save(tmp / "indices.npy", indices)
     (tmp / "videos.json").write_text(json.dumps({"video_ids": [v for v, _ in rows], "failed": failed}))
-    try:
-        os.rename(tmp, folder)
-    except OSError:  # another process finished the same cache first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return FrameCache.open(folder)
 
 
 def _map(jobs, workers: int):

@@ -39,6 +39,8 @@ import numpy as np
 import pyarrow as pa
 
 import stores
+from stores.atomic import atomic_path
+from stores.splits import current_teachers
 
 SCORES_SQL = """
 SELECT s.teacher, p.batch, p.row, q.col, s.score
@@ -55,45 +57,7 @@ JOIN window_captions p ON f.caption_id = p.caption_id AND f.video_id = p.video_i
 WHERE f.split = ? AND f.teacher IN ({teachers})
 """
 
-CURRENT_TEACHERS_SQL = "SELECT teacher, fingerprint, run, kind FROM current_runs ORDER BY teacher"
-
-TEACHER_FRAMES_SQL = "SELECT DISTINCT teacher FROM frames WHERE split = ?"
-
-PAIRS_SQL = """
-SELECT c.caption_id, c.video_id, c.text
-FROM captions c JOIN videos v ON c.video_id = v.video_id
-WHERE c.split = ? AND v.split = ?
-{exclude}
-ORDER BY c.caption_id
-"""
-
-EXCLUSIONS = "exclusions"
-
 _INHERITED: list = []  # connections a forked worker inherited (see KnowledgeReader._connection)
-
-
-def current_teachers(con) -> dict[str, dict]:
-    """Teacher name -> {fingerprint, run, kind} of its current committed run."""
-    return {r[0]: {"fingerprint": r[1], "run": r[2], "kind": r[3]} for r in con.execute(CURRENT_TEACHERS_SQL).fetchall()}
-
-
-def has_exclusions(con) -> bool:
-    """Whether the connection has an ``exclusions(caption_id)`` table or view."""
-    n = con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [EXCLUSIONS]
-    ).fetchone()[0]
-    return n > 0
-
-
-def split_pairs(con, split: str, drop_excluded: bool = True) -> list[tuple[str, str, str]]:
-    """(caption_id, video_id, text) of the split, without excluded captions when asked.
-
-    The switch is a no-op on stores without an ``exclusions`` view (later denoising work).
-    """
-    exclude = ""
-    if drop_excluded and has_exclusions(con):
-        exclude = f"AND c.caption_id NOT IN (SELECT caption_id FROM {EXCLUSIONS})"
-    return con.execute(PAIRS_SQL.format(exclude=exclude), [split, split]).fetchall()
 
 
 @dataclass
@@ -230,10 +194,11 @@ class MatrixReader:
                 "video_id": pa.array(list(video_ids), pa.string()),
                 "col": pa.array(np.arange(len(video_ids), dtype=np.int32)),
             }))
+            store = stores.Store(store_root)
             for t in self.score_teachers:
                 path = Path(cache) / "teachers" / f"{t}-{runs[t]}" / f"{split}-{order}.npy"
                 if not path.exists():
-                    _build_matrix(cur, path, (len(caption_ids), len(video_ids)), _stored_dtype(store_root, t, runs[t], split),
+                    _build_matrix(cur, path, (len(caption_ids), len(video_ids)), store.score_dtype(t, runs[t], split),
                                   [t, split, runs[t]], progress)
                 self._paths.append(path)
             self.relevance = self._frame_relevance(cur, runs, len(caption_ids))
@@ -279,40 +244,27 @@ class MatrixReader:
         return out
 
 
-def _stored_dtype(store_root, teacher: str, run: str, split: str) -> str:
-    """The score type a teacher run's shards hold (``float16`` or ``float32``)."""
-    import pyarrow.parquet as pq
-
-    folder = Path(store_root) / "scores" / f"teacher={teacher}" / f"run={run}" / f"split={split}"
-    files = sorted(folder.glob("*.parquet"))
-    if files and pq.read_schema(files[0]).field("score").type == pa.float16():
-        return "float16"
-    return "float32"
-
-
 def _build_matrix(cur, path: Path, shape: tuple[int, int], dtype: str, params: list, progress=None) -> None:
     """Stream one teacher's scores into a NaN-filled ``dtype`` .npy at ``path`` (atomically).
 
     The matrix keeps the precision the store kept (float16 by default), so it is exact.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     dtype = np.float16 if dtype == "float16" else np.float32
-    mat = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
-    mat[:] = np.nan
-    task = progress.add_task(f"teacher matrix {params[0]}", total=None, unit="scores") if progress else None
-    reader = cur.sql(MATRIX_SCORES_SQL, params=params).to_arrow_reader(1 << 20)
-    done = 0
-    for batch in reader:
-        mat[batch.column(0).to_numpy(), batch.column(1).to_numpy()] = batch.column(2).to_numpy().astype(dtype)
-        done += batch.num_rows
+    with atomic_path(path) as tmp:
+        mat = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
+        mat[:] = np.nan
+        task = progress.add_task(f"teacher matrix {params[0]}", total=None, unit="scores") if progress else None
+        reader = cur.sql(MATRIX_SCORES_SQL, params=params).to_arrow_reader(1 << 20)
+        done = 0
+        for batch in reader:
+            mat[batch.column(0).to_numpy(), batch.column(1).to_numpy()] = batch.column(2).to_numpy().astype(dtype)
+            done += batch.num_rows
+            if task is not None:
+                progress.advance(task, batch.num_rows)
         if task is not None:
-            progress.advance(task, batch.num_rows)
-    if task is not None:
-        progress.update(task, total=done)  # the row count is known only now: mark the task complete
-    mat.flush()
-    del mat
-    os.replace(tmp, path)
+            progress.update(task, total=done)  # the row count is known only now: mark the task complete
+        mat.flush()
+        del mat
 
 
 def knowledge_reader(data, score_teachers, frame_teachers, pairs, video_ids, progress=None):
@@ -416,7 +368,3 @@ def align_relevance(relevance: np.ndarray, student_mask: np.ndarray) -> np.ndarr
     out = out.astype(np.float32)
     out[~mask | (n_t == 0)[:, None]] = np.nan
     return out.reshape(lead + (mask.shape[-1],))
-
-
-def teachers_with_frames(con, split: str) -> list[str]:
-    return [r[0] for r in con.execute(TEACHER_FRAMES_SQL, [split]).fetchall()]

@@ -15,14 +15,13 @@
       vectors.json         caption ids, video ids, caption -> video index
       videos.faiss         IndexFlatIP over the video vectors
 
-A run is written into a temporary folder and renamed into place when complete.
+A run is written into a temporary folder and renamed into place when complete
+(:func:`stores.atomic.atomic_path`, by :func:`student.train.train`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -30,26 +29,6 @@ import numpy as np
 from stores.extras import require_faiss
 
 INDEX = "videos.faiss"
-
-
-def temporary_folder(final: Path) -> Path:
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    return tmp
-
-
-def publish(tmp: Path, final: Path) -> Path:
-    """Move a finished run into place, replacing an older run of the same name."""
-    if final.exists():
-        old = final.with_name(f".{final.name}.{os.getpid()}.old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.rename(final, old)
-        os.rename(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, final)
-    return final
 
 
 def write_json(path: Path, obj) -> None:

@@ -21,18 +21,19 @@ import numpy as np
 import torch
 
 import stores
-from stores.atomic import tmp_sibling
+from stores.atomic import atomic_path, tmp_sibling
 from stores.layout import Store
+from stores.splits import current_teachers, split_pairs, teachers_with_frames
 
 from .config import ConfigError, ExperimentConfig
 from .data import TrainBatches, batch_plan, build_train_set, make_loader, split_holdout
 from .evaluate import autocast, encode_split, evaluate_vectors
 from .frames import frame_cache
-from .knowledge import current_teachers, knowledge_reader, split_pairs, teachers_with_frames
+from .knowledge import knowledge_reader
 from .logs import TrainLog
 from .losses import build_objective, total_loss
 from .model import build_student, load_tokenizer, save_student
-from .runs import publish, save_vectors, temporary_folder, write_json
+from .runs import save_vectors, write_json
 
 
 @dataclass
@@ -149,7 +150,7 @@ def read_store(cfg: ExperimentConfig, image_size: int, progress=None) -> StoreIn
         caches = {
             split: frame_cache(
                 con, cfg.data.store, manifest.fingerprint, split, cfg.data.cache, m.num_frames, m.fps,
-                image_size, cfg.data.decode_workers, progress,
+                image_size, cfg.data.decode_workers, progress, cfg.data.videos or None,
             )
             for split in (cfg.data.train_split, cfg.data.test_split)
         }
@@ -269,18 +270,18 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
             results[name] = evaluate_vectors(encoded[name].text, encoded[name].video, encoded[name].caption_video)
     timings["eval_s"] = time.perf_counter() - t1
 
-    tmp = temporary_folder(folder)
     model.cpu()
-    save_student(model, tokenizer, tmp, {"max_words": m.max_words, "num_frames": m.num_frames, "fps": m.fps})
-    save_vectors(tmp, encoded["test"])
-    write_json(tmp / "config.json", cfg.to_dict())
-    write_json(tmp / "teachers.json", {"used": inputs.used, "store_current": inputs.current, "manifest": inputs.manifest})
-    write_json(tmp / "metrics.json", results["test"])
-    if "val" in results:
-        write_json(tmp / "val_metrics.json", results["val"])
-    write_json(tmp / "timings.json", timings)
-    log.save(tmp)
-    publish(tmp, folder)
+    with atomic_path(folder) as tmp:  # the run appears whole, replacing an older run of that name
+        tmp.mkdir()
+        save_student(model, tokenizer, tmp, {"max_words": m.max_words, "num_frames": m.num_frames, "fps": m.fps})
+        save_vectors(tmp, encoded["test"])
+        write_json(tmp / "config.json", cfg.to_dict())
+        write_json(tmp / "teachers.json", {"used": inputs.used, "store_current": inputs.current, "manifest": inputs.manifest})
+        write_json(tmp / "metrics.json", results["test"])
+        if "val" in results:
+            write_json(tmp / "val_metrics.json", results["val"])
+        write_json(tmp / "timings.json", timings)
+        log.save(tmp)
     tail = losses[-max(1, len(losses) // 10):]
     return RunResult(folder, results["test"], timings, inputs.used, losses[0], float(np.mean(tail)), results.get("val"))
 

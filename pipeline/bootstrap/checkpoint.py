@@ -13,13 +13,13 @@ half-written teacher behind.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from stores.atomic import atomic_path, remove_dead_leftovers
 
 from .options import BootstrapOptions, parse_options
 
@@ -60,16 +60,11 @@ def bootstrap(out_dir: str | Path, options: dict | BootstrapOptions, store_root:
     if marker is not None:
         _say(f"bootstrap: {out_dir} was trained with other options or data; retraining")
 
-    tmp = out_dir.with_name(f".{out_dir.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
+    remove_dead_leftovers(out_dir)
+    with atomic_path(out_dir) as tmp:  # trained in a sibling, swapped in whole
+        tmp.mkdir()
         info = {**key, **_train_into(tmp, opts, rows)}
         (tmp / MARKER).write_text(json.dumps(info, indent=2, sort_keys=True))  # the commit marker, last
-        _replace_dir(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     _export_tokenizer(out_dir, opts.tokenizer_out)
     return BootstrapResult(out_dir, False, info)
 
@@ -151,15 +146,6 @@ def _train_into(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
     }
 
 
-def _replace_dir(src: Path, dst: Path) -> None:
-    """Put the finished folder ``src`` at ``dst``, moving any previous folder out of the way first."""
-    old = dst.with_name(f".{dst.name}.old-{os.getpid()}")
-    if dst.exists():
-        os.replace(dst, old)
-    os.replace(src, dst)
-    shutil.rmtree(old, ignore_errors=True)
-
-
 def _export_tokenizer(out_dir: Path, target: str | None) -> None:
     """Also save the teacher's tokenizer alone at ``target`` (the student reuses its vocabulary)."""
     if not target:
@@ -170,9 +156,6 @@ def _export_tokenizer(out_dir: Path, target: str | None) -> None:
         return
     from transformers import AutoTokenizer
 
-    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    AutoTokenizer.from_pretrained(out_dir).save_pretrained(tmp)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _replace_dir(tmp, target)
+    with atomic_path(target) as tmp:
+        AutoTokenizer.from_pretrained(out_dir).save_pretrained(tmp)
     _say(f"bootstrap: tokenizer saved to {target}")

@@ -17,14 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-import stores
 from stores.fingerprint import file_checksum, fingerprint
 from stores.media import MediaError, decode_frames
+from stores.splits import load_split
 
 SPLIT = "train"
-
-_VIDEOS_SQL = "SELECT video_id, path FROM videos WHERE split = ? ORDER BY video_id"
-_CAPTIONS_SQL = "SELECT caption_id, video_id, text FROM captions WHERE split = ? ORDER BY caption_id"
 
 
 @dataclass(frozen=True)
@@ -40,29 +37,17 @@ class SplitRows:
         return fingerprint("bootstrap-data", files, [list(c) for c in self.captions])
 
 
-def resolve_video(path: str, store_root: Path) -> Path:
-    """Manifest paths are absolute; a relative one is tried from the working folder, then the store."""
-    p = Path(path)
-    if p.is_absolute() or p.exists():
-        return p
-    beside = Path(store_root) / p
-    return beside if beside.exists() else p
-
-
-def read_split(store_root: Path, split: str = SPLIT) -> SplitRows:
-    """The videos and captions of ``split`` from the store's current manifest."""
-    con = stores.connect(store_root)
-    try:
-        videos = con.execute(_VIDEOS_SQL, [split]).fetchall()
-        captions = con.execute(_CAPTIONS_SQL, [split]).fetchall()
-    finally:
-        con.close()
-    if not videos or not captions:
+def read_split(store_root: Path, split: str = SPLIT, videos: Path | None = None) -> SplitRows:
+    """The videos and captions of ``split`` from the store's current manifest
+    (:func:`stores.splits.load_split`; video paths against ``videos`` or the recorded root)."""
+    data = load_split(store_root, split, videos)
+    if data is None or not data.caption_ids:
+        n_videos, n_captions = (0, 0) if data is None else (len(data.video_ids), len(data.caption_ids))
         raise ValueError(
-            f"store {store_root} has {len(videos)} videos and {len(captions)} captions in split "
+            f"store {store_root} has {n_videos} videos and {n_captions} captions in split "
             f"{split!r}; a bootstrapped teacher needs both (build the manifest first)"
         )
-    return SplitRows([(v, resolve_video(p, store_root)) for v, p in videos], [tuple(c) for c in captions])
+    return SplitRows(list(zip(data.video_ids, data.paths)), data.captions())
 
 
 @dataclass

@@ -6,11 +6,15 @@ unreadable video is a failure ``(video_id, reason)``, never fatal: its row stays
 ``videos`` with null duration/fps/frames, so both stages can tell it apart from a video the
 dataset never listed.
 
+Video paths are stored relative to the *videos root* (``--videos``, or the annotation
+file's folder for csv/jsonl; :mod:`stores.videos`), so a store and its videos can move:
+neither the manifest's fingerprint nor the source fingerprint holds a machine path.
+
 The manifest records a *source fingerprint*: the adapter, its options, a checksum of every
-annotation file and the name, size and mtime of every video file. :func:`build_manifest`
-returns the store's manifest untouched when that fingerprint has not changed, without
-parsing annotations (for datasets found by id) or probing anything, so the teacher stage
-can call it on every run.
+annotation file and the root-relative name, size and mtime of every video file.
+:func:`build_manifest` returns the store's manifest untouched when that fingerprint has not
+changed, without parsing annotations (for datasets found by id) or probing anything, so the
+teacher stage can call it on every run; it only records the videos root when that moved.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import pyarrow as pa
 
 from stores import Manifest, Store, file_checksum, fingerprint
 from stores.media import MediaError, VideoInfo, probe
+from stores.videos import relative_paths
 
 from . import get_adapter
 from .base import Adapter, Annotations, DatasetError, ManifestOptions
@@ -68,32 +73,38 @@ def _options(adapter: Adapter, train_split: str | None) -> ManifestOptions:
     return options
 
 
-def _video_paths(ann: Annotations, videos: Path | None) -> list[Path]:
-    """Absolute paths of the videos an annotation file names (relative to ``--videos`` or the file)."""
-    base = videos if videos is not None else ann.base
+def _videos_root(ann: Annotations, videos: Path | None) -> Path:
+    """The folder an annotation file's relative video paths are relative to (``--videos`` or the file's)."""
+    return Path(videos if videos is not None else ann.base).resolve()
+
+
+def _video_paths(ann: Annotations, root: Path) -> list[Path]:
+    """Absolute paths of the videos an annotation file names (relative ones under ``root``)."""
     out = []
     for v in ann.videos:
         p = Path(v.path)
-        out.append((p if p.is_absolute() else Path(base) / p).resolve())
+        out.append((p if p.is_absolute() else root / p).resolve())
     return out
 
 
-def _stat(p: Path) -> tuple[str, int, int] | tuple[str, None, None]:
+def _stat(p: Path, root: Path) -> tuple[str, int, int] | tuple[str, None, None]:
+    (name,) = relative_paths([str(p)], root)  # no machine path in the fingerprint
     try:
         st = p.stat()
     except OSError:
-        return (str(p), None, None)
-    return (str(p), st.st_size, st.st_mtime_ns)
+        return (name, None, None)
+    return (name, st.st_size, st.st_mtime_ns)
 
 
 def _source_fingerprint(
-    adapter: Adapter, source: Path, options: ManifestOptions, folder: VideoFolder | None, paths: list[Path] | None
+    adapter: Adapter, source: Path, options: ManifestOptions, folder: VideoFolder | None,
+    paths: list[Path] | None, root: Path,
 ) -> str:
     annotations = [(p.name, file_checksum(p)) for p in adapter.inputs(source, options)]
     if folder is not None:
-        videos = [str(folder.root), folder.signature]
+        videos = folder.signature  # names relative to the root
     else:
-        videos = [_stat(p) for p in paths]
+        videos = [_stat(p, root) for p in paths]
     return fingerprint("manifest-source", MANIFEST_FORMAT, adapter.name, options, annotations, videos)
 
 
@@ -101,20 +112,23 @@ def source_fingerprint(dataset: str, source: str | Path, videos: str | Path | No
     """The fingerprint :func:`build_manifest` compares with the store's manifest."""
     adapter = get_adapter(dataset)
     options = _options(adapter, train_split)
-    folder, ann, paths = _locate(adapter, Path(source), videos, options)
-    return _source_fingerprint(adapter, Path(source), options, folder, paths)
+    folder, ann, paths, root = _locate(adapter, Path(source), videos, options)
+    return _source_fingerprint(adapter, Path(source), options, folder, paths, root)
 
 
 def _locate(adapter: Adapter, source: Path, videos, options):
+    """(video folder or None, annotations or None, listed video paths or None, videos root)."""
     videos = Path(videos) if videos is not None else None
     if videos is not None and not videos.is_dir():
         raise DatasetError(f"videos: {videos} is not a folder")
     if adapter.videos_by_id:
         if videos is None:
             raise DatasetError(f"videos: dataset {adapter.name} finds videos by id; pass --videos DIR")
-        return VideoFolder.scan(videos), None, None
+        folder = VideoFolder.scan(videos)
+        return folder, None, None, folder.root
     ann = adapter.read(source, options)
-    return None, ann, _video_paths(ann, videos)
+    root = _videos_root(ann, videos)
+    return None, ann, _video_paths(ann, root), root
 
 
 def build_manifest(
@@ -137,11 +151,11 @@ def build_manifest(
     options = _options(adapter, train_split)
     source = Path(source)
     store = Store(store_root, create=True)
-    folder, ann, paths = _locate(adapter, source, videos, options)
-    source_fp = _source_fingerprint(adapter, source, options, folder, paths)
+    folder, ann, paths, root = _locate(adapter, source, videos, options)
+    source_fp = _source_fingerprint(adapter, source, options, folder, paths, root)
     current = store.manifest()
     if not force and current is not None and current.source == source_fp and current.dataset == adapter.name:
-        return current
+        return store.set_videos_root(root)  # the same data, possibly under another folder now
 
     if ann is None:
         ann = adapter.read(source, options)
@@ -161,6 +175,13 @@ def build_manifest(
             if p is None:
                 p = folder.root / f"{v.video_id}.mp4"
             paths.append(p)
+    if not any(p.is_file() for p in paths):
+        # the videos moved and the root was not updated: refuse, never replace the manifest
+        # (and with it every teacher run) with one in which every video is missing
+        raise DatasetError(
+            f"{adapter.name}: none of the {len(paths)} video files exists under {root} (e.g. {paths[0]}); "
+            "pass the folder the videos are in (--videos DIR or [dataset] videos)"
+        )
     infos = _probe_all(paths, workers, progress)
     for v, p, info in zip(ann.videos, paths, infos):
         if isinstance(info, str):
@@ -189,7 +210,7 @@ def build_manifest(
             "text": [c.text for c in captions],
         }
     )
-    return store.write_manifest(adapter.name, videos_tbl, captions_tbl, failures, source=source_fp)
+    return store.write_manifest(adapter.name, videos_tbl, captions_tbl, failures, source=source_fp, videos_root=root)
 
 
 def _check_ids(ann: Annotations, dataset: str) -> None:
@@ -238,16 +259,6 @@ def _probe_all(paths: list[Path], workers: int, progress: bool) -> list[VideoInf
 
 def manifest_counts(store_root: str | Path) -> list[dict]:
     """Per split of the current manifest: videos, captions and unreadable videos."""
-    from stores import connect
+    from stores.splits import split_counts
 
-    with connect(store_root) as con:
-        rows = con.execute(
-            """
-            SELECT v.split, v.videos, coalesce(c.captions, 0), v.unreadable
-            FROM (SELECT split, count(*) AS videos, count(*) FILTER (WHERE frames IS NULL) AS unreadable
-                  FROM videos GROUP BY split) v
-            LEFT JOIN (SELECT split, count(*) AS captions FROM captions GROUP BY split) c USING (split)
-            ORDER BY v.split
-            """
-        ).fetchall()
-    return [dict(zip(("split", "videos", "captions", "unreadable"), r)) for r in rows]
+    return split_counts(store_root)

@@ -51,6 +51,7 @@ def manifest_command(
     for c in counts:
         typer.echo(f"{c['split']:<12}{c['videos']:>10}{c['captions']:>10}{c['unreadable']:>12}")
     typer.echo(f"failures: {m.failures}")
+    typer.echo(f"videos root: {m.videos_root} (the manifest's video paths are relative to it)")
     if m.failures:
         _print_failures(store, m)
 

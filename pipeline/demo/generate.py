@@ -1,21 +1,20 @@
 """Writing the demo dataset: videos (optionally in a process pool), annotations, ground truth.
 
-The dataset is written into a sibling ``.<name>.partial-<pid>`` folder, ``demo.json`` last,
-and renamed into place, so an interrupted run never leaves a folder that looks complete;
-a later run removes the scratch folders of processes that are gone.
+The dataset is written into a temporary sibling folder (:func:`stores.atomic.atomic_path`),
+``demo.json`` last, fsynced and renamed into place, so an interrupted run never leaves a
+folder that looks complete; a later run removes the temporaries of processes that are gone.
 """
 
 from __future__ import annotations
 
 import json
 import multiprocessing
-import os
-import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from stores.atomic import atomic_path, remove_dead_leftovers
 from stores.fingerprint import tree_checksum
 
 from .plan import DEMO_VERSION, SPLITS, DemoError, DemoOptions, plan
@@ -60,39 +59,8 @@ def _check_target(out: Path, options: DemoOptions, force: bool) -> dict | None:
     return None
 
 
-def _remove_dead_scratch(out: Path) -> None:
-    """Delete the scratch folders of earlier runs whose process is gone (crashed or killed)."""
-    for scratch in out.parent.glob(f".{out.name}.partial-*"):
-        pid = scratch.name.rsplit("-", 1)[-1]
-        if not pid.isdigit():
-            continue
-        try:
-            os.kill(int(pid), 0)
-        except ProcessLookupError:
-            shutil.rmtree(scratch, ignore_errors=True)
-        except PermissionError:  # alive, someone else's
-            pass
-
-
-def generate(
-    out: str | Path, options: DemoOptions = DemoOptions(), *, force: bool = False, workers: int = 1, log=None
-) -> DemoResult:
-    """Write the demo dataset to ``out`` (or find it there already) and describe it.
-
-    ``workers`` > 1 draws and encodes videos in a process pool; the output is the same.
-    ``log`` receives progress lines (default: stderr).
-    """
-    log = log or (lambda msg: print(msg, file=sys.stderr))
-    out = Path(out)
-    options = options.validate()
-    existing = _check_target(out, options, force)
-    if existing is not None:
-        return DemoResult(out, False, existing)
-    p = plan(options)
-    _remove_dead_scratch(out)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+def _write_into(tmp: Path, p, options: DemoOptions, workers: int, log) -> dict:
+    """Draw every video and write the annotations, ground truth and ``demo.json`` into ``tmp``."""
     (tmp / "videos").mkdir(parents=True)
     jobs = [(str(tmp / "videos" / f"{v.video_id}.mp4"), v.timeline, options.fps, options.crf) for v in p.videos]
     log(f"drawing {len(jobs)} videos ({options.size}x{options.size}, {options.frames} frames) into {tmp}")
@@ -125,13 +93,30 @@ def generate(
         "wrong_captions": sum(c.noise is not None for c in p.captions),
     }
     (tmp / "demo.json").write_text(json.dumps(info, indent=1) + "\n")
-    if out.exists():
-        shutil.rmtree(out)
+    return info
+
+
+def generate(
+    out: str | Path, options: DemoOptions = DemoOptions(), *, force: bool = False, workers: int = 1, log=None
+) -> DemoResult:
+    """Write the demo dataset to ``out`` (or find it there already) and describe it.
+
+    ``workers`` > 1 draws and encodes videos in a process pool; the output is the same.
+    ``log`` receives progress lines (default: stderr).
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out = Path(out)
+    options = options.validate()
+    existing = _check_target(out, options, force)
+    if existing is not None:
+        return DemoResult(out, False, existing)
+    p = plan(options)
+    remove_dead_leftovers(out)
     try:
-        os.replace(tmp, out)
+        with atomic_path(out, replace=True) as tmp:
+            info = _write_into(tmp, p, options, workers, log)
     except OSError:
         # another process finished the same folder first: keep its copy if it is this demo
-        shutil.rmtree(tmp)
         existing = _check_target(out, options, force=False)
         if existing is None:
             raise

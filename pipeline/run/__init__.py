@@ -140,16 +140,9 @@ def run_teachers(
 
 def _from_row(store: Store, name: str, status: str, row: dict) -> Outcome:
     metrics = json.loads(row.get("metrics") or "{}")
-    return Outcome(name, row["kind"], status, row["run"], int(row["rows"]), _frame_rows(store, name, row["run"]),
+    frame_rows = store.shard_rows("frames", name, row["run"])
+    return Outcome(name, row["kind"], status, row["run"], int(row["rows"]), frame_rows,
                    metrics=metrics, timings=json.loads(row.get("timings") or "{}"))
-
-
-def _frame_rows(store: Store, teacher: str, run: str) -> int:
-    """Rows of a run's frames shards, from the Parquet footers (no data read)."""
-    import pyarrow.parquet as pq
-
-    files = (store.root / "frames" / f"teacher={teacher}" / f"run={run}").glob("split=*/part-*.parquet")
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in files)
 
 
 def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, console, log, progress: bool):
@@ -196,12 +189,12 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
 def _compute_jobs(jobs: list[Job], cfg: PipelineConfig, store: Store, console, progress: bool, started: float):
     import torch
 
-    from .data import load_splits
+    from stores.splits import load_splits
     from .quality import EVAL_SPLIT, stored_metrics
     from .shards import pending_shards, write_split
     from .videos import encode_split
 
-    splits = load_splits(store.root)
+    splits = load_splits(store)  # video paths against the root ensure_manifest recorded
     with stores.progress.progress(enabled=progress, console=console) as bar:
         for split in splits.values():
             active = [j for j in jobs if pending_shards(j, split)]

@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from stores.metrics import teacher_metrics
 
-from .data import SplitData
+from stores.splits import SplitData
 
 EVAL_SPLIT = "test"
 

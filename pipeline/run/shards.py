@@ -30,7 +30,7 @@ from stores.writer import score_row_order
 
 from ..plans import build_index, topk_candidates
 from ..teachers.protocol import BaseTeacher, CaptionBatch, Features, take
-from .data import SplitData
+from stores.splits import SplitData
 from .errors import NonFiniteScoreError
 from .videos import EncodedVideos
 

@@ -23,7 +23,7 @@ from stores.media import MediaError, decode_frames
 
 from ..config import FramesConfig
 from ..teachers.protocol import Features, VideoBatch, concat_features
-from .data import SplitData
+from stores.splits import SplitData
 
 
 @dataclass

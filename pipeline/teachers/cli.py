@@ -26,8 +26,13 @@ def register(app: typer.Typer) -> None:
         overrides: Optional[list[str]] = typer.Option(
             None, "--set", metavar="FIELD=VALUE", help="Override a config field (repeatable), e.g. teachers.minilm.text_batch=64."
         ),
+        videos: Optional[Path] = typer.Option(
+            None, "--videos", help="Override [dataset] videos: the folder the dataset's videos are under."
+        ),
     ) -> None:
         """Run every teacher once into the store (unchanged teachers print `cached`)."""
+        import dataclasses
+
         import stores.progress
 
         from ..config import load_config
@@ -35,6 +40,8 @@ def register(app: typer.Typer) -> None:
 
         stores.progress.configure(enabled=not no_progress)
         cfg = load_config(config, overrides=overrides or ())
+        if videos is not None:
+            cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, videos=videos))
         run_teachers(cfg, only=only, out=typer.echo, progress=not no_progress)
 
     @app.command("list")

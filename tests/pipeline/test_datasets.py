@@ -10,12 +10,14 @@ import csv
 import json
 import os
 import pickle
+import shutil
 
 import pytest
 from typer.testing import CliRunner
 
 import stores
 from pipeline.datasets import ADAPTERS, DatasetError, build_manifest
+from stores import Store
 from teachkit.cli import app
 
 
@@ -72,7 +74,10 @@ def test_msrvtt_9k_and_1ka(tmp_path, msrvtt):
         ("video7", "test", 8, 1.0, 8.0),
         ("video8", "test", None, None, None),
     ]
-    assert _rows(root, "SELECT path FROM videos WHERE video_id = 'video1'") == [(str((vids / "video1.mkv").resolve()),)]
+    # paths relative to --videos, which the manifest records (stores.videos resolves them)
+    assert _rows(root, "SELECT path FROM videos WHERE video_id IN ('video1', 'video7') ORDER BY 1") == [
+        ("sub/video7.mp4",), ("video1.mkv",)]
+    assert m.videos_root == str(vids.resolve())
     assert _rows(root, "SELECT caption_id, video_id, text FROM captions WHERE split = 'test' ORDER BY 1") == [
         ("ret0", "video7", "a cat jumps over"), ("ret1", "video8", "a dog runs")
     ]
@@ -151,6 +156,29 @@ def test_unchanged_source_skips_and_changes_rebuild(tmp_path, msrvtt, write_mp4)
     assert _rows(root, "SELECT text FROM captions WHERE caption_id = '0'") == [("an edited caption",)]
     forced = build_manifest(root, "msrvtt", source, vids, force=True, progress=False)
     assert forced.fingerprint == third.fingerprint  # same inputs, same manifest
+
+
+def test_moved_videos_keep_the_manifest(tmp_path, msrvtt):
+    """No machine path in either fingerprint: moved videos are the same manifest, recorded anew."""
+    source, vids = msrvtt
+    root = tmp_path / "store"
+    first = build_manifest(root, "msrvtt", source, vids, progress=False)
+    moved = tmp_path / "elsewhere" / "videos"
+    moved.parent.mkdir()
+    shutil.move(vids, moved)  # keeps mtimes: the same source fingerprint, nothing probed
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError, match=r"none of the 6 video files exists under .*empty .*--videos DIR"):
+        build_manifest(root, "msrvtt", source, tmp_path / "empty", progress=False)
+    assert Store(root).manifest() == first  # refused, not replaced by a manifest of missing videos
+    again = build_manifest(root, "msrvtt", source, moved, progress=False)
+    assert (again.fingerprint, again.source) == (first.fingerprint, first.source)
+    assert again.videos_root == str(moved.resolve()) != first.videos_root
+    assert Store(root).manifest() == again
+    copy = tmp_path / "copy"
+    shutil.copytree(moved, copy, copy_function=shutil.copy)  # new mtimes: probed again, same manifest
+    third = build_manifest(root, "msrvtt", source, copy, progress=False)
+    assert third.fingerprint == first.fingerprint and third.source != first.source
+    assert third.videos_root == str(copy.resolve())
 
 
 def test_msvd(tmp_path, write_mp4):
@@ -272,16 +300,15 @@ def test_generic_csv_and_jsonl(tmp_path, write_mp4, fmt):
         ("q1", "cube", "test"),
     ]
     assert _rows(root, "SELECT video_id, path, frames FROM videos ORDER BY 1") == [
-        ("a", str((data / "clips" / "a.mp4").resolve()), 6),
-        ("bad", str((data / "clips" / "bad.mp4").resolve()), None),
-        ("cube", str((data / "clips" / "b.mp4").resolve()), 4),
-        ("gone", str((data / "clips" / "gone.mp4").resolve()), None),
+        ("a", "clips/a.mp4", 6), ("bad", "clips/bad.mp4", None), ("cube", "clips/b.mp4", 4),
+        ("gone", "clips/gone.mp4", None),
     ]
+    assert m.videos_root == str(data.resolve())  # relative to the annotation file's folder
     # --videos re-bases relative paths
     moved = tmp_path / "elsewhere"
     write_mp4(moved / "clips" / "a.mp4", n_frames=3)
     m2 = build_manifest(tmp_path / "s2", fmt, src, moved, progress=False)
-    assert m2.failures == 3
+    assert m2.failures == 3 and m2.videos_root == str(moved.resolve())
     assert _rows(tmp_path / "s2", "SELECT frames FROM videos WHERE video_id = 'a'") == [(3,)]
 
 
@@ -323,6 +350,7 @@ def test_cli_prints_counts_then_up_to_date(tmp_path, msrvtt):
     assert "built" in lines[0]
     assert lines[2].split() == ["test", "2", "2", "1"] and lines[3].split() == ["train", "4", "8", "1"]
     assert "failures: 3" in r.stdout and "video3" in r.stdout
+    assert f"videos root: {vids.resolve()} (the manifest's video paths are relative to it)" in r.stdout
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "up to date" in again.stdout.splitlines()[0]
     bad = CliRunner().invoke(app, args[:-2] + ["--train-split", "5k"])

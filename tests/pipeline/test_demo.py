@@ -198,7 +198,7 @@ def test_rerun_says_exists_and_other_options_need_force(tmp_path):
     forced = CliRunner().invoke(app, args + ["--seed", "3", "--force"])
     assert forced.exit_code == 0, forced.output
     assert json.loads((out / "demo.json").read_text())["seed"] == 3
-    assert not list(tmp_path.glob(".demo.partial*"))
+    assert not list(tmp_path.glob(".demo.*"))
     # a demo drawn by an older generator is replaced, no --force needed
     info = json.loads((out / "demo.json").read_text())
     (out / "demo.json").write_text(json.dumps({**info, "version": info["version"] - 1}))
@@ -211,7 +211,7 @@ def test_interrupted_output_is_not_taken_for_a_dataset(tmp_path):
     out = tmp_path / "demo"
     (out / "videos").mkdir(parents=True)
     (out / "annotations.jsonl").write_text("")  # what a crash before demo.json could leave
-    (tmp_path / ".demo.partial-999999999").mkdir()  # the scratch folder of a crashed run
+    (tmp_path / ".demo.999999999.tmp").mkdir()  # the temporary folder of a crashed run
     options = DemoOptions(train_videos=3, test_videos=2)
     with pytest.raises(DemoError, match="not a complete demo"):
         generate(out, options, log=lambda m: None)

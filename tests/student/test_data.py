@@ -6,9 +6,10 @@ import numpy as np
 import torch
 
 import stores
+from stores.splits import split_pairs
 from student.data import TrainBatches, batch_plan, build_train_set, make_loader
 from student.frames import FrameCache, frame_cache
-from student.knowledge import KnowledgeReader, split_pairs
+from student.knowledge import KnowledgeReader
 from student.model import load_tokenizer
 
 

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import stores
-from student.knowledge import KnowledgeReader, MatrixReader, align_relevance, current_teachers, split_pairs
+from stores.splits import split_pairs
+from student.knowledge import KnowledgeReader, MatrixReader, align_relevance
 
 
 def _batches(con, rng, n_batches, size):
@@ -90,27 +91,6 @@ def test_reader_without_teachers_asks_nothing(synthetic_store):
     got = reader.fetch([(["a", "b"], ["x", "y"])])
     assert got[0].scores.shape == (0, 2, 2)
     assert reader._con is None
-
-
-def test_current_teachers_reports_fingerprints(synthetic_store):
-    store, _, _ = synthetic_store
-    with stores.connect(store) as con:
-        cur = current_teachers(con)
-    assert set(cur) == {"fine_t", "sparse_t"}
-    assert cur["fine_t"]["fingerprint"] == "fine_t-fp-0"
-
-
-def test_exclusions_switch(synthetic_store):
-    store, _, _ = synthetic_store
-    with stores.connect(store) as con:
-        everything = split_pairs(con, "train", drop_excluded=True)  # no exclusions view: no-op
-        assert len(everything) == len(split_pairs(con, "train", drop_excluded=False))
-        dropped = [everything[0][0], everything[3][0]]
-        con.execute("CREATE TEMP TABLE exclusions AS SELECT unnest(?::VARCHAR[]) AS caption_id", [dropped])
-        kept = split_pairs(con, "train", drop_excluded=True)
-        assert len(kept) == len(everything) - 2
-        assert not {c for c, _, _ in kept} & set(dropped)
-        assert len(split_pairs(con, "train", drop_excluded=False)) == len(everything)
 
 
 def test_align_relevance_interpolates_by_relative_position():

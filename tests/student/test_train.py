@@ -10,9 +10,10 @@ import pytest
 import torch
 
 import stores
+from stores.splits import split_pairs
 from student.data import TrainBatches, batch_plan, build_train_set
 from student.frames import frame_cache
-from student.knowledge import KnowledgeReader, split_pairs
+from student.knowledge import KnowledgeReader
 from student.losses import build_objective, total_loss
 from student.model import build_student, load_student, load_tokenizer
 from student.train import make_optimizer, objective_parts, train, train_step
