@@ -11,7 +11,7 @@ A row is ``{"step": s, key: value, ...}``. Keys with a ``/`` are tags already
 
 A run folder appears only when it is complete (:mod:`student.runs`), but a TensorBoard user
 wants to watch a run while it trains, so events go to a hidden temporary folder beside the
-run (``.<run>.tensorboard.<pid>.tmp``, which TensorBoard also finds) and move into the run
+run (``stores.atomic.tmp_sibling`` of ``<run>.tensorboard``, which TensorBoard also finds) and move into the run
 folder when it is written. A killed run leaves that folder behind under the
 ``stores.atomic`` leftover pattern.
 """
@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+
+from stores.atomic import move_into
 
 SINKS = ("jsonl", "tensorboard")
 JSONL = "train_log.jsonl"
@@ -76,7 +78,7 @@ class TrainLog:
         if "jsonl" in self.sinks:
             (folder / JSONL).write_text("".join(json.dumps(r) + "\n" for r in self.rows))
         if "tensorboard" in self.sinks:
-            shutil.move(str(self.live_dir), str(folder / TENSORBOARD))
+            move_into(self.live_dir, folder / TENSORBOARD)
 
 
 def read_jsonl(folder: str | Path) -> list[dict]:

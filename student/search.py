@@ -45,8 +45,16 @@ def video_details(store_root: str | Path, video_ids: list[str]) -> dict[str, dic
     """Video id -> {"path": resolved video path, "captions": [its captions]} from the store."""
     import stores
 
-    from .frames import resolve_video_path
+    from stores.videos import VideosRootError, video_paths
 
     with stores.connect(store_root) as con:
         rows = con.execute(VIDEO_DETAILS_SQL, [list(video_ids)]).fetchall()
-    return {v: {"path": str(resolve_video_path(p, Path(store_root))), "captions": list(caps or [])} for v, p, caps in rows}
+    resolve = video_paths(store_root)
+
+    def where(p: str) -> str:
+        try:
+            return str(resolve(p))
+        except VideosRootError:  # the videos are not on this machine: show the manifest's path
+            return p
+
+    return {v: {"path": where(p), "captions": list(caps or [])} for v, p, caps in rows}

@@ -147,9 +147,9 @@ class StudentFrames:
             frames, mask, indices = np.array(cache.frames[r]), cache.mask[r], cache.indices[r]
         else:
             from stores.media import decode_frames
-            from student.frames import resolve_video_path
+            from stores.videos import video_paths
 
-            s = decode_frames(resolve_video_path(path, self.store_root), self.spec["num_frames"], self.spec["fps"] or None)
+            s = decode_frames(video_paths(self.store_root)(path), self.spec["num_frames"], self.spec["fps"] or None)
             frames, mask, indices = s.frames, s.mask, s.indices
         with torch.no_grad():
             _, w = self.model.encode_video(torch.from_numpy(np.ascontiguousarray(frames))[None], torch.from_numpy(mask)[None])

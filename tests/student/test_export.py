@@ -12,7 +12,7 @@ import torch.nn.functional as F
 
 import stores
 from student.frames import FrameCache, cache_key
-from student.knowledge import split_pairs
+from stores.splits import split_pairs
 from student.train import train
 
 
