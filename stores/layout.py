@@ -9,6 +9,7 @@
       captions/manifest=<m>/part-0.parquet
       scores/teacher=<t>/run=<r>/split=<s>/part-<i>.parquet
       frames/teacher=<t>/run=<r>/split=<s>/part-<i>.parquet
+      embeddings/teacher=<t>/run=<r>/split=<s>/part-<kind>-<i>.parquet
       runs/teacher=<t>/run-<r>.parquet             one row; status=committed is the run's commit marker
       failures/run=<r>/part-<key>.parquet
 
@@ -74,7 +75,7 @@ def write_parquet_atomic(
     tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
     # ids repeat (dictionary + zstd make them nearly free); scores are dense floats, and
     # DuckDB refuses byte_stream_split on float16, so they are stored plain + zstd.
-    dict_cols = [n for n in ("caption_id", "video_id", "split", "path") if n in schema.names]
+    dict_cols = [n for n in ("caption_id", "video_id", "split", "path", "kind", "id") if n in schema.names]
     pq.write_table(
         data,
         tmp,

@@ -163,7 +163,8 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
         teacher = build_teacher(plan.cfg, plan.model, device)
         _check_capabilities(plan, teacher)
         writer = RunWriter(store, plan.name, plan.cfg.kind, plan.fingerprint, plan.config_json,
-                           plan.code_version, plan.cfg.score_dtype)
+                           plan.code_version, plan.cfg.score_dtype,
+                           embedding_dtype=plan.cfg.embeddings if plan.cfg.embeddings != "none" else "float16")
         done = writer.begin()
         if done:
             log(f"{plan.name}: resuming run {writer.run} ({done} shard files already written)")
