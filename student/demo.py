@@ -50,6 +50,29 @@ def teacher_metrics(store_root: str, split: str) -> dict[str, dict]:
     return out
 
 
+#: what each student of the demo is, by the name its metrics go under
+VARIANTS = {
+    "student_plain": "InfoNCE only",
+    "student_distilled": "the config's distillation recipe (without its relational terms when ablating them)",
+    "student_relational": "InfoNCE + the relational terms only",
+    "student_distilled_relational": "the recipe + the relational terms (the config as written)",
+}
+
+
+def demo_variants(demo: DemoConfig) -> dict:
+    """The experiment config of each student the demo trains per seed."""
+    exp = demo.experiment
+    plain = dataclasses.replace(exp, loss=exp.loss.without_distillation())
+    if not demo.ablate_relational:
+        return {"student_plain": plain, "student_distilled": exp}
+    return {
+        "student_plain": plain,
+        "student_distilled": dataclasses.replace(exp, loss=exp.loss.without_relational()),
+        "student_relational": dataclasses.replace(exp, loss=exp.loss.relational_only()),
+        "student_distilled_relational": exp,
+    }
+
+
 def summary(m: dict, keys=TABLE_KEYS) -> dict:
     return {d: {k: m[d][k] for k in keys} for d in ("t2v", "v2t")}
 
@@ -63,12 +86,10 @@ def aggregate(per_seed: list[dict], fn) -> dict:
 def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
     """Train every student of the demo, write ``<out>/metrics.json`` and return it."""
     exp = demo.experiment
-    variants = {
-        "student_plain": dataclasses.replace(exp, loss=exp.loss.without_distillation()),
-        "student_distilled": exp,
-    }
+    variants = demo_variants(demo)
     out = Path(demo.out)
     results: dict[str, dict[str, dict]] = {k: {} for k in variants}
+    val: dict[str, dict[str, dict]] = {k: {} for k in variants}
     runs: dict[str, dict[str, str]] = {k: {} for k in variants}
     timings: dict[str, dict] = {}
     used_teachers: dict = {}
@@ -82,6 +103,8 @@ def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
             run_name = f"{name.removeprefix('student_')}-seed{seed}"
             r = train(with_seed(cfg, seed, run_name, str(out)), progress=progress)
             results[name][str(seed)] = r.metrics
+            if r.val_metrics:
+                val[name][str(seed)] = r.val_metrics
             runs[name][str(seed)] = str(r.folder)
             timings[run_name] = r.timings
             changed = sorted(t for t, run in r.teachers.items() if snapshot.get(t) != run)
@@ -101,6 +124,8 @@ def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
         "seeds": results,
         "mean": {k: aggregate(v, np.mean) for k, v in per_seed.items()},
         "std": {k: aggregate(v, np.std) for k, v in per_seed.items()},
+        **({"val_mean": {k: summary(aggregate(list(v.values()), np.mean)) for k, v in val.items() if v},
+            "val_seeds": val} if any(val.values()) else {}),
         "teachers_full": teachers,
         "teacher_runs": used_teachers,
         "runs": runs,
@@ -118,8 +143,8 @@ def demo_table(metrics: dict) -> str:
 
     rows = {f"teacher {t}": m for t, m in metrics["teachers"].items()}
     n = len(next(iter(metrics["seeds"].values())))
-    rows[f"student plain (mean of {n})"] = metrics["student_plain"]
-    rows[f"student distilled (mean of {n})"] = metrics["student_distilled"]
+    for variant in metrics["seeds"]:
+        rows[f"student {variant.removeprefix('student_').replace('_', ' + ')} (mean of {n})"] = metrics[variant]
     return format_table(rows, TABLE_KEYS)
 
 
