@@ -3,6 +3,8 @@
 * ``teachkit student train --config X.toml`` -- one student run.
 * ``teachkit student demo --config configs/student_demo.toml`` -- plain vs distilled
   students over several seeds, the teachers' figures beside them (``make student``).
+* ``teachkit student demo-merge runs/x-seed0 runs/x-seed1 --out runs/x`` -- one table from
+  demos of one config run on disjoint seeds (one process per seed).
 * ``teachkit search "a red circle moves left" --run runs/demo/<run>`` -- the top videos.
 
 Progress goes to stderr, results (tables, search hits) to stdout. torch and transformers
@@ -108,6 +110,23 @@ def demo_command(
     print(seed_table(metrics), file=sys.stderr)
     print(demo_table(metrics))
     console.print(f"wrote {Path(demo.out) / 'metrics.json'} ({metrics['wall_s']:.0f} s)")
+
+
+@student_app.command("demo-merge")
+def demo_merge_command(
+    folders: list[Path] = typer.Argument(..., help="demo output folders of one config, disjoint seeds"),
+    out: Path = typer.Option(..., "--out", help="folder for the merged metrics.json"),
+) -> None:
+    """Merge demos run on disjoint seeds (e.g. one process per seed) into one metrics.json and table."""
+    from .demo import demo_table, merge_demos, seed_table
+
+    try:
+        metrics = merge_demos(folders, out)
+    except (OSError, ValueError, KeyError) as e:
+        _fail(f"cannot merge {[str(f) for f in folders]}: {e}")
+    print(seed_table(metrics), file=sys.stderr)
+    print(demo_table(metrics))
+    _console().print(f"wrote {out / 'metrics.json'}")
 
 
 def search_command(

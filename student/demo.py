@@ -117,8 +117,17 @@ def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
                 f"loss {r.first_loss:.3f} -> {r.last_loss:.3f}  step {t['step_ms']:.0f} ms, "
                 f"batch assembly {t['batch_assembly_ms']:.1f} ms, wait {t['batch_wait_ms']:.1f} ms"
             )
+    metrics = demo_metrics(results, val, runs, timings, teachers, used_teachers,
+                           time.perf_counter() - t0, exp.to_dict())
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def demo_metrics(results, val, runs, timings, teachers, used_teachers, wall_s, config) -> dict:
+    """``metrics.json``: per-seed metrics of each variant, their means and standard deviations."""
     per_seed = {k: list(v.values()) for k, v in results.items()}
-    metrics = {
+    return {
         "teachers": {t: summary(m) for t, m in teachers.items()},
         **{k: summary(aggregate(v, np.mean)) for k, v in per_seed.items()},
         "seeds": results,
@@ -130,11 +139,44 @@ def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
         "teacher_runs": used_teachers,
         "runs": runs,
         "timings": timings,
-        "wall_s": time.perf_counter() - t0,
-        "config": exp.to_dict(),
+        "wall_s": wall_s,
+        "config": config,
     }
-    out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "metrics.json", metrics)
+
+
+def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
+    """One ``metrics.json`` from demos run on disjoint seeds of one config (e.g. in parallel).
+
+    Refuses folders whose config, teacher runs or variants differ, or that share a seed.
+    """
+    import json
+
+    parts = [json.loads((Path(f) / "metrics.json").read_text()) for f in folders]
+    first = parts[0]
+    for f, p in zip(folders, parts):
+        for key in ("config", "teacher_runs"):
+            if p[key] != first[key]:
+                raise ValueError(f"{f}: its {key} differs from {folders[0]}'s; only one experiment merges")
+        if set(p["seeds"]) != set(first["seeds"]):
+            raise ValueError(f"{f}: its students {sorted(p['seeds'])} differ from {sorted(first['seeds'])}")
+    results = {k: {} for k in first["seeds"]}
+    val = {k: {} for k in first["seeds"]}
+    runs = {k: {} for k in first["seeds"]}
+    timings: dict = {}
+    for f, p in zip(folders, parts):
+        for k in results:
+            shared = set(results[k]) & set(p["seeds"][k])
+            if shared:
+                raise ValueError(f"{f}: seed(s) {sorted(shared)} of {k} are in another folder too")
+            results[k].update(p["seeds"][k])
+            val[k].update(p.get("val_seeds", {}).get(k, {}))
+            runs[k].update(p["runs"][k])
+        timings.update(p["timings"])
+    metrics = demo_metrics(results, val, runs, timings, first["teachers_full"], first["teacher_runs"],
+                           sum(p["wall_s"] for p in parts), first["config"])
+    metrics["merged_from"] = [str(f) for f in folders]
+    Path(out).mkdir(parents=True, exist_ok=True)
+    write_json(Path(out) / "metrics.json", metrics)
     return metrics
 
 
