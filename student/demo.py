@@ -159,9 +159,10 @@ def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
                 raise ValueError(f"{f}: its {key} differs from {folders[0]}'s; only one experiment merges")
         if set(p["seeds"]) != set(first["seeds"]):
             raise ValueError(f"{f}: its students {sorted(p['seeds'])} differ from {sorted(first['seeds'])}")
-    results = {k: {} for k in first["seeds"]}
-    val = {k: {} for k in first["seeds"]}
-    runs = {k: {} for k in first["seeds"]}
+    names = [k for k in VARIANTS if k in first["seeds"]] + sorted(set(first["seeds"]) - set(VARIANTS))
+    results = {k: {} for k in names}  # in the demo's order (metrics.json keeps keys sorted)
+    val = {k: {} for k in names}
+    runs = {k: {} for k in names}
     timings: dict = {}
     for f, p in zip(folders, parts):
         for k in results:
@@ -172,6 +173,7 @@ def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
             val[k].update(p.get("val_seeds", {}).get(k, {}))
             runs[k].update(p["runs"][k])
         timings.update(p["timings"])
+    results = {k: dict(sorted(v.items(), key=lambda kv: int(kv[0]))) for k, v in results.items()}
     metrics = demo_metrics(results, val, runs, timings, first["teachers_full"], first["teacher_runs"],
                            sum(p["wall_s"] for p in parts), first["config"])
     metrics["merged_from"] = [str(f) for f in folders]
