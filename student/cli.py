@@ -83,6 +83,8 @@ def demo_command(
     config: Path = typer.Option(Path("configs/student_demo.toml"), "--config", "-c", help="demo TOML"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default: demo.seeds)"),
     out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: demo.out)"),
+    variants: Optional[str] = typer.Option(None, "--variants", help="comma-separated students to train "
+                                           "(plain, distilled, relational, distilled_relational; default: all)"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
@@ -104,7 +106,8 @@ def demo_command(
         if out is not None:
             demo = dataclasses.replace(demo, out=str(out))
         with _progress(console) as progress:
-            metrics = run_demo(demo, progress=progress, log=console.print)
+            only = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+            metrics = run_demo(demo, progress=progress, log=console.print, only=only)
     except (ConfigError, StoreError) as e:
         _fail(str(e))
     print(seed_table(metrics), file=sys.stderr)

@@ -18,7 +18,7 @@ import numpy as np
 import stores
 from stores.metrics import retrieval_metrics
 
-from .config import DemoConfig
+from .config import ConfigError, DemoConfig
 from .knowledge import current_teachers, split_pairs
 from .runs import write_json
 from .train import train, with_seed
@@ -83,10 +83,16 @@ def aggregate(per_seed: list[dict], fn) -> dict:
     }
 
 
-def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
-    """Train every student of the demo, write ``<out>/metrics.json`` and return it."""
+def run_demo(demo: DemoConfig, progress=None, log=print, only: list[str] | None = None) -> dict:
+    """Train every student of the demo (those named in ``only``, if given: e.g. ``["plain"]``),
+    write ``<out>/metrics.json`` and return it."""
     exp = demo.experiment
     variants = demo_variants(demo)
+    if only:
+        unknown = sorted(set(only) - {k.removeprefix("student_") for k in variants})
+        if unknown:
+            raise ConfigError(f"--variants: unknown {unknown}; this demo trains {[k.removeprefix('student_') for k in variants]}")
+        variants = {k: v for k, v in variants.items() if k.removeprefix("student_") in only}
     out = Path(demo.out)
     results: dict[str, dict[str, dict]] = {k: {} for k in variants}
     val: dict[str, dict[str, dict]] = {k: {} for k in variants}
@@ -144,28 +150,44 @@ def demo_metrics(results, val, runs, timings, teachers, used_teachers, wall_s, c
     }
 
 
-def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
-    """One ``metrics.json`` from demos run on disjoint seeds of one config (e.g. in parallel).
+RELATIONAL_VARIANTS = ("student_relational", "student_distilled_relational")
 
-    Refuses folders whose config, teacher runs or variants differ, or that share a seed.
+
+def _comparable(part: dict) -> dict:
+    """A folder's config without what its students never read (a folder without relational
+    students ignores ``loss.relational``)."""
+    value = part["config"]
+    if any(k in RELATIONAL_VARIANTS for k in part["seeds"]):
+        return value
+    return {**value, "loss": {k: v for k, v in value["loss"].items() if k != "relational"}}
+
+
+def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
+    """One ``metrics.json`` from demos of one config run on disjoint (student, seed) sets
+    (e.g. one process per seed, ``--seeds`` / ``--variants``).
+
+    Refuses folders whose config or teacher runs differ, or that share a student and seed;
+    every student must end up with the same seeds.
     """
     import json
 
     parts = [json.loads((Path(f) / "metrics.json").read_text()) for f in folders]
-    first = parts[0]
+    first = max(parts, key=lambda p: any(k in RELATIONAL_VARIANTS for k in p["seeds"]))
+    teacher_runs: dict = {}
     for f, p in zip(folders, parts):
-        for key in ("config", "teacher_runs"):
-            if p[key] != first[key]:
-                raise ValueError(f"{f}: its {key} differs from {folders[0]}'s; only one experiment merges")
-        if set(p["seeds"]) != set(first["seeds"]):
-            raise ValueError(f"{f}: its students {sorted(p['seeds'])} differ from {sorted(first['seeds'])}")
-    names = [k for k in VARIANTS if k in first["seeds"]] + sorted(set(first["seeds"]) - set(VARIANTS))
+        if _comparable(p) != _comparable(first):
+            raise ValueError(f"{f}: its config differs from the other folders'; only one experiment merges")
+        for t, run in p["teacher_runs"].items():
+            if teacher_runs.setdefault(t, run) != run:
+                raise ValueError(f"{f}: read another run of teacher {t!r} than the other folders")
+    found = {k for p in parts for k in p["seeds"]}
+    names = [k for k in VARIANTS if k in found] + sorted(found - set(VARIANTS))
     results = {k: {} for k in names}  # in the demo's order (metrics.json keeps keys sorted)
     val = {k: {} for k in names}
     runs = {k: {} for k in names}
     timings: dict = {}
     for f, p in zip(folders, parts):
-        for k in results:
+        for k in p["seeds"]:
             shared = set(results[k]) & set(p["seeds"][k])
             if shared:
                 raise ValueError(f"{f}: seed(s) {sorted(shared)} of {k} are in another folder too")
@@ -174,7 +196,10 @@ def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
             runs[k].update(p["runs"][k])
         timings.update(p["timings"])
     results = {k: dict(sorted(v.items(), key=lambda kv: int(kv[0]))) for k, v in results.items()}
-    metrics = demo_metrics(results, val, runs, timings, first["teachers_full"], first["teacher_runs"],
+    seeds = {k: sorted(v) for k, v in results.items()}
+    if len({tuple(v) for v in seeds.values()}) > 1:
+        raise ValueError(f"the students would have different seeds: {seeds}")
+    metrics = demo_metrics(results, val, runs, timings, first["teachers_full"], teacher_runs,
                            sum(p["wall_s"] for p in parts), first["config"])
     metrics["merged_from"] = [str(f) for f in folders]
     Path(out).mkdir(parents=True, exist_ok=True)
