@@ -271,7 +271,7 @@ class RelationalLossConfig:
             raise ConfigError(f"{where}.teacher_norm: {self.kind} compares distances of the raw cosines; use 'none'")
         _non_negative(self, where, "weight", "discrimination", "discrimination_margin")
         _positive(self, where, "student_temperature", "teacher_temperature", "rkd_beta")
-        if (self.active or self.discrimination > 0) and not self.teachers:
+        if ((self.kind != "none" and self.weight > 0) or self.discrimination > 0) and not self.teachers:
             raise ConfigError(f"{where}.teachers: relational distillation needs at least one teacher")
         # the aggregation, weights and per-teacher temperatures follow [loss.coarse]'s rules
         CoarseLossConfig(kind="none", teachers=self.teachers, aggregation=self.aggregation,
