@@ -53,6 +53,7 @@ KINDS = ("clip", "text", "plugin", "imported")
 PLANS = ("full", "topk")
 FRAME_RELEVANCE = ("own", "all", "none")
 SCORE_DTYPES = ("float16", "float32")
+EMBEDDINGS = ("float16", "float32", "none")  # holistic embeddings stored per run (none: not stored)
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,7 @@ class TeacherConfig:
     k: int | None = None  # topk plans: videos per caption (the positive is added)
     frame_relevance: str = "own"  # own | all scored pairs | none
     score_dtype: str = "float16"
+    embeddings: str = "float16"  # holistic video/caption embeddings, if the teacher has them: dtype | none
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     video_batch: int = 16  # videos per video-encoder call
     text_batch: int = 256  # captions per text-encoder call and per scoring block
@@ -181,6 +183,7 @@ def _teacher(t: TeacherConfig, where: str, base: Path) -> TeacherConfig:
     _choice(t.plan, PLANS, f"{where}.plan")
     _choice(t.frame_relevance, FRAME_RELEVANCE, f"{where}.frame_relevance")
     _choice(t.score_dtype, SCORE_DTYPES, f"{where}.score_dtype")
+    _choice(t.embeddings, EMBEDDINGS, f"{where}.embeddings")
     for name in ("video_batch", "text_batch", "score_batch", "shard_captions"):
         if getattr(t, name) < 1:
             raise ConfigError(f"{where}.{name} must be >= 1, got {getattr(t, name)}")

@@ -23,6 +23,13 @@ def import_command(
     frames: Optional[Path] = typer.Option(
         None, "--frames", help="(captions x T) relevance of each caption to its own video's frames, NaN where padded."
     ),
+    video_embeddings: Optional[Path] = typer.Option(
+        None, "--video-embeddings", help="(videos x D) holistic video embeddings, rows in the --videos order."
+    ),
+    caption_embeddings: Optional[Path] = typer.Option(
+        None, "--caption-embeddings", help="(captions x D) holistic caption embeddings, rows in the --captions order."
+    ),
+    embedding_dtype: str = typer.Option("float16", "--embedding-dtype", help="float16 or float32."),
     store: Path = typer.Option(Path("store"), "--store", help="Store folder (must hold a manifest)."),
     score_dtype: str = typer.Option("float16", "--score-dtype", help="float16 or float32."),
     shard_captions: int = typer.Option(1000, "--shard-captions", help="Captions per Parquet shard."),
@@ -33,7 +40,8 @@ def import_command(
 
     from .importer import ImportSpec, import_scores
 
-    spec = ImportSpec(teacher, matrix, captions, videos, split, frames, score_dtype, shard_captions)
+    spec = ImportSpec(teacher, matrix, captions, videos, split, frames, score_dtype, shard_captions,
+                      video_embeddings, caption_embeddings, embedding_dtype)
     start = time.perf_counter()
     try:
         r = import_scores(store, spec)

@@ -1,8 +1,10 @@
 """Read-only DuckDB views over a store's committed data.
 
 ``stores.connect(root)`` returns an in-memory DuckDB connection with the views ``videos``,
-``captions``, ``scores``, ``frames``, ``runs``, ``failures`` and ``current_runs``. ``scores``
-and ``frames`` show, per teacher, only its latest committed run over the current manifest;
+``captions``, ``scores``, ``frames``, ``embeddings``, ``runs``, ``failures`` and ``current_runs``.
+``scores``, ``frames`` and ``embeddings`` show, per teacher, only its latest committed run
+over the current manifest (``embeddings.vector`` is a ``FLOAT[]`` list, for DuckDB's
+``list_cosine_similarity``; cast to ``FLOAT[n]`` for the ``array_*`` functions);
 files of running or superseded runs are never read. The views are a snapshot of what was
 committed when the connection opened.
 """
@@ -16,7 +18,7 @@ import pyarrow.parquet as pq
 
 from .layout import Store
 
-VIEWS = ("videos", "captions", "scores", "frames", "runs", "current_runs", "failures")  # creation order
+VIEWS = ("videos", "captions", "scores", "frames", "embeddings", "runs", "current_runs", "failures")  # creation order
 
 _EMPTY = {
     "videos": "SELECT NULL::VARCHAR video_id, NULL::VARCHAR split, NULL::VARCHAR path, "
@@ -27,6 +29,8 @@ _EMPTY = {
     "NULL::VARCHAR video_id, NULL::FLOAT score, NULL::VARCHAR run WHERE false",
     "frames": "SELECT NULL::VARCHAR teacher, NULL::VARCHAR split, NULL::VARCHAR caption_id, "
     "NULL::VARCHAR video_id, NULL::SMALLINT frame, NULL::FLOAT score, NULL::VARCHAR run WHERE false",
+    "embeddings": "SELECT NULL::VARCHAR teacher, NULL::VARCHAR split, NULL::VARCHAR kind, "
+    "NULL::VARCHAR id, NULL::FLOAT[] vector, NULL::VARCHAR run WHERE false",
     "runs": "SELECT NULL::VARCHAR teacher, NULL::VARCHAR fingerprint, NULL::VARCHAR run, "
     "NULL::VARCHAR kind, NULL::VARCHAR status, NULL::VARCHAR config, NULL::VARCHAR manifest, "
     "NULL::BIGINT rows, NULL::VARCHAR timings, NULL::VARCHAR metrics, NULL::VARCHAR code_version, "
@@ -65,7 +69,8 @@ def view_sql(store: Store) -> dict[str, str]:
             f"metrics, code_version, started_at, finished_at FROM {_scan([str(f) for f in run_files])}"
         )
     current = store.current_runs()
-    cols = {"scores": "caption_id, video_id, score", "frames": "caption_id, video_id, frame, score"}
+    cols = {"scores": "caption_id, video_id, score", "frames": "caption_id, video_id, frame, score",
+            "embeddings": "kind, id, vector::FLOAT[] AS vector"}
     for table, c in cols.items():
         globs = [
             str(root / table / f"teacher={t}" / f"run={r['run']}" / "split=*" / "*.parquet")

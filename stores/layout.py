@@ -9,6 +9,7 @@
       captions/manifest=<m>/part-0.parquet
       scores/teacher=<t>/run=<r>/split=<s>/part-<i>.parquet
       frames/teacher=<t>/run=<r>/split=<s>/part-<i>.parquet
+      embeddings/teacher=<t>/run=<r>/split=<s>/part-<kind>-<i>.parquet
       runs/teacher=<t>/run-<r>.parquet             one row; status=committed is the run's commit marker
       failures/run=<r>/part-<key>.parquet
 
@@ -73,7 +74,7 @@ def write_parquet_atomic(
     data = data.replace_schema_metadata(file_metadata(table, producer, fp))
     # ids repeat (dictionary + zstd make them nearly free); scores are dense floats, and
     # DuckDB refuses byte_stream_split on float16, so they are stored plain + zstd.
-    dict_cols = [n for n in ("caption_id", "video_id", "split", "path") if n in schema.names]
+    dict_cols = [n for n in ("caption_id", "video_id", "split", "path", "kind", "id") if n in schema.names]
     with atomic_path(path) as tmp:  # tmp, fsync, rename: a shard is whole or absent
         pq.write_table(
             data,
@@ -270,12 +271,16 @@ class Store:
         """Rows of a run's ``table`` shards, from the Parquet footers (no data read)."""
         return sum(pq.ParquetFile(p).metadata.num_rows for p in self.shard_files(table, teacher, run))
 
-    def score_dtype(self, teacher: str, run: str, split: str) -> str:
-        """The score type a run's ``scores`` shards of ``split`` hold: ``float16`` or ``float32``."""
-        files = self.shard_files("scores", teacher, run, split)
-        if files and pq.read_schema(files[0]).field("score").type == pa.float16():
-            return "float16"
-        return "float32"
+    def score_dtype(self, teacher: str, run: str, split: str, table: str = "scores") -> str:
+        """The type a run's ``table`` shards of ``split`` hold (scores, or the elements of
+        ``embeddings`` vectors): ``float16`` or ``float32``."""
+        files = self.shard_files(table, teacher, run, split)
+        if not files:
+            return "float32"
+        kind = pq.read_schema(files[0]).field("vector" if table == "embeddings" else "score").type
+        if table == "embeddings":
+            kind = kind.value_type
+        return "float16" if kind == pa.float16() else "float32"
 
 
 def _check_unique(t: pa.Table, col: str, table: str) -> None:

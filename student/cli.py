@@ -4,6 +4,8 @@
 * ``teachkit student demo --config configs/student_demo.toml`` -- plain vs distilled
   students over several seeds, the teachers' figures beside them (``make student``).
 * ``teachkit student export RUN --format hf OUT`` -- the run as a transformers CLIPModel + head.
+* ``teachkit student demo-merge runs/x-seed0 runs/x-seed1 --out runs/x`` -- one table from
+  demos of one config run on disjoint seeds (one process per seed).
 * ``teachkit search "a red circle moves left" --run runs/demo/<run> [--json]`` -- the top videos,
   with their paths and captions.
 
@@ -86,6 +88,8 @@ def demo_command(
     overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="FIELD=VALUE", help=_SET_HELP),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
     videos: Optional[Path] = typer.Option(None, "--videos", help="override data.videos: the folder of the store's videos"),
+    variants: Optional[str] = typer.Option(None, "--variants", help="comma-separated students to train "
+                                           "(plain, distilled, relational, distilled_relational; default: all)"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
@@ -111,11 +115,29 @@ def demo_command(
         exp = demo.experiment
         demo = dataclasses.replace(demo, experiment=dataclasses.replace(
             exp, data=dataclasses.replace(exp.data, videos=str(videos))))
+    only = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
     with _progress(console) as progress:
-        metrics = run_demo(demo, progress=progress, log=console.print)
+        metrics = run_demo(demo, progress=progress, log=console.print, only=only)
     print(seed_table(metrics), file=sys.stderr)
     print(demo_table(metrics))
     console.print(f"wrote {Path(demo.out) / 'metrics.json'} ({metrics['wall_s']:.0f} s)")
+
+
+@student_app.command("demo-merge")
+def demo_merge_command(
+    folders: list[Path] = typer.Argument(..., help="demo output folders of one config, disjoint seeds"),
+    out: Path = typer.Option(..., "--out", help="folder for the merged metrics.json"),
+) -> None:
+    """Merge demos run on disjoint seeds (e.g. one process per seed) into one metrics.json and table."""
+    from .demo import demo_table, merge_demos, seed_table
+
+    try:
+        metrics = merge_demos(folders, out)
+    except (OSError, ValueError, KeyError) as e:
+        _fail(f"cannot merge {[str(f) for f in folders]}: {e}")
+    print(seed_table(metrics), file=sys.stderr)
+    print(demo_table(metrics))
+    _console().print(f"wrote {out / 'metrics.json'}")
 
 
 def search_command(

@@ -240,15 +240,74 @@ class FineLossConfig:
 
 
 @dataclass(frozen=True)
+class RelationalLossConfig:
+    """Distillation of the teachers' intra-modal structure (video x video, caption x caption).
+
+    Reads the teachers' stored holistic embeddings (student/losses/intra.py). ``kind``:
+    ``relational`` (row KL, MCKD-style), ``rkd_distance`` or ``rkd_angle`` (Park et al.), or
+    ``none``; ``discrimination`` > 0 adds MCKD's explicit discrimination term with that
+    weight. Teachers aggregate as in ``[loss.coarse]``.
+    """
+
+    kind: str = "none"
+    weight: float = 1.0
+    teachers: list[str] = field(default_factory=list)
+    modalities: list[str] = field(default_factory=lambda: ["video", "caption"])
+    aggregation: str = "mean_loss"
+    teacher_weights: dict[str, float] = field(default_factory=dict)
+    teacher_norm: str = "none"
+    student_temperature: float = 0.1
+    teacher_temperature: float = 0.1
+    teacher_temperatures: dict[str, float] = field(default_factory=dict)
+    rkd_beta: float = 1.0
+    discrimination: float = 0.0  # weight of the discrimination term (0: off)
+    discrimination_margin: float = 0.1
+    discrimination_gap: float = 1.0
+
+    def check(self, where: str) -> None:
+        from .losses import RELATIONAL_LOSSES
+
+        if self.kind != "none" and self.kind not in RELATIONAL_LOSSES:
+            raise ConfigError(f"{where}.kind must be 'none' or one of {sorted(RELATIONAL_LOSSES)}, got {self.kind!r}")
+        bad = [m for m in self.modalities if m not in ("video", "caption")]
+        if bad or not self.modalities:
+            raise ConfigError(f"{where}.modalities must be a non-empty subset of ['video', 'caption'], got {self.modalities}")
+        if self.kind.startswith("rkd") and self.teacher_norm != "none":
+            raise ConfigError(f"{where}.teacher_norm: {self.kind} compares distances of the raw cosines; use 'none'")
+        _non_negative(self, where, "weight", "discrimination", "discrimination_margin")
+        _positive(self, where, "student_temperature", "teacher_temperature", "rkd_beta")
+        if ((self.kind != "none" and self.weight > 0) or self.discrimination > 0) and not self.teachers:
+            raise ConfigError(f"{where}.teachers: relational distillation needs at least one teacher")
+        # the aggregation, weights and per-teacher temperatures follow [loss.coarse]'s rules
+        CoarseLossConfig(kind="none", teachers=self.teachers, aggregation=self.aggregation,
+                         teacher_weights=self.teacher_weights, teacher_temperatures=self.teacher_temperatures,
+                         teacher_norm=self.teacher_norm).check(where)
+
+    @property
+    def active(self) -> bool:
+        return self.kind != "none" and self.weight > 0 and bool(self.teachers)
+
+    @property
+    def used(self) -> bool:
+        """Whether any relational term reads the teachers' embeddings."""
+        return (self.active or self.discrimination > 0) and bool(self.teachers)
+
+    def temperature_of(self, teacher: str) -> float:
+        return self.teacher_temperatures.get(teacher, self.teacher_temperature)
+
+
+@dataclass(frozen=True)
 class LossConfig:
     retrieval: RetrievalLossConfig = field(default_factory=RetrievalLossConfig)
     coarse: CoarseLossConfig = field(default_factory=CoarseLossConfig)
     fine: FineLossConfig = field(default_factory=FineLossConfig)
+    relational: RelationalLossConfig = field(default_factory=RelationalLossConfig)
 
     def check(self, where: str) -> None:
         self.retrieval.check(f"{where}.retrieval")
         self.coarse.check(f"{where}.coarse")
         self.fine.check(f"{where}.fine")
+        self.relational.check(f"{where}.relational")
 
     @property
     def teachers(self) -> list[str]:
@@ -256,15 +315,27 @@ class LossConfig:
         names = list(self.coarse.teachers) if self.coarse.active else []
         if self.fine.active:
             names += [t for t in self.fine.teachers if t not in names]
+        if self.relational.used:
+            names += [t for t in self.relational.teachers if t not in names]
         return names
+
+    def without_relational(self) -> LossConfig:
+        """The same objective without the relational terms."""
+        r = self.relational
+        return dataclasses.replace(self, relational=dataclasses.replace(
+            r, kind="none", discrimination=0.0, teachers=[], teacher_weights={}, teacher_temperatures={}))
 
     def without_distillation(self) -> LossConfig:
         """The same objective with every teacher term switched off (the plain student)."""
         return dataclasses.replace(
-            self,
+            self.without_relational(),
             coarse=dataclasses.replace(self.coarse, kind="none", teachers=[], teacher_weights={}, teacher_temperatures={}),
             fine=dataclasses.replace(self.fine, weight=0.0, teachers=[]),
         )
+
+    def relational_only(self) -> LossConfig:
+        """The same objective with only the relational terms (coarse and fine off)."""
+        return dataclasses.replace(self.without_distillation(), relational=self.relational)
 
 
 @dataclass(frozen=True)
@@ -308,18 +379,24 @@ class ComparisonConfig:
 
     The distilled student is ``experiment`` as written; the plain one is the same config
     with every distillation term off (:meth:`LossConfig.without_distillation`).
+    ``ablate_relational`` adds, per seed, the recipe without its relational terms and the
+    relational terms alone (:meth:`LossConfig.without_relational`, ``relational_only``).
     """
 
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     out: str = "runs/demo"
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    ablate_relational: bool = False
 
     def check(self) -> ComparisonConfig:
         if len(self.seeds) < 1 or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"demo.seeds must be distinct seeds, got {self.seeds}")
         self.experiment.check()
-        if not (self.experiment.loss.coarse.active or self.experiment.loss.fine.active):
-            raise ConfigError("loss: the demo compares against a distilled student; enable loss.coarse or loss.fine")
+        loss = self.experiment.loss
+        if not (loss.coarse.active or loss.fine.active or loss.relational.used):
+            raise ConfigError("loss: the demo compares against a distilled student; enable loss.coarse, loss.fine or loss.relational")
+        if self.ablate_relational and not loss.relational.used:
+            raise ConfigError("demo.ablate_relational needs loss.relational")
         return self
 
 
@@ -342,6 +419,7 @@ def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = (
 class _DemoTable:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     out: str = "runs/demo"
+    ablate_relational: bool = False
 
 
 def load_demo(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ComparisonConfig:
@@ -349,7 +427,8 @@ def load_demo(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     data = apply_overrides(read_toml(path), _checked(overrides, ExperimentConfig, demo=_DemoTable))
     table = from_dict(_DemoTable, data.pop("demo", {}), "demo")
     experiment = from_dict(ExperimentConfig, data)
-    return ComparisonConfig(seeds=table.seeds, out=table.out, experiment=experiment).check()
+    return ComparisonConfig(seeds=table.seeds, out=table.out, experiment=experiment,
+                            ablate_relational=table.ablate_relational).check()
 
 
 def _checked(overrides, schema: type, **tables: type) -> list[str]:

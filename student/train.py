@@ -122,6 +122,11 @@ def _check_teachers(cfg: ExperimentConfig, current: dict, with_frames: list[str]
             if t not in with_frames:
                 raise ConfigError(f"loss.fine.teachers: teacher {t!r} stored no frame relevance for the training split")
             used[t] = current[t]
+    if cfg.loss.relational.used:
+        for t in cfg.loss.relational.teachers:
+            if t not in current:
+                raise ConfigError(f"loss.relational.teachers: the store has no committed run of {t!r} (has {sorted(current)})")
+            used[t] = current[t]
     return used
 
 
@@ -184,6 +189,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         list(zip(trainset.caption_ids, (trainset.video_ids[r] for r in trainset.video_rows))),
         trainset.video_ids,
         progress,
+        cfg.loss.relational.teachers if cfg.loss.relational.used else [],
     )
     dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window)
     loader = make_loader(dataset, cfg.data.num_workers, pin_memory=device.type == "cuda")

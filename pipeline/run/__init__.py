@@ -168,7 +168,8 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
         loaded.append((plan, teacher, time.perf_counter() - t0))
     for plan, teacher, load_s in loaded:
         writer = RunWriter(store, plan.name, plan.cfg.kind, plan.fingerprint, plan.config_json,
-                           plan.code_version, plan.cfg.score_dtype)
+                           plan.code_version, plan.cfg.score_dtype,
+                           embedding_dtype=plan.cfg.embeddings if plan.cfg.embeddings != "none" else "float16")
         done = writer.begin()
         if done:
             log(f"{plan.name}: resuming run {writer.run} ({done} shard files already written)")

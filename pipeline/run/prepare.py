@@ -4,7 +4,7 @@ Each step is cheap when there is nothing to do (the demo and the manifest compar
 inputs' fingerprints; ``ensure_checkpoint`` compares its marker), so ``teachkit teachers
 run`` calls all of them every time. :func:`plan_teacher` computes a teacher's fingerprint
 without loading its model: the canonical config (model identity, scorer, frame sampling,
-score plan, score dtype, shard size), the manifest's fingerprint and the code version.
+score plan, score and embedding dtypes, shard size), the manifest's fingerprint and the code version.
 """
 
 from __future__ import annotations
@@ -88,6 +88,7 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
         "model": None if model is None else model.identity,
         "plan": {"kind": t.plan, "k": t.k},
         "score_dtype": t.score_dtype,
+        "embeddings": t.embeddings,
         "shard_captions": t.shard_captions,
         "max_length": t.max_length,
     }

@@ -43,6 +43,13 @@ def test_defaults_and_values(tmp_path):
         ("[loss.coarse]\nkind = 'kl'\nteachers = ['a']\naggregation = 'weighted'\n", "loss.coarse.teacher_weights"),
         ("[loss.coarse]\nkind = 'kl'\nteachers = ['a']\nteacher_temperatures = { a = 0.0 }\n", "loss.coarse.teacher_temperatures.a"),
         ("[data]\nbatch_size = 1\n", "data.batch_size"),
+        ("[loss.relational]\nkind = 'mckd'\nteachers = ['a']\n", "loss.relational.kind"),
+        ("[loss.relational]\nkind = 'relational'\n", "loss.relational.teachers"),
+        ("[loss.relational]\ndiscrimination = 1.0\n", "loss.relational.teachers"),
+        ("[loss.relational]\nkind = 'relational'\nteachers = ['a']\nmodalities = ['audio']\n", "loss.relational.modalities"),
+        ("[loss.relational]\nkind = 'rkd_angle'\nteachers = ['a']\nteacher_norm = 'zscore'\n", "loss.relational.teacher_norm"),
+        ("[loss.relational]\nkind = 'relational'\nteachers = ['a']\naggregation = 'weighted'\n",
+         "loss.relational.teacher_weights"),
     ],
 )
 def test_errors_name_the_field(tmp_path, extra, field):
