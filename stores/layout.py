@@ -38,6 +38,10 @@ from .schema import SCHEMA_VERSION, file_metadata, schema_for
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+#: the tables a teacher run writes shards to (``<table>/teacher=<t>/run=<r>/split=<s>/``)
+RUN_TABLES = ("scores", "frames", "embeddings")
+
+
 class StoreError(InputError, RuntimeError):
     """A store that cannot be used as asked (missing, incompatible, inconsistent)."""
 
@@ -252,9 +256,9 @@ class Store:
 
     # -- paths: what a stage asks instead of spelling out the hive layout ---------------
     def run_dir(self, table: str, teacher: str, run: str) -> Path:
-        """``<table>/teacher=<t>/run=<r>``: one teacher run's ``scores`` or ``frames`` shards."""
-        if table not in ("scores", "frames"):
-            raise ValueError(f"teacher runs write scores and frames, not {table!r}")
+        """``<table>/teacher=<t>/run=<r>``: one teacher run's ``scores``, ``frames`` or ``embeddings`` shards."""
+        if table not in RUN_TABLES:
+            raise ValueError(f"teacher runs write {', '.join(RUN_TABLES)}, not {table!r}")
         return self.root / table / f"teacher={check_name('teacher', teacher)}" / f"run={run}"
 
     def shard_dir(self, table: str, teacher: str, run: str, split: str) -> Path:

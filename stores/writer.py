@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 
 from .errors import RuntimeFailure
 from .fingerprint import short
-from .layout import TMP_SUFFIX, Store, StoreError, check_name, write_parquet_atomic
+from .layout import RUN_TABLES, TMP_SUFFIX, Store, StoreError, check_name, write_parquet_atomic
 
-SHARD_TABLES = ("scores", "frames", "embeddings")
+SHARD_TABLES = RUN_TABLES
 
 
 class ShardRefused(RuntimeFailure, ValueError):

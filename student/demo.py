@@ -161,13 +161,17 @@ def demo_metrics(results, val, runs, timings, teachers, used_teachers, wall_s, c
 RELATIONAL_VARIANTS = ("student_relational", "student_distilled_relational")
 
 
-def _comparable(part: dict) -> dict:
-    """A folder's config without what its students never read (a folder without relational
-    students ignores ``loss.relational``)."""
-    value = part["config"]
-    if any(k in RELATIONAL_VARIANTS for k in part["seeds"]):
-        return value
-    return {**value, "loss": {k: v for k, v in value["loss"].items() if k != "relational"}}
+def _comparable(part: dict, other: dict) -> tuple[dict, dict]:
+    """Two folders' configs without what either one's students never read (a folder without
+    relational students ignores ``loss.relational``)."""
+    a, b = part["config"], other["config"]
+    if all(any(k in RELATIONAL_VARIANTS for k in p["seeds"]) for p in (part, other)):
+        return a, b
+
+    def strip(value: dict) -> dict:
+        return {**value, "loss": {k: v for k, v in value["loss"].items() if k != "relational"}}
+
+    return strip(a), strip(b)
 
 
 def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
@@ -183,7 +187,8 @@ def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
     first = max(parts, key=lambda p: any(k in RELATIONAL_VARIANTS for k in p["seeds"]))
     teacher_runs: dict = {}
     for f, p in zip(folders, parts):
-        if _comparable(p) != _comparable(first):
+        mine, theirs = _comparable(p, first)
+        if mine != theirs:
             raise ValueError(f"{f}: its config differs from the other folders'; only one experiment merges")
         for t, run in p["teacher_runs"].items():
             if teacher_runs.setdefault(t, run) != run:

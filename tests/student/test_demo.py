@@ -77,9 +77,9 @@ def test_relational_ablation_trains_four_students_and_merges_disjoint_seeds(synt
         "train.steps": 2, "loss.relational.kind": "relational", "loss.relational.teachers": ["fine_t"],
         "loss.relational.discrimination": 0.5})
     for seed in (0, 1):
-        run_demo(DemoConfig(seeds=[seed], out=str(tmp_path / f"s{seed}"), experiment=exp, ablate_relational=True).check(),
+        run_demo(ComparisonConfig(seeds=[seed], out=str(tmp_path / f"s{seed}"), experiment=exp, ablate_relational=True).check(),
                  log=lambda *a: None, only=["plain", "distilled"] if seed == 1 else None)
-    run_demo(DemoConfig(seeds=[1], out=str(tmp_path / "s1r"), experiment=exp, ablate_relational=True).check(),
+    run_demo(ComparisonConfig(seeds=[1], out=str(tmp_path / "s1r"), experiment=exp, ablate_relational=True).check(),
              log=lambda *a: None, only=["relational", "distilled_relational"])
     with pytest.raises(ValueError, match="different seeds"):
         merge_demos([tmp_path / "s0", tmp_path / "s1"], tmp_path / "half")
