@@ -60,7 +60,8 @@ SCORE_DTYPES = ("float16", "float32")
 
 @dataclass(frozen=True)
 class StoreConfig:
-    root: Path = Path("store")
+    root: Path | str = Path("store")  # a folder, or an fsspec URL (s3://bucket/prefix) kept as given
+    options: dict = field(default_factory=dict)  # fsspec storage options (endpoint_url, ...)
 
 
 @dataclass(frozen=True)
@@ -264,6 +265,8 @@ def _coerce(value: Any, hint: Any, where: str, base: Path) -> Any:
     if hint is Path:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where}: expected a path string, got {value!r}")
+        if "://" in value:  # a URL (s3://, file://): not a path relative to base
+            return value
         p = Path(value).expanduser()
         return p if p.is_absolute() else base / p
     if hint is bool:

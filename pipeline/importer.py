@@ -269,8 +269,5 @@ def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:
 
 
 def _frame_rows(store: Store, teacher: str, fp: str) -> int:
-    import pyarrow.parquet as pq
-
-    base = store.root / "frames" / f"teacher={teacher}" / f"run={fp[:16]}"
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in base.glob("split=*/part-*.parquet"))
+    return store.shard_rows("frames", teacher, fp[:16])
 

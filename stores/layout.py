@@ -12,14 +12,16 @@
       runs/teacher=<t>/run-<r>.parquet             one row; status=committed is the run's commit marker
       failures/run=<r>/part-<key>.parquet
 
-Every file is written under a temporary name and renamed when complete, so a reader never
-sees a partial file; a run's rows become visible (through :func:`stores.connect`) only
-once its ``runs`` row says ``committed``.
+The root is a folder or any fsspec URL (``s3://bucket/prefix``, ``file:///...``): every read
+and write goes through the store's :class:`stores.fs.StoreFS`. Locally every file is written
+under a temporary name and renamed when complete; on an object store every file is one
+write-once object under its final key. Either way a reader never sees a partial file, and a
+run's rows become visible (through :func:`stores.connect`) only once its ``runs`` row says
+``committed``.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -30,6 +32,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .fingerprint import fingerprint, short
+from .fs import LocalFS, StoreFS, open_fs
 from .schema import SCHEMA_VERSION, file_metadata, schema_for
 
 TMP_SUFFIX = ".tmp"
@@ -44,6 +47,10 @@ class IncompatibleStoreError(StoreError):
     """The store was written with another schema version."""
 
 
+class LockHeld(StoreError):
+    """Another writer holds the lock of the teacher run asked for (:mod:`stores.lock`)."""
+
+
 def check_name(kind: str, name: str) -> str:
     """Teacher and split names become path parts: keep them plain."""
     if not isinstance(name, str) or not _NAME.match(name):
@@ -54,8 +61,9 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
-def write_parquet_atomic(
-    path: Path,
+def write_table(
+    fs: StoreFS,
+    key: str,
     data: pa.Table,
     table: str,
     producer: str,
@@ -63,30 +71,32 @@ def write_parquet_atomic(
     score_dtype: str = "float16",
     row_group_size: int = 1 << 20,
 ) -> int:
-    """Cast ``data`` to ``table``'s schema and write it to ``path`` atomically; return rows."""
+    """Cast ``data`` to ``table``'s schema and write it to ``key`` of ``fs`` whole; return rows."""
     schema = schema_for(table, score_dtype)
     missing = [n for n in schema.names if n not in data.column_names]
     if missing:
         raise ValueError(f"{table}: missing columns {missing}")
     data = pa.Table.from_pydict({n: data.column(n) for n in schema.names}).cast(schema)
     data = data.replace_schema_metadata(file_metadata(table, producer, fp))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
     # ids repeat (dictionary + zstd make them nearly free); scores are dense floats, and
     # DuckDB refuses byte_stream_split on float16, so they are stored plain + zstd.
     dict_cols = [n for n in ("caption_id", "video_id", "split", "path") if n in schema.names]
-    pq.write_table(
+    fs.write_parquet(
+        key,
         data,
-        tmp,
         compression="zstd",
         use_dictionary=dict_cols,
         row_group_size=row_group_size,
         write_statistics=True,
     )
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
     return data.num_rows
+
+
+def write_parquet_atomic(path: Path, data: pa.Table, table: str, producer: str, fp: str,
+                         score_dtype: str = "float16", row_group_size: int = 1 << 20) -> int:
+    """:func:`write_table` to a local ``path`` (temporary sibling, fsync, rename)."""
+    path = Path(path)
+    return write_table(LocalFS(path.parent), path.name, data, table, producer, fp, score_dtype, row_group_size)
 
 
 def read_file_metadata(path: Path) -> dict[str, str]:
@@ -109,29 +119,53 @@ class Manifest:
 
 
 class Store:
-    """A store folder. ``Store(root, create=True)`` makes it; otherwise it must exist."""
+    """A store. ``Store(root, create=True)`` makes it; otherwise it must exist.
 
-    def __init__(self, root: str | Path, create: bool = False):
-        self.root = Path(root)
-        marker = self.root / "store.json"
-        if not marker.exists():
+    ``root`` is a folder or an fsspec URL (``s3://bucket/prefix``); ``options`` are that
+    filesystem's storage options (``endpoint_url``, ...), see :mod:`stores.fs`. ``root`` stays a
+    :class:`~pathlib.Path` for a local store and is the URL string otherwise; :attr:`fs` is what
+    every read and write goes through.
+    """
+
+    def __init__(self, root: str | Path, create: bool = False, options: dict | None = None):
+        self.fs: StoreFS = open_fs(root, options)
+        self.root: Path | str = self.fs.root if self.fs.local else self.fs.url
+        try:
+            info = self.fs.read_json("store.json")
+        except FileNotFoundError:
             if not create:
                 raise StoreError(
                     f"no teachkit store at {self.root} (missing store.json); "
                     "build one with `teachkit data ...` first"
-                )
-            self.root.mkdir(parents=True, exist_ok=True)
-            _write_json_atomic(marker, {"schema_version": SCHEMA_VERSION, "created_at": time.time()})
-        self.check_version()
+                ) from None
+            info = {"schema_version": SCHEMA_VERSION, "created_at": time.time()}
+            self.fs.write_json("store.json", info)
+        except (OSError, ValueError) as e:
+            raise StoreError(f"unreadable store.json in {self.root}: {e}") from e
+        self.check_version(info)
 
     # -- layout ---------------------------------------------------------------------
-    def table_dir(self, table: str) -> Path:
+    def table_dir(self, table: str) -> str:
+        """The key of a table's folder (``"scores"``), relative to the root."""
         schema_for(table)  # validates the name
-        return self.root / table
+        return table
 
-    def check_version(self) -> None:
+    def run_dir(self, table: str, teacher: str, run: str) -> str:
+        """The key of one teacher run's folder of ``table`` shards."""
+        return f"{self.table_dir(table)}/teacher={teacher}/run={run}"
+
+    def shard_files(self, table: str, teacher: str, run: str, split: str | None = None) -> list[str]:
+        """Keys of a teacher run's shards of ``table`` (one split, or all), sorted."""
+        part = f"split={split}" if split is not None else "split=*"
+        return self.fs.glob(f"{self.run_dir(table, teacher, run)}/{part}/part-*.parquet")
+
+    def shard_rows(self, table: str, teacher: str, run: str, split: str | None = None) -> int:
+        """Rows of a teacher run's ``table`` shards, from the Parquet footers (no data read)."""
+        return sum(self.fs.parquet_rows(k) for k in self.shard_files(table, teacher, run, split))
+
+    def check_version(self, info: dict | None = None) -> None:
         try:
-            info = json.loads((self.root / "store.json").read_text())
+            info = self.fs.read_json("store.json") if info is None else info
             version = int(info["schema_version"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise StoreError(f"unreadable store.json in {self.root}: {e}") from e
@@ -143,10 +177,10 @@ class Store:
 
     # -- manifest -------------------------------------------------------------------
     def manifest(self) -> Manifest | None:
-        path = self.root / "manifest.json"
-        if not path.exists():
+        try:
+            return Manifest(**self.fs.read_json("manifest.json"))
+        except FileNotFoundError:
             return None
-        return Manifest(**json.loads(path.read_text()))
 
     def require_manifest(self) -> Manifest:
         m = self.manifest()
@@ -179,29 +213,36 @@ class Store:
         )
         m = Manifest(fp, dataset, videos.num_rows, captions.num_rows, len(failures), source)
         part = f"manifest={m.short}"
-        write_parquet_atomic(self.root / "videos" / part / "part-0.parquet", videos, "videos", producer, fp)
-        write_parquet_atomic(self.root / "captions" / part / "part-0.parquet", captions, "captions", producer, fp)
+        write_table(self.fs, f"videos/{part}/part-0.parquet", videos, "videos", producer, fp)
+        write_table(self.fs, f"captions/{part}/part-0.parquet", captions, "captions", producer, fp)
         fail = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures]})
-        write_parquet_atomic(
-            self.root / "failures" / f"run={m.short}" / "part-manifest.parquet", fail, "failures", producer, fp
-        )
-        _write_json_atomic(self.root / "manifest.json", m.__dict__)
+        write_table(self.fs, f"failures/run={m.short}/part-manifest.parquet", fail, "failures", producer, fp)
+        # manifest.json is the commit marker: written last, whole
+        self.fs.write_json("manifest.json", m.__dict__)
         return m
 
     # -- runs -----------------------------------------------------------------------
+    def run_key(self, teacher: str, run: str) -> str:
+        """The key of a teacher run's ``runs`` row (its commit marker)."""
+        return f"runs/teacher={teacher}/run-{run}.parquet"
+
+    def run_files(self) -> list[str]:
+        """Keys of every ``runs`` row file, sorted."""
+        return self.fs.glob("runs/teacher=*/run-*.parquet")
+
     def run_rows(self) -> list[dict]:
         """Every ``runs`` row on disk (committed or not), with its teacher."""
         rows = []
-        for path in sorted((self.root / "runs").glob("teacher=*/run-*.parquet")):
-            teacher = path.parent.name.split("=", 1)[1]
-            for row in pq.read_table(path).to_pylist():
+        for key in self.run_files():
+            teacher = key.split("/")[1].split("=", 1)[1]
+            for row in self.fs.read_parquet(key).to_pylist():
                 row["teacher"] = teacher
                 rows.append(row)
         return rows
 
-    def current_runs(self) -> dict[str, dict]:
-        """Per teacher, the latest committed run over the current manifest."""
-        m = self.manifest()
+    def current_runs(self, manifest: Manifest | None = None) -> dict[str, dict]:
+        """Per teacher, the latest committed run over the current manifest (``manifest`` if given)."""
+        m = self.manifest() if manifest is None else manifest
         current: dict[str, dict] = {}
         for row in self.run_rows():
             if row["status"] != "committed" or m is None or row["manifest"] != m.fingerprint:
@@ -212,10 +253,10 @@ class Store:
         return current
 
     def committed_run(self, teacher: str, fp: str) -> dict | None:
-        path = self.root / "runs" / f"teacher={teacher}" / f"run-{short(fp)}.parquet"
-        if not path.exists():
+        try:
+            row = self.fs.read_parquet(self.run_key(teacher, short(fp))).to_pylist()[0]
+        except FileNotFoundError:
             return None
-        row = pq.read_table(path).to_pylist()[0]
         if row["status"] == "committed" and row["fingerprint"] == fp:
             row["teacher"] = teacher
             return row
@@ -231,13 +272,3 @@ def _check_unique(t: pa.Table, col: str, table: str) -> None:
                 dups.append(v)
             seen.add(v)
         raise ValueError(f"{table}: duplicate {col} values, e.g. {dups[:3]}")
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}{TMP_SUFFIX}")
-    with open(tmp, "w") as f:
-        f.write(json.dumps(obj, indent=2, sort_keys=True))
-        f.flush()
-        os.fsync(f.fileno())  # manifest.json is a commit marker: never rename an unwritten file
-    os.replace(tmp, path)

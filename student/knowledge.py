@@ -281,11 +281,9 @@ class MatrixReader:
 
 def _stored_dtype(store_root, teacher: str, run: str, split: str) -> str:
     """The score type a teacher run's shards hold (``float16`` or ``float32``)."""
-    import pyarrow.parquet as pq
-
-    folder = Path(store_root) / "scores" / f"teacher={teacher}" / f"run={run}" / f"split={split}"
-    files = sorted(folder.glob("*.parquet"))
-    if files and pq.read_schema(files[0]).field("score").type == pa.float16():
+    store = stores.Store(store_root)  # a folder or a URL (s3://...): read through the store
+    files = store.shard_files("scores", teacher, run, split)
+    if files and store.fs.parquet_schema(files[0]).field("score").type == pa.float16():
         return "float16"
     return "float32"
 

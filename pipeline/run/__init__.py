@@ -137,10 +137,7 @@ def _from_row(store: Store, name: str, status: str, row: dict) -> Outcome:
 
 def _frame_rows(store: Store, teacher: str, run: str) -> int:
     """Rows of a run's frames shards, from the Parquet footers (no data read)."""
-    import pyarrow.parquet as pq
-
-    files = (store.root / "frames" / f"teacher={teacher}" / f"run={run}").glob("split=*/part-*.parquet")
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in files)
+    return store.shard_rows("frames", teacher, run)
 
 
 def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, console, log, progress: bool):

@@ -9,10 +9,10 @@ last, see :mod:`stores.metrics`), v2t ranks captions for each video that has one
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
+from stores.connect import duckdb_for
 from stores.metrics import summarize, t2v_ranks, v2t_ranks
 
 from .data import SplitData
@@ -29,12 +29,12 @@ JOIN vid_index v USING (video_id)
 
 def stored_metrics(writer, split: SplitData, failed: set[str]) -> dict:
     """``{"split", "captions", "videos", "t2v": {...}, "v2t": {...}}`` or {} when nothing is scored."""
-    files = sorted(str(p) for p in writer.shard_path("scores", split.name, 0).parent.glob("part-*.parquet"))
+    files = writer.shard_uris("scores", split.name)
     if not files:
         return {}
     ok = [i for i, v in enumerate(split.video_ids) if v not in failed]
     vid_pos = {split.video_ids[i]: j for j, i in enumerate(ok)}
-    con = duckdb.connect(":memory:")
+    con = duckdb_for(writer.store)
     try:
         con.register("cap_index", pa.table({"caption_id": split.caption_ids,
                                             "i": np.arange(len(split.caption_ids))}))
