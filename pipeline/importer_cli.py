@@ -23,7 +23,7 @@ def import_command(
     frames: Optional[Path] = typer.Option(
         None, "--frames", help="(captions x T) relevance of each caption to its own video's frames, NaN where padded."
     ),
-    store: Path = typer.Option(Path("store"), "--store", help="Store folder (must hold a manifest)."),
+    store: str = typer.Option("store", "--store", help="Store folder or URL, e.g. s3://bucket/prefix (must hold a manifest)."),
     score_dtype: str = typer.Option("float16", "--score-dtype", help="float16 or float32."),
     shard_captions: int = typer.Option(1000, "--shard-captions", help="Captions per Parquet shard."),
 ) -> None:

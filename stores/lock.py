@@ -88,8 +88,9 @@ class RunLock:
         """Take the lock; return the stale holder it was taken over from, if any."""
         raise NotImplementedError
 
-    def check(self) -> None:
-        """Raise if the lock was lost since :meth:`acquire` (object-store leases only)."""
+    def check(self, read: bool = False) -> None:
+        """Raise if the lock was lost since :meth:`acquire` (object-store leases only); with
+        ``read``, look at the lease itself rather than at what the last renewal saw."""
 
     def release(self) -> None:
         raise NotImplementedError
@@ -168,7 +169,7 @@ class Lease(RunLock):
         self.fs, self.key, self.what, self.warn = fs, key, what, warn
         self.seconds = float(seconds)
         self.me: Holder | None = None
-        self.lost: Holder | None = None
+        self.lost, self.lost_to = False, None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -208,7 +209,9 @@ class Lease(RunLock):
             self._refuse(now)
         self._thread = threading.Thread(target=self._renew, name=f"lease {self.key}", daemon=True)
         self._thread.start()
-        self._finalizer = weakref.finalize(self, _stop_lease, self._stop)
+        # a process ending on an exception gives the lease back at exit (a killed one cannot:
+        # its lease expires)
+        self._finalizer = weakref.finalize(self, _release_lease, self.fs, self.key, self.me.token, self._stop)
         return stale
 
     def _renew(self) -> None:
@@ -216,17 +219,22 @@ class Lease(RunLock):
             try:
                 now = self._read()
                 if now is None or now.token != self.me.token:
-                    self.lost = now
+                    self.lost, self.lost_to = True, now
                     return
                 self._write()
             except Exception:  # a network blip: the next renewal tries again
                 continue
 
-    def check(self) -> None:
-        if self.lost is not None:
+    def check(self, read: bool = False) -> None:
+        if read and self.me is not None and not self.lost:
+            now = self._read()
+            if now is None or now.token != self.me.token:
+                self.lost, self.lost_to = True, now
+        if self.lost:
             from .layout import LockHeld
 
-            raise LockHeld(f"{self.what}: the writer lease was taken over by {self.lost.describe()} "
+            who = self.lost_to.describe() if self.lost_to else "another writer (or removed)"
+            raise LockHeld(f"{self.what}: the writer lease was taken over by {who} "
                            "(this writer stopped renewing it for too long); stopping without committing")
 
     def release(self) -> None:
@@ -236,12 +244,19 @@ class Lease(RunLock):
         if self._thread is not None:
             self._thread.join()
         try:
-            now = self._read()
-            if now is not None and now.token == self.me.token:
-                self.fs.remove(self.key)
+            self._finalizer()
         finally:
             self.me = None
 
 
-def _stop_lease(stop: threading.Event) -> None:
+def _release_lease(fs: StoreFS, key: str, token: str, stop: threading.Event) -> None:
+    """Delete the lease if it is still this holder's (best effort: it expires anyway)."""
     stop.set()
+    try:
+        now = Holder.parse(fs.read_bytes(key))
+        if now is not None and now.token == token:
+            fs.remove(key)
+    except FileNotFoundError:
+        pass
+    except Exception as e:  # at interpreter exit, the store may be unreachable
+        _default_warn(f"could not release the writer lease {key} ({type(e).__name__}); it expires by itself")

@@ -166,7 +166,7 @@ class RunWriter:
         """Make the run visible: write its ``runs`` row with status ``committed``."""
         if self._started_at is None:
             raise StoreError("commit() before begin()")
-        self._lock.check()
+        self._lock.check(read=True)  # the commit is the one write that must be this writer's
         row = self._write_run_row(
             "committed", rows=self.rows("scores"), timings=timings or {}, metrics=metrics or {},
             finished=_now(),

@@ -149,3 +149,9 @@ def store_root(request, tmp_path):
 def any_store(store_root):
     """:func:`small_store`, once in a local folder and once on S3."""
     return make_small_store(store_root)
+
+
+@pytest.fixture
+def s3_store(s3_root):
+    """:func:`small_store` on S3."""
+    return make_small_store(s3_root)

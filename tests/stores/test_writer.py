@@ -99,6 +99,7 @@ def test_empty_shard_is_valid_and_nonfinite_or_overflow_refused(any_store):
     assert not w.has_shard("scores", "test", 0)
     with pytest.raises(ValueError, match="split name"):
         w.shard_path("scores", "../escape", 0)
+    w.release()
 
 
 KILLED_WRITER = textwrap.dedent(
@@ -228,3 +229,23 @@ def test_score_row_order_varies_the_column_with_fewer_values_fastest():
     order = score_row_order(vids, caps)  # 5 "captions" x 3 videos: caption-major
     assert vids[order].tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3 + [4] * 3
     assert sorted(order.tolist()) == list(range(15))  # a permutation: no row lost or repeated
+
+
+
+def test_a_writer_whose_s3_lease_was_taken_over_does_not_commit(s3_store):
+    from stores.lock import Holder
+
+    store = s3_store
+    w = RunWriter(store, "t1", "test", "d" * 64, "{}", "0", lease_seconds=30)
+    w.begin()
+    w.write_shard("scores", "test", 0, _shard(["v0#0"], ["v0"]))
+    # another machine decided this writer was dead and took the lease
+    thief = Holder("elsewhere", 4242, "2026-01-01T00:00:00Z", "f" * 32, time.time() + 30)
+    store.fs.write_bytes(f"locks/teacher=t1/run-{'d' * 16}.lock", thief.encode())
+    with pytest.raises(StoreError, match="taken over by host elsewhere pid 4242 since 2026-01-01T00:00:00Z"):
+        w.commit()
+    assert _count(store, "SELECT count(*) FROM current_runs") == [(0,)]
+    with pytest.raises(StoreError, match="taken over by host elsewhere"):
+        w.write_shard("scores", "test", 1, _shard(["v0#1"], ["v0"]))
+    w.release()
+    assert Holder.parse(store.fs.read_bytes(f"locks/teacher=t1/run-{'d' * 16}.lock")) == thief  # not ours to delete
