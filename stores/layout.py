@@ -11,6 +11,7 @@
       frames/teacher=<t>/run=<r>/split=<s>/part-<i>.parquet
       runs/teacher=<t>/run-<r>.parquet             one row; status=committed is the run's commit marker
       failures/run=<r>/part-<key>.parquet
+      locks/teacher=<t>/run-<r>.lock               the writer lock of a run being written
 
 The root is a folder or any fsspec URL (``s3://bucket/prefix``, ``file:///...``): every read
 and write goes through the store's :class:`stores.fs.StoreFS`. Locally every file is written
@@ -225,6 +226,10 @@ class Store:
     def run_key(self, teacher: str, run: str) -> str:
         """The key of a teacher run's ``runs`` row (its commit marker)."""
         return f"runs/teacher={teacher}/run-{run}.parquet"
+
+    def lock_key(self, teacher: str, run: str) -> str:
+        """The key of a teacher run's writer lock (:mod:`stores.lock`)."""
+        return f"locks/teacher={teacher}/run-{run}.lock"
 
     def run_files(self) -> list[str]:
         """Keys of every ``runs`` row file, sorted."""

@@ -72,7 +72,7 @@ class RunWriter:
         self.manifest = store.require_manifest().fingerprint
         self._runs_key = store.run_key(self.teacher, self.run)
         self._started_at: dt.datetime | None = None
-        self._lock = run_lock(store.fs, f"locks/teacher={self.teacher}/run-{self.run}.lock",
+        self._lock = run_lock(store.fs, store.lock_key(self.teacher, self.run),
                               f"teacher {self.teacher} run {self.run}", lease_seconds=lease_seconds)
         self._locked = False
 
@@ -86,6 +86,9 @@ class RunWriter:
         if not self._locked:
             self._lock.acquire()
             self._locked = True
+            if self.store.committed_run(self.teacher, self.fingerprint) is not None:
+                self.release()  # the holder it waited for committed in between
+                raise StoreError(f"run {self.run} of teacher {self.teacher} is already committed")
         self._remove_temporaries()  # only now: a live writer's temporaries are not leftovers
         fs = self.store.fs
         if fs.exists(self._runs_key):

@@ -241,11 +241,11 @@ def test_a_writer_whose_s3_lease_was_taken_over_does_not_commit(s3_store):
     w.write_shard("scores", "test", 0, _shard(["v0#0"], ["v0"]))
     # another machine decided this writer was dead and took the lease
     thief = Holder("elsewhere", 4242, "2026-01-01T00:00:00Z", "f" * 32, time.time() + 30)
-    store.fs.write_bytes(f"locks/teacher=t1/run-{'d' * 16}.lock", thief.encode())
+    store.fs.write_bytes(store.lock_key("t1", "d" * 16), thief.encode())
     with pytest.raises(StoreError, match="taken over by host elsewhere pid 4242 since 2026-01-01T00:00:00Z"):
         w.commit()
     assert _count(store, "SELECT count(*) FROM current_runs") == [(0,)]
     with pytest.raises(StoreError, match="taken over by host elsewhere"):
         w.write_shard("scores", "test", 1, _shard(["v0#1"], ["v0"]))
     w.release()
-    assert Holder.parse(store.fs.read_bytes(f"locks/teacher=t1/run-{'d' * 16}.lock")) == thief  # not ours to delete
+    assert Holder.parse(store.fs.read_bytes(store.lock_key("t1", "d" * 16))) == thief  # not ours to delete
