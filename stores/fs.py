@@ -190,10 +190,10 @@ class ObjectFS(StoreFS):
         self.options = dict(options or {})
         try:
             self.fs, self.base = fsspec.core.url_to_fs(self.url, **self.options)
-        except ImportError as e:  # e.g. s3:// without s3fs
+        except (ImportError, ValueError) as e:  # s3:// without s3fs; a protocol fsspec does not know
             from .layout import StoreError
 
-            raise StoreError(f"store root {self.url}: {e}") from None
+            raise StoreError(f"store root {self.url}: {' '.join(str(e).split())}") from None
         self.base = self.base.rstrip("/")
         protocol = self.fs.protocol
         self.protocol = protocol[0] if isinstance(protocol, (tuple, list)) else protocol
