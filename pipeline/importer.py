@@ -24,7 +24,8 @@ import numpy as np
 import pyarrow as pa
 
 from stores import RunWriter, Store, canonical_json, check_name, connect, file_checksum, fingerprint
-from stores.metrics import summarize, t2v_ranks, v2t_ranks
+from stores.errors import InputError
+from stores.metrics import teacher_metrics
 from stores.schema import SCORE_DTYPES
 
 from .code_version import package_version
@@ -34,7 +35,7 @@ FLOAT16_MAX = 65504.0
 MAX_FRAMES = 32767  # frame indices are int16 in the store
 
 
-class ImportRefused(ValueError):
+class ImportRefused(InputError, ValueError):
     """Inputs that cannot become a teacher run; the message says which and why."""
 
 
@@ -83,7 +84,10 @@ def load_array(path: Path, field: str) -> np.ndarray:
     """A float32 array from ``.npy`` or a tensor saved with ``torch.save`` (``.pt``/``.pth``)."""
     path = Path(path)
     if path.suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:  # not an .npy file, truncated, or pickled objects
+            raise ImportRefused(f"{field}: cannot load {path} as a .npy array: {e}") from None
     elif path.suffix in (".pt", ".pth"):
         import torch
 
@@ -204,11 +208,8 @@ def _validate(spec, cap_ids, vid_ids, sim, frames, con) -> np.ndarray:
 
 
 def _metrics(sim: np.ndarray, own: np.ndarray) -> dict:
-    """t2v always; v2t only when every video column has at least one caption row."""
-    out = {"t2v": summarize(t2v_ranks(sim, own))}
-    if np.bincount(own, minlength=sim.shape[1]).min() > 0:
-        out["v2t"] = summarize(v2t_ranks(sim, own))
-    return out
+    """The imported scores' figures, by the one teacher-metrics rule (stores.metrics)."""
+    return teacher_metrics(sim, own)
 
 
 def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:

@@ -28,7 +28,7 @@ def import_command(
     shard_captions: int = typer.Option(1000, "--shard-captions", help="Captions per Parquet shard."),
 ) -> None:
     """Import a teacher's similarity matrix as a committed run of kind `imported`."""
-    from stores import StoreError
+    from stores.errors import InputError
     from stores.metrics import format_table
 
     from .importer import ImportSpec, import_scores
@@ -37,9 +37,8 @@ def import_command(
     start = time.perf_counter()
     try:
         r = import_scores(store, spec)
-    except (ValueError, StoreError, OSError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1)
+    except OSError as e:  # a file that vanished or cannot be read: the message names it
+        raise InputError(str(e)) from None
     what = f"{r.captions} captions x {r.videos} videos, {r.score_rows} score rows, {r.frame_rows} frame rows"
     if r.cached:
         typer.echo(f"cached: teacher {r.teacher} run {r.run} ({split}: {what})")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from .layout import Store
 
@@ -33,7 +34,8 @@ _EMPTY = {
     "NULL::VARCHAR kind, NULL::VARCHAR status, NULL::VARCHAR config, NULL::VARCHAR manifest, "
     "NULL::BIGINT rows, NULL::VARCHAR timings, NULL::VARCHAR metrics, NULL::VARCHAR code_version, "
     "NULL::TIMESTAMPTZ started_at, NULL::TIMESTAMPTZ finished_at WHERE false",
-    "failures": "SELECT NULL::VARCHAR run, NULL::VARCHAR item, NULL::VARCHAR error WHERE false",
+    "failures": "SELECT NULL::VARCHAR run, NULL::VARCHAR item, NULL::VARCHAR error, NULL::VARCHAR source, "
+    "NULL::VARCHAR level WHERE false",
 }
 
 
@@ -74,7 +76,13 @@ def view_sql(store: Store) -> dict[str, str]:
     visible = [r["run"] for r in current.values()] + ([m.short] if m else [])
     fail_files = [fs.uri(k) for r in visible for k in fs.glob(f"failures/run={r}/*.parquet")]
     if fail_files:
-        sql["failures"] = f"SELECT run, item, error FROM {_scan(fail_files)}"
+        # source: whether the manifest (probing) or a teacher run recorded the row; level:
+        # error (input not used) or warning (used in part); files from before `level` are errors
+        source = f"CASE WHEN run = {_lit(m.short)} THEN 'manifest' ELSE 'run' END" if m else "'run'"
+        has_level = any("level" in pq.read_schema(f).names for f in fail_files)
+        level = "coalesce(level, 'error')" if has_level else "'error'"
+        sql["failures"] = (f"SELECT run, item, error, {source} AS source, {level} AS level "
+                           f"FROM {_scan(fail_files)}")
     cur = ", ".join(_lit(r["fingerprint"]) for r in current.values()) or "NULL"
     sql["current_runs"] = f"SELECT * FROM runs WHERE fingerprint IN ({cur})"
     return sql

@@ -32,6 +32,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .errors import InputError
 from .fingerprint import fingerprint, short
 from .fs import LocalFS, StoreFS, open_fs
 from .schema import SCHEMA_VERSION, file_metadata, schema_for
@@ -40,7 +41,7 @@ TMP_SUFFIX = ".tmp"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class StoreError(RuntimeError):
+class StoreError(InputError, RuntimeError):
     """A store that cannot be used as asked (missing, incompatible, inconsistent)."""
 
 
@@ -216,7 +217,8 @@ class Store:
         part = f"manifest={m.short}"
         write_table(self.fs, f"videos/{part}/part-0.parquet", videos, "videos", producer, fp)
         write_table(self.fs, f"captions/{part}/part-0.parquet", captions, "captions", producer, fp)
-        fail = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures]})
+        fail = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures],
+                         "level": ["error"] * len(failures)})
         write_table(self.fs, f"failures/run={m.short}/part-manifest.parquet", fail, "failures", producer, fp)
         # manifest.json is the commit marker: written last, whole
         self.fs.write_json("manifest.json", m.__dict__)

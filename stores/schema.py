@@ -75,7 +75,7 @@ RUNS = pa.schema(
         pa.field("fingerprint", pa.string(), nullable=False),
         pa.field("run", pa.string(), nullable=False),  # short form used in paths
         pa.field("kind", pa.string(), nullable=False),  # teacher kind or "manifest"
-        pa.field("status", pa.string(), nullable=False),  # running | committed
+        pa.field("status", pa.string(), nullable=False),  # running | committed | failed
         pa.field("config", pa.string(), nullable=False),  # canonical JSON
         pa.field("manifest", pa.string(), nullable=False),
         pa.field("rows", pa.int64(), nullable=False),
@@ -91,6 +91,9 @@ FAILURES = pa.schema(
     [
         pa.field("item", pa.string(), nullable=False),  # video id / path / caption id
         pa.field("error", pa.string(), nullable=False),
+        # error: the input was not used; warning: used in part (e.g. frames lost to corrupt
+        # packets). Files written before this column are all errors.
+        pa.field("level", pa.string()),
     ]
 )
 

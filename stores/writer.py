@@ -19,11 +19,16 @@ from pathlib import Path
 import pyarrow as pa
 
 from .atomic import TMP_GLOB, TMP_SUFFIX
+from .errors import RuntimeFailure
 from .fingerprint import short
 from .layout import Store, StoreError, check_name, write_table
 from .lock import LEASE_SECONDS, run_lock
 
 SHARD_TABLES = ("scores", "frames")
+
+
+class ShardRefused(RuntimeFailure, ValueError):
+    """Scores a shard cannot hold (non-finite, or too large for float16); nothing is written."""
 
 
 def score_row_order(caption_rows, video_rows):
@@ -95,7 +100,7 @@ class RunWriter:
             self._started_at = fs.read_parquet(self._runs_key).column("started_at")[0].as_py()
         else:
             self._started_at = _now()
-            self._write_run_row("running", rows=0, timings={}, metrics={}, finished=None)
+        self._write_run_row("running", rows=0, timings={}, metrics={}, finished=None)  # also over `failed`
         return sum(1 for _ in self._shard_files())
 
     def release(self) -> None:
@@ -130,14 +135,14 @@ class RunWriter:
         score = data.column("score")
         # min_count=0: an empty shard (e.g. frames of padded clips only) is valid, not "non-finite"
         if score.null_count or not pc.all(pc.is_finite(score.cast(pa.float32())), min_count=0).as_py():
-            raise ValueError(
+            raise ShardRefused(
                 f"teacher {self.teacher}: non-finite {table} scores in shard {split}/{index}; "
                 "nothing written"
             )
         if self.score_dtype == "float16":
             big = pc.max(pc.abs(score.cast(pa.float32()))).as_py() or 0.0
             if big > 65504.0:
-                raise ValueError(
+                raise ShardRefused(
                     f"teacher {self.teacher}: {table} score {big} overflows float16; "
                     "set score_dtype = 'float32' for this teacher"
                 )
@@ -147,19 +152,24 @@ class RunWriter:
             self.fingerprint, self.score_dtype,
         )
 
-    def write_failures(self, key: str, failures: list[tuple[str, str]]) -> None:
-        """Record inputs this run could not use (item, reason) under a deterministic key."""
+    def write_failures(self, key: str, failures: list[tuple[str, str]], level: str = "error") -> None:
+        """Record inputs this run could not use (item, reason) under a deterministic key;
+        ``level = "warning"`` for inputs it used in part (a video decoded past bad packets)."""
         if not failures:
             return
         key = f"failures/run={self.run}/part-{check_name('key', key)}.parquet"
-        data = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures]})
+        data = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures],
+                         "level": [level] * len(failures)})
         write_table(self.store.fs, key, data, "failures", self.producer, self.fingerprint)
 
-    def failures(self) -> list[tuple[str, str]]:
+    def failures(self, level: str = "error") -> list[tuple[str, str]]:
+        """(item, reason) of this run's failures of ``level`` (files without a level are errors)."""
         rows = []
         for key in self.store.fs.glob(f"failures/run={self.run}/part-*.parquet"):
             t = self.store.fs.read_parquet(key)
-            rows += list(zip(t.column("item").to_pylist(), t.column("error").to_pylist()))
+            levels = t.column("level").to_pylist() if "level" in t.column_names else ["error"] * t.num_rows
+            rows += [(i, e) for i, e, lv in zip(t.column("item").to_pylist(), t.column("error").to_pylist(), levels)
+                     if lv == level]
         return rows
 
     def rows(self, table: str = "scores") -> int:
@@ -176,6 +186,17 @@ class RunWriter:
         )
         self.release()
         return row
+
+    def fail(self, error: str) -> None:
+        """Record that this run stopped on ``error`` (status ``failed``, the error in ``metrics``).
+
+        Nothing becomes visible; a rerun of the same fingerprint resumes it like a killed run.
+        """
+        if self._started_at is None:
+            return
+        self._write_run_row("failed", rows=self.rows("scores"), timings={}, metrics={"error": error},
+                            finished=_now())
+        self.release()
 
     # -- internals ------------------------------------------------------------------
     def _shard_files(self, table: str | None = None):

@@ -1,28 +1,23 @@
 """Typed experiment configuration for the student stage, parsed once from TOML.
 
 Every weight, temperature and budget of a student run lives here. :func:`load_experiment`
-and :func:`load_demo` read a TOML file into frozen dataclasses; unknown keys, wrong types
-and out-of-range values raise :class:`ConfigError` naming the field (``loss.coarse.kind``),
-so a typo never silently falls back to a default.
+and :func:`load_demo` read a TOML file into frozen dataclasses through the loader every
+stage shares (:mod:`stores.config`): unknown keys, wrong types and out-of-range values raise
+:class:`ConfigError` naming the field (``loss.coarse.kind``), so a typo never silently
+falls back to a default, and ``--set train.steps=20`` overrides any field (the run's
+``config.json`` records the values it ran with).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stores.config import ConfigError, apply_overrides, build, check_path, parse_override, read_toml, split_path
 
 TEACHER_SOURCES = ("matrix", "window")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message names the field."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +120,8 @@ class TrainConfig:
     logit_scale_max: float = 100.0
     grad_clip: float = 1.0
     log_every: int = 25
+    log: list[str] = field(default_factory=lambda: ["jsonl"])  # sinks of the training log: jsonl, tensorboard (student/logs.py)
+    eval_every: int = 0  # validation R@1 (data.holdout_videos) logged every N steps; 0: only after training
     # CPU threads for torch; 0 keeps torch's default. Tiny models gain little from a second
     # thread and lose a lot when other processes share the cores (OpenMP threads wait on
     # each other), so the CPU demo sets 1.
@@ -138,6 +135,11 @@ class TrainConfig:
             raise ConfigError(f"{where}.device must be auto, cpu or cuda, got {self.device!r}")
         if self.logit_scale_init > self.logit_scale_max:
             raise ConfigError(f"{where}.logit_scale_init must not exceed logit_scale_max")
+        from .logs import check_sinks
+
+        check_sinks(self.log, f"{where}.log", ConfigError)
+        if self.eval_every < 0:
+            raise ConfigError(f"{where}.eval_every must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -298,7 +300,7 @@ class ExperimentConfig:
 
 
 @dataclass(frozen=True)
-class DemoConfig:
+class ComparisonConfig:
     """``teachkit student demo``: a plain and a distilled student per seed, same budget.
 
     The distilled student is ``experiment`` as written; the plain one is the same config
@@ -309,7 +311,7 @@ class DemoConfig:
     out: str = "runs/demo"
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
 
-    def check(self) -> DemoConfig:
+    def check(self) -> ComparisonConfig:
         if len(self.seeds) < 1 or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"demo.seeds must be distinct seeds, got {self.seeds}")
         self.experiment.check()
@@ -323,72 +325,12 @@ class DemoConfig:
 
 def from_dict(cls: type, data: Any, where: str = "") -> Any:
     """Build dataclass ``cls`` from plain TOML data, naming the field in every error."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'} must be a table, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"unknown field {_join(where, unknown[0])}; {where or 'config'} fields are {sorted(names)}")
-    kwargs = {k: _convert(hints[k], v, _join(where, k)) for k, v in data.items()}
-    return cls(**kwargs)
+    return build(cls, data, where)
 
 
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            try:
-                return _convert(arg, value, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: {value!r} does not match {tp}")
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list, got {type(value).__name__}")
-        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        _, item = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a table, got {type(value).__name__}")
-        return {str(k): _convert(item, v, f"{where}.{k}") for k, v in value.items()}
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{where} must be finite, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-        return value
-    raise ConfigError(f"{where}: unsupported config type {tp}")  # a bug in this module
-
-
-def _read_toml(path: str | Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
-
-
-def load_experiment(path: str | Path) -> ExperimentConfig:
-    """An :class:`ExperimentConfig` from a TOML file (a ``[demo]`` table is ignored)."""
-    data = _read_toml(path)
+def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from a TOML file and ``--set`` overrides (a ``[demo]`` table is ignored)."""
+    data = apply_overrides(read_toml(path), _checked(overrides, ExperimentConfig))
     data.pop("demo", None)
     return from_dict(ExperimentConfig, data).check()
 
@@ -399,12 +341,24 @@ class _DemoTable:
     out: str = "runs/demo"
 
 
-def load_demo(path: str | Path) -> DemoConfig:
-    """A :class:`DemoConfig`: ``[demo]`` (seeds, out) plus the experiment tables."""
-    data = _read_toml(path)
+def load_demo(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ComparisonConfig:
+    """A :class:`ComparisonConfig`: ``[demo]`` (seeds, out) plus the experiment tables, with overrides."""
+    data = apply_overrides(read_toml(path), _checked(overrides, ExperimentConfig, demo=_DemoTable))
     table = from_dict(_DemoTable, data.pop("demo", {}), "demo")
     experiment = from_dict(ExperimentConfig, data)
-    return DemoConfig(seeds=table.seeds, out=table.out, experiment=experiment).check()
+    return ComparisonConfig(seeds=table.seeds, out=table.out, experiment=experiment).check()
+
+
+def _checked(overrides, schema: type, **tables: type) -> list[str]:
+    """``overrides``, each checked against ``schema`` (or the dataclass of its first table)."""
+    for text in overrides:
+        path, _ = parse_override(text)
+        parts = split_path(path)
+        if parts[0] in tables:
+            check_path(tables[parts[0]], parts[1:], path)
+        else:
+            check_path(schema, parts, path)
+    return list(overrides)
 
 
 def _join(where: str, key: str) -> str:

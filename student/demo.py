@@ -4,7 +4,8 @@ For each seed the demo trains the configured (distilled) student and the same st
 every distillation term off, with the same seed, budget, batches and initialisation, so the
 only difference is what the teachers contribute. The teachers' own test-split figures come
 from their stored scores (a captions x videos matrix per teacher, ranked by
-:func:`stores.metrics.retrieval_metrics`); no teacher runs.
+:func:`stores.metrics.teacher_metrics`, the rule the teacher stage records in
+``current_runs.metrics``); no teacher runs.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 import stores
-from stores.metrics import retrieval_metrics
+from stores.metrics import teacher_metrics as teacher_split_metrics
 
-from .config import DemoConfig
+from .config import ComparisonConfig
 from .knowledge import current_teachers, split_pairs
 from .runs import write_json
 from .train import train, with_seed
@@ -26,15 +27,22 @@ from .train import train, with_seed
 TABLE_KEYS = ("R@1", "R@5", "R@10", "MdR", "MnR")
 
 TEACHER_SCORES_SQL = "SELECT caption_id, video_id, score FROM scores WHERE teacher = ? AND split = ?"
+SPLIT_VIDEOS_SQL = "SELECT video_id FROM videos WHERE split = ? ORDER BY video_id"
 
 
 def teacher_metrics(store_root: str, split: str) -> dict[str, dict]:
-    """Each current teacher's retrieval metrics from its stored scores of ``split``."""
+    """Each current teacher's retrieval metrics from its stored scores of ``split``.
+
+    Every caption and video of the split is a row and column; :func:`stores.metrics.teacher_metrics`
+    then leaves out what the teacher could not score (videos that failed to decode), exactly
+    as the teacher stage did when it recorded ``current_runs.metrics``.
+    """
     out = {}
     with stores.connect(store_root) as con:
         pairs = split_pairs(con, split, drop_excluded=False)
         caption_index = {c: i for i, (c, _, _) in enumerate(pairs)}
-        video_ids = sorted({v for _, v, _ in pairs})
+        # every video of the split is a candidate (the teacher stage ranks over all of them)
+        video_ids = [v for (v,) in con.execute(SPLIT_VIDEOS_SQL, [split]).fetchall()]
         video_index = {v: i for i, v in enumerate(video_ids)}
         gt = np.array([video_index[v] for _, v, _ in pairs], dtype=np.int64)
         for teacher in current_teachers(con):
@@ -46,7 +54,7 @@ def teacher_metrics(store_root: str, split: str) -> dict[str, dict]:
             cols = np.array([video_index.get(v, -1) for v in t.column("video_id").to_pylist()])
             keep = (rows >= 0) & (cols >= 0)
             sim[rows[keep], cols[keep]] = t.column("score").to_numpy().astype(np.float32)[keep]
-            out[teacher] = retrieval_metrics(sim, gt)
+            out[teacher] = teacher_split_metrics(sim, gt, split)
     return out
 
 
@@ -60,7 +68,7 @@ def aggregate(per_seed: list[dict], fn) -> dict:
     }
 
 
-def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
+def run_demo(demo: ComparisonConfig, progress=None, log=print) -> dict:
     """Train every student of the demo, write ``<out>/metrics.json`` and return it."""
     exp = demo.experiment
     variants = {
@@ -96,7 +104,7 @@ def run_demo(demo: DemoConfig, progress=None, log=print) -> dict:
             )
     per_seed = {k: list(v.values()) for k, v in results.items()}
     metrics = {
-        "teachers": {t: summary(m) for t, m in teachers.items()},
+        "teachers": {t: summary(m) if "t2v" in m else m for t, m in teachers.items()},
         **{k: summary(aggregate(v, np.mean)) for k, v in per_seed.items()},
         "seeds": results,
         "mean": {k: aggregate(v, np.mean) for k, v in per_seed.items()},

@@ -135,7 +135,7 @@ def frame_cache(
     indices = np.full((len(rows), num_frames), -1, dtype=np.int64)
     failed: dict[str, str] = {}
     jobs = [(str(resolve_video_path(p, store_root)), num_frames, fps, image_size) for _, p in rows]
-    task = progress.add_task(f"decoding {split} frames", total=len(rows)) if progress else None
+    task = progress.add_task(f"decoding {split} frames", total=len(rows), unit="videos") if progress else None
     results = _map(jobs, workers)
     for i, ((vid, _), (out, err)) in enumerate(zip(rows, results)):
         if err is not None:

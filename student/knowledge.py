@@ -298,12 +298,16 @@ def _build_matrix(cur, path: Path, shape: tuple[int, int], dtype: str, params: l
     dtype = np.float16 if dtype == "float16" else np.float32
     mat = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
     mat[:] = np.nan
-    task = progress.add_task(f"teacher matrix {params[0]}", total=None) if progress else None
+    task = progress.add_task(f"teacher matrix {params[0]}", total=None, unit="scores") if progress else None
     reader = cur.sql(MATRIX_SCORES_SQL, params=params).to_arrow_reader(1 << 20)
+    done = 0
     for batch in reader:
         mat[batch.column(0).to_numpy(), batch.column(1).to_numpy()] = batch.column(2).to_numpy().astype(dtype)
+        done += batch.num_rows
         if task is not None:
             progress.advance(task, batch.num_rows)
+    if task is not None:
+        progress.update(task, total=done)  # the row count is known only now: mark the task complete
     mat.flush()
     del mat
     os.replace(tmp, path)

@@ -80,6 +80,7 @@ def write_split(job, split: SplitData, enc: EncodedVideos, progress=None) -> Non
                 CaptionBatch([split.caption_ids[i] for i in chunk], [split.texts[i] for i in chunk], chunk)
             )
             job.add_time("encode_captions", time.perf_counter() - start)
+            _check_distinct(job, split, chunk, cf)
             start = time.perf_counter()
             own = row_of[split.caption_video[chunk]]
             ci, vr, sc = _score_chunk(job, split, s, cf, enc.features, own, index, chunk)
@@ -95,6 +96,34 @@ def write_split(job, split: SplitData, enc: EncodedVideos, progress=None) -> Non
         job.add_time("write", time.perf_counter() - start)
         if task is not None:
             progress.advance(task, len(shards[s]))
+
+
+def _check_distinct(job, split: SplitData, chunk, cf: Features) -> None:
+    """Refuse a teacher under which distinct captions all encode the same (scores would be garbage).
+
+    Seen with a CLIP folder saved without its tokenizer files: transformers builds a
+    2-token tokenizer, every caption becomes the same ids, and each video gets one score
+    for every caption. Compared: the holistic caption embedding when the teacher has one,
+    else every floating feature. Only the built-in encoders are checked: a plugin may map
+    distinct captions to one embedding on purpose (a toy teacher that only reads colours).
+    """
+    if job.cfg.kind not in ("clip", "text"):
+        return
+    distinct = len({split.texts[i] for i in chunk})
+    if distinct < 2:
+        return
+    try:
+        with torch.inference_mode():
+            tensors = [job.teacher.holistic_captions(cf)]
+    except (AttributeError, NotImplementedError):
+        tensors = [v for v in cf.values() if torch.is_tensor(v) and v.is_floating_point()]
+    if tensors and all(len(t) > 1 and bool((t == t[:1]).all()) for t in tensors):
+        from ..teachers.models import ModelError
+
+        raise ModelError(
+            f"teacher {job.name}: {distinct} distinct captions of split {split.name} all encode to the "
+            "same embedding (a tokenizer that does not fit the model?); nothing written"
+        )
 
 
 def _score_chunk(job, split, shard, cf: Features, videos: Features, own, index, chunk):

@@ -150,5 +150,18 @@ def test_cli_imports_then_prints_cached_and_refuses_in_one_line(small_store, tmp
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0 and r.stdout.startswith("cached: teacher xclip")
     r = CliRunner().invoke(app, args[:-4] + ["--split", "train", "--store", str(small_store.root)])
-    assert r.exit_code == 1 and r.stdout == ""
+    assert r.exit_code == 2 and r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and "not in split 'train'" in r.stderr
+
+
+def test_a_garbage_npy_is_named_in_one_line_and_nothing_is_committed(small_store, tmp_path):
+    spec = _files(tmp_path)
+    garbage = tmp_path / "sim.npy"
+    garbage.write_bytes(b"\x93NUMPY garbage, not an array" * 3)
+    args = ["scores", "import", "--teacher", "xclip", "--matrix", str(garbage), "--captions",
+            str(spec["captions"]), "--videos", str(spec["videos"]), "--split", "test", "--store", str(small_store.root)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and r.stdout == ""
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"error: matrix: cannot load {garbage} as a .npy array")
+    assert small_store.current_runs() == {}

@@ -7,7 +7,7 @@ import pytest
 
 import stores
 from stores.metrics import retrieval_metrics
-from student.config import DemoConfig
+from student.config import ComparisonConfig
 from student.demo import demo_table, run_demo, teacher_metrics
 
 
@@ -23,13 +23,15 @@ def test_teacher_metrics_come_from_the_stored_scores(synthetic_store):
     sim = np.full((len(caps), len(vids)), np.nan)
     for c, v, s in rows:
         sim[ci[c], vids.index(v)] = s
-    assert got["fine_t"] == retrieval_metrics(sim, np.array([vids.index(v) for _, v in caps]))
+    expected = retrieval_metrics(sim, np.array([vids.index(v) for _, v in caps]))
+    assert (got["fine_t"]["t2v"], got["fine_t"]["v2t"]) == (expected["t2v"], expected["v2t"])
+    assert (got["fine_t"]["captions"], got["fine_t"]["videos"], got["fine_t"]["split"]) == (len(caps), len(vids), "test")
 
 
 def test_demo_trains_both_students_per_seed_and_writes_metrics(synthetic_store, tiny_config, tmp_path, capsys):
     store, tok, _ = synthetic_store
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
-    metrics = run_demo(DemoConfig(seeds=[0, 1], out=str(tmp_path / "demo"), experiment=exp).check(), log=lambda *a: None)
+    metrics = run_demo(ComparisonConfig(seeds=[0, 1], out=str(tmp_path / "demo"), experiment=exp).check(), log=lambda *a: None)
     on_disk = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(on_disk["teachers"]) == {"fine_t", "sparse_t"}
     for name in ("student_plain", "student_distilled"):
@@ -57,7 +59,7 @@ def test_demo_command_overrides_seeds_and_output(synthetic_store, tiny_config, t
 
     store, tok, _ = synthetic_store
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
-    monkeypatch.setattr(student.config, "load_demo", lambda path: DemoConfig(seeds=[0, 1], out="ignored", experiment=exp))
+    monkeypatch.setattr(student.config, "load_demo", lambda path, overrides=(): ComparisonConfig(seeds=[0, 1], out="ignored", experiment=exp))
     result = CliRunner().invoke(app, ["student", "demo", "--seeds", "5", "--out", str(tmp_path / "extra")])
     assert result.exit_code == 0, result.output
     on_disk = json.loads((tmp_path / "extra" / "metrics.json").read_text())
