@@ -3,7 +3,8 @@
 ``load_config(path)`` reads a file such as ``configs/demo.toml``::
 
     [store]
-    root = "store"
+    root = "store"               # or any fsspec URL: "s3://bucket/prefix" (kept as given)
+    # options = { endpoint_url = "http://127.0.0.1:5555" }   # fsspec storage options
 
     [dataset]                    # how the store's manifest is built
     adapter = "jsonl"
@@ -58,7 +59,8 @@ EMBEDDINGS = ("float16", "float32", "none")  # holistic embeddings stored per ru
 
 @dataclass(frozen=True)
 class StoreConfig:
-    root: Path = Path("store")
+    root: Path | str = Path("store")  # a folder, or an fsspec URL (s3://bucket/prefix) kept as given
+    options: dict = field(default_factory=dict)  # fsspec storage options (endpoint_url, ...)
 
 
 @dataclass(frozen=True)

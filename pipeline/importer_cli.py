@@ -30,7 +30,7 @@ def import_command(
         None, "--caption-embeddings", help="(captions x D) holistic caption embeddings, rows in the --captions order."
     ),
     embedding_dtype: str = typer.Option("float16", "--embedding-dtype", help="float16 or float32."),
-    store: Path = typer.Option(Path("store"), "--store", help="Store folder (must hold a manifest)."),
+    store: str = typer.Option("store", "--store", help="Store folder or URL, e.g. s3://bucket/prefix (must hold a manifest)."),
     score_dtype: str = typer.Option("float16", "--score-dtype", help="float16 or float32."),
     shard_captions: int = typer.Option(1000, "--shard-captions", help="Captions per Parquet shard."),
 ) -> None:

@@ -16,7 +16,6 @@ import enum
 import json
 import math
 import sys
-from pathlib import Path
 from typing import Optional
 
 import typer
@@ -41,7 +40,10 @@ def register(app: typer.Typer) -> None:
 
 def sql_command(
     query: Optional[str] = typer.Argument(None, help="SQL to run; omit for an interactive prompt."),
-    store: Path = typer.Option(Path("store"), "--store", help="Store folder."),
+    store: str = typer.Option(
+        "store", "--store",
+        help="Store folder, or a URL such as s3://bucket/prefix (endpoint: AWS_ENDPOINT_URL).",
+    ),
     output: OutputFormat = typer.Option(OutputFormat.table, "--format", help="table, csv or json (lines)."),
     max_rows: int = typer.Option(1000, "--max-rows", help="Most rows a table shows (csv/json show all)."),
 ) -> None:

@@ -223,6 +223,8 @@ def convert(tp: Any, value: Any, where: str, base: Path | None = None) -> Any:
     if tp is Path:
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where} must be a path string, got {value!r}")
+        if "://" in value:  # a URL (s3://, file://; a store root): not a path relative to base
+            return value
         p = Path(value).expanduser()
         return p if p.is_absolute() else (base if base is not None else Path.cwd()) / p
     if tp is bool:

@@ -6,7 +6,10 @@
 over the current manifest (``embeddings.vector`` is a ``FLOAT[]`` list, for DuckDB's
 ``list_cosine_similarity``; cast to ``FLOAT[n]`` for the ``array_*`` functions);
 files of running or superseded runs are never read. The views are a snapshot of what was
-committed when the connection opened.
+committed when the connection opened: every view names its files, listed at connect time.
+
+A store on an object store is read through its fsspec filesystem registered with DuckDB
+(``register_filesystem``; DuckDB's own httpfs extension is not needed, nor installed).
 """
 
 from __future__ import annotations
@@ -54,40 +57,35 @@ def _lit(s: str | Path) -> str:
 
 def view_sql(store: Store) -> dict[str, str]:
     """The SELECT behind each view, with the committed files resolved now."""
-    root = store.root.resolve()
+    fs = store.fs
     m = store.manifest()
     sql = dict(_EMPTY)
     if m is not None:
         for table in ("videos", "captions"):
-            f = root / table / f"manifest={m.short}" / "part-0.parquet"
-            if f.exists():
-                sql[table] = f"SELECT * EXCLUDE (manifest) FROM {_scan([str(f)])}"
-    run_files = sorted(root.glob("runs/teacher=*/run-*.parquet"))
+            key = f"{table}/manifest={m.short}/part-0.parquet"
+            if fs.exists(key):
+                sql[table] = f"SELECT * EXCLUDE (manifest) FROM {_scan([fs.uri(key)])}"
+    run_files = store.run_files()
     if run_files:
         sql["runs"] = (
             "SELECT teacher, fingerprint, run, kind, status, config, manifest, rows, timings, "
-            f"metrics, code_version, started_at, finished_at FROM {_scan([str(f) for f in run_files])}"
+            f"metrics, code_version, started_at, finished_at FROM {_scan([fs.uri(k) for k in run_files])}"
         )
-    current = store.current_runs()
+    current = store.current_runs(m)
     cols = {"scores": "caption_id, video_id, score", "frames": "caption_id, video_id, frame, score",
             "embeddings": "kind, id, vector::FLOAT[] AS vector"}
     for table, c in cols.items():
-        globs = [
-            str(root / table / f"teacher={t}" / f"run={r['run']}" / "split=*" / "*.parquet")
-            for t, r in sorted(current.items())
-            if any((root / table / f"teacher={t}" / f"run={r['run']}").glob("split=*/*.parquet"))
-        ]
-        if globs:
-            sql[table] = f"SELECT teacher, split, {c}, run FROM {_scan(globs)}"
+        files = [fs.uri(k) for t, r in sorted(current.items()) for k in store.shard_files(table, t, r["run"])]
+        if files:
+            sql[table] = f"SELECT teacher, split, {c}, run FROM {_scan(files)}"
     visible = [r["run"] for r in current.values()] + ([m.short] if m else [])
-    fail_files = [
-        str(f) for r in visible for f in sorted((root / "failures" / f"run={r}").glob("*.parquet"))
-    ]
+    fail_keys = [k for r in visible for k in fs.glob(f"failures/run={r}/*.parquet")]
+    fail_files = [fs.uri(k) for k in fail_keys]
     if fail_files:
         # source: whether the manifest (probing) or a teacher run recorded the row; level:
         # error (input not used) or warning (used in part); files from before `level` are errors
         source = f"CASE WHEN run = {_lit(m.short)} THEN 'manifest' ELSE 'run' END" if m else "'run'"
-        has_level = any("level" in pq.read_schema(f).names for f in fail_files)
+        has_level = any("level" in fs.parquet_schema(k).names for k in fail_keys)
         level = "coalesce(level, 'error')" if has_level else "'error'"
         sql["failures"] = (f"SELECT run, item, error, {source} AS source, {level} AS level "
                            f"FROM {_scan(fail_files)}")
@@ -96,15 +94,29 @@ def view_sql(store: Store) -> dict[str, str]:
     return sql
 
 
-def connect(root: str | Path = "store", threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """A fresh in-memory DuckDB connection with read-only views over the store at ``root``.
-
-    DuckDB is not fork-safe: call this inside each DataLoader worker, never before forking.
-    """
-    store = Store(root)
+def duckdb_for(store: Store, threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """A bare in-memory DuckDB connection that can read ``store``'s files by their :meth:`uri`."""
     con = duckdb.connect(":memory:")
     if threads is not None:
         con.execute(f"SET threads = {int(threads)}")
+    if not store.fs.local:
+        # never fetch httpfs from the network for s3:// paths: the registered filesystem reads them
+        con.execute("SET autoinstall_known_extensions = false")
+        con.execute("SET autoload_known_extensions = false")
+        con.register_filesystem(store.fs.duckdb_filesystem())
+    return con
+
+
+def connect(
+    root: str | Path | Store = "store", threads: int | None = None, options: dict | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A fresh in-memory DuckDB connection with read-only views over the store at ``root``
+    (a folder, an fsspec URL such as ``s3://bucket/prefix`` with storage ``options``, or a Store).
+
+    DuckDB is not fork-safe: call this inside each DataLoader worker, never before forking.
+    """
+    store = root if isinstance(root, Store) else Store(root, options=options)
+    con = duckdb_for(store, threads)
     views = view_sql(store)
     for name in VIEWS:  # current_runs after runs, which it reads
         con.execute(f"CREATE VIEW {name} AS {views[name]}")

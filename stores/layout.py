@@ -12,10 +12,14 @@
       embeddings/teacher=<t>/run=<r>/split=<s>/part-<kind>-<i>.parquet
       runs/teacher=<t>/run-<r>.parquet             one row; status=committed is the run's commit marker
       failures/run=<r>/part-<key>.parquet
+      locks/teacher=<t>/run-<r>.lock               the writer lock of a run being written
 
-Every file is written under a temporary name and renamed when complete, so a reader never
-sees a partial file; a run's rows become visible (through :func:`stores.connect`) only
-once its ``runs`` row says ``committed``.
+The root is a folder or any fsspec URL (``s3://bucket/prefix``, ``file:///...``): every read
+and write goes through the store's :class:`stores.fs.StoreFS`. Locally every file is written
+under a temporary name and renamed when complete; on an object store every file is one
+write-once object under its final key. Either way a reader never sees a partial file, and a
+run's rows become visible (through :func:`stores.connect`) only once its ``runs`` row says
+``committed``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import pyarrow.parquet as pq
 from .atomic import TMP_SUFFIX, atomic_path, write_json
 from .errors import InputError
 from .fingerprint import fingerprint, short
+from .fs import LocalFS, StoreFS, open_fs
 from .schema import SCHEMA_VERSION, file_metadata, schema_for
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -50,6 +55,10 @@ class IncompatibleStoreError(StoreError):
     """The store was written with another schema version."""
 
 
+class LockHeld(StoreError):
+    """Another writer holds the lock of the teacher run asked for (:mod:`stores.lock`)."""
+
+
 def check_name(kind: str, name: str) -> str:
     """Teacher and split names become path parts: keep them plain."""
     if not isinstance(name, str) or not _NAME.match(name):
@@ -60,8 +69,9 @@ def check_name(kind: str, name: str) -> str:
     return name
 
 
-def write_parquet_atomic(
-    path: Path,
+def write_table(
+    fs: StoreFS,
+    key: str,
     data: pa.Table,
     table: str,
     producer: str,
@@ -69,7 +79,7 @@ def write_parquet_atomic(
     score_dtype: str = "float16",
     row_group_size: int = 1 << 20,
 ) -> int:
-    """Cast ``data`` to ``table``'s schema and write it to ``path`` atomically; return rows."""
+    """Cast ``data`` to ``table``'s schema and write it to ``key`` of ``fs`` whole; return rows."""
     schema = schema_for(table, score_dtype)
     missing = [n for n in schema.names if n not in data.column_names]
     if missing:
@@ -79,16 +89,22 @@ def write_parquet_atomic(
     # ids repeat (dictionary + zstd make them nearly free); scores are dense floats, and
     # DuckDB refuses byte_stream_split on float16, so they are stored plain + zstd.
     dict_cols = [n for n in ("caption_id", "video_id", "split", "path", "kind", "id") if n in schema.names]
-    with atomic_path(path) as tmp:  # tmp, fsync, rename: a shard is whole or absent
-        pq.write_table(
-            data,
-            tmp,
-            compression="zstd",
-            use_dictionary=dict_cols,
-            row_group_size=row_group_size,
-            write_statistics=True,
-        )
+    fs.write_parquet(
+        key,
+        data,
+        compression="zstd",
+        use_dictionary=dict_cols,
+        row_group_size=row_group_size,
+        write_statistics=True,
+    )
     return data.num_rows
+
+
+def write_parquet_atomic(path: Path, data: pa.Table, table: str, producer: str, fp: str,
+                         score_dtype: str = "float16", row_group_size: int = 1 << 20) -> int:
+    """:func:`write_table` to a local ``path`` (temporary sibling, fsync, rename)."""
+    path = Path(path)
+    return write_table(LocalFS(path.parent), path.name, data, table, producer, fp, score_dtype, row_group_size)
 
 
 def read_file_metadata(path: Path) -> dict[str, str]:
@@ -114,29 +130,60 @@ class Manifest:
 
 
 class Store:
-    """A store folder. ``Store(root, create=True)`` makes it; otherwise it must exist."""
+    """A store. ``Store(root, create=True)`` makes it; otherwise it must exist.
 
-    def __init__(self, root: str | Path, create: bool = False):
-        self.root = Path(root)
-        marker = self.root / "store.json"
-        if not marker.exists():
+    ``root`` is a folder or an fsspec URL (``s3://bucket/prefix``); ``options`` are that
+    filesystem's storage options (``endpoint_url``, ...), see :mod:`stores.fs`. ``root`` stays a
+    :class:`~pathlib.Path` for a local store and is the URL string otherwise; :attr:`fs` is what
+    every read and write goes through.
+    """
+
+    def __init__(self, root: str | Path, create: bool = False, options: dict | None = None):
+        self.fs: StoreFS = open_fs(root, options)
+        self.root: Path | str = self.fs.root if self.fs.local else self.fs.url
+        try:
+            info = self.fs.read_json("store.json")
+        except FileNotFoundError:
             if not create:
                 raise StoreError(
                     f"no teachkit store at {self.root} (missing store.json); "
                     "build one with `teachkit data ...` first"
-                )
-            self.root.mkdir(parents=True, exist_ok=True)
-            _write_json_atomic(marker, {"schema_version": SCHEMA_VERSION, "created_at": time.time()})
-        self.check_version()
+                ) from None
+            info = {"schema_version": SCHEMA_VERSION, "created_at": time.time()}
+            self.fs.write_json("store.json", info)
+        except (OSError, ValueError) as e:
+            raise StoreError(f"unreadable store.json in {self.root}: {e}") from e
+        self.check_version(info)
 
     # -- layout ---------------------------------------------------------------------
-    def table_dir(self, table: str) -> Path:
+    def table_dir(self, table: str) -> str:
+        """The key of a table's folder (``"scores"``), relative to the root."""
         schema_for(table)  # validates the name
-        return self.root / table
+        return table
 
-    def check_version(self) -> None:
+    def run_dir(self, table: str, teacher: str, run: str) -> str:
+        """The key of one teacher run's folder of ``table`` shards (``scores``, ``frames``,
+        ``embeddings``): ``<table>/teacher=<t>/run=<r>``."""
+        if table not in RUN_TABLES:
+            raise ValueError(f"teacher runs write {', '.join(RUN_TABLES)}, not {table!r}")
+        return f"{table}/teacher={check_name('teacher', teacher)}/run={run}"
+
+    def shard_dir(self, table: str, teacher: str, run: str, split: str) -> str:
+        """The key of the folder of one split's shards of a teacher run."""
+        return f"{self.run_dir(table, teacher, run)}/split={check_name('split', split)}"
+
+    def shard_files(self, table: str, teacher: str, run: str, split: str | None = None) -> list[str]:
+        """Keys of a teacher run's shards of ``table`` (one split, or all), sorted."""
+        part = f"split={split}" if split is not None else "split=*"
+        return self.fs.glob(f"{self.run_dir(table, teacher, run)}/{part}/part-*.parquet")
+
+    def shard_rows(self, table: str, teacher: str, run: str, split: str | None = None) -> int:
+        """Rows of a teacher run's ``table`` shards, from the Parquet footers (no data read)."""
+        return sum(self.fs.parquet_rows(k) for k in self.shard_files(table, teacher, run, split))
+
+    def check_version(self, info: dict | None = None) -> None:
         try:
-            info = json.loads((self.root / "store.json").read_text())
+            info = self.fs.read_json("store.json") if info is None else info
             version = int(info["schema_version"])
         except (OSError, ValueError, KeyError, TypeError) as e:
             raise StoreError(f"unreadable store.json in {self.root}: {e}") from e
@@ -148,10 +195,10 @@ class Store:
 
     # -- manifest -------------------------------------------------------------------
     def manifest(self) -> Manifest | None:
-        path = self.root / "manifest.json"
-        if not path.exists():
+        try:
+            info = self.fs.read_json("manifest.json")
+        except FileNotFoundError:
             return None
-        info = json.loads(path.read_text())
         known = {f.name for f in dataclasses.fields(Manifest)}  # a newer teachkit's extra keys
         return Manifest(**{k: v for k, v in info.items() if k in known})
 
@@ -202,14 +249,13 @@ class Store:
         m = Manifest(fp, dataset, videos.num_rows, captions.num_rows, len(failures), source,
                      str(videos_root) if videos_root is not None else "")
         part = f"manifest={m.short}"
-        write_parquet_atomic(self.root / "videos" / part / "part-0.parquet", videos, "videos", producer, fp)
-        write_parquet_atomic(self.root / "captions" / part / "part-0.parquet", captions, "captions", producer, fp)
+        write_table(self.fs, f"videos/{part}/part-0.parquet", videos, "videos", producer, fp)
+        write_table(self.fs, f"captions/{part}/part-0.parquet", captions, "captions", producer, fp)
         fail = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures],
                          "level": ["error"] * len(failures)})
-        write_parquet_atomic(
-            self.root / "failures" / f"run={m.short}" / "part-manifest.parquet", fail, "failures", producer, fp
-        )
-        _write_json_atomic(self.root / "manifest.json", m.__dict__)
+        write_table(self.fs, f"failures/run={m.short}/part-manifest.parquet", fail, "failures", producer, fp)
+        # manifest.json is the commit marker: written last, whole
+        self.fs.write_json("manifest.json", m.__dict__)
         return m
 
     def set_videos_root(self, videos_root: str | Path) -> Manifest:
@@ -218,23 +264,35 @@ class Store:
         root = str(Path(videos_root).resolve())
         if m.videos_root != root:
             m = dataclasses.replace(m, videos_root=root)
-            _write_json_atomic(self.root / "manifest.json", m.__dict__)
+            self.fs.write_json("manifest.json", m.__dict__)
         return m
 
     # -- runs -----------------------------------------------------------------------
+    def run_key(self, teacher: str, run: str) -> str:
+        """The key of a teacher run's ``runs`` row (its commit marker)."""
+        return f"runs/teacher={teacher}/run-{run}.parquet"
+
+    def lock_key(self, teacher: str, run: str) -> str:
+        """The key of a teacher run's writer lock (:mod:`stores.lock`)."""
+        return f"locks/teacher={teacher}/run-{run}.lock"
+
+    def run_files(self) -> list[str]:
+        """Keys of every ``runs`` row file, sorted."""
+        return self.fs.glob("runs/teacher=*/run-*.parquet")
+
     def run_rows(self) -> list[dict]:
         """Every ``runs`` row on disk (committed or not), with its teacher."""
         rows = []
-        for path in sorted((self.root / "runs").glob("teacher=*/run-*.parquet")):
-            teacher = path.parent.name.split("=", 1)[1]
-            for row in pq.read_table(path).to_pylist():
+        for key in self.run_files():
+            teacher = key.split("/")[1].split("=", 1)[1]
+            for row in self.fs.read_parquet(key).to_pylist():
                 row["teacher"] = teacher
                 rows.append(row)
         return rows
 
-    def current_runs(self) -> dict[str, dict]:
-        """Per teacher, the latest committed run over the current manifest."""
-        m = self.manifest()
+    def current_runs(self, manifest: Manifest | None = None) -> dict[str, dict]:
+        """Per teacher, the latest committed run over the current manifest (``manifest`` if given)."""
+        m = self.manifest() if manifest is None else manifest
         current: dict[str, dict] = {}
         for row in self.run_rows():
             if row["status"] != "committed" or m is None or row["manifest"] != m.fingerprint:
@@ -245,35 +303,14 @@ class Store:
         return current
 
     def committed_run(self, teacher: str, fp: str) -> dict | None:
-        path = self.root / "runs" / f"teacher={teacher}" / f"run-{short(fp)}.parquet"
-        if not path.exists():
+        try:
+            row = self.fs.read_parquet(self.run_key(teacher, short(fp))).to_pylist()[0]
+        except FileNotFoundError:
             return None
-        row = pq.read_table(path).to_pylist()[0]
         if row["status"] == "committed" and row["fingerprint"] == fp:
             row["teacher"] = teacher
             return row
         return None
-
-    # -- paths: what a stage asks instead of spelling out the hive layout ---------------
-    def run_dir(self, table: str, teacher: str, run: str) -> Path:
-        """``<table>/teacher=<t>/run=<r>``: one teacher run's ``scores``, ``frames`` or ``embeddings`` shards."""
-        if table not in RUN_TABLES:
-            raise ValueError(f"teacher runs write {', '.join(RUN_TABLES)}, not {table!r}")
-        return self.root / table / f"teacher={check_name('teacher', teacher)}" / f"run={run}"
-
-    def shard_dir(self, table: str, teacher: str, run: str, split: str) -> Path:
-        """``<table>/teacher=<t>/run=<r>/split=<s>``: the folder of one split's shards."""
-        return self.run_dir(table, teacher, run) / f"split={check_name('split', split)}"
-
-    def shard_files(self, table: str, teacher: str, run: str, split: str | None = None) -> list[Path]:
-        """The committed-name shard files of a run (all splits unless ``split``), sorted."""
-        if split is None:
-            return sorted(self.run_dir(table, teacher, run).glob("split=*/part-*.parquet"))
-        return sorted(self.shard_dir(table, teacher, run, split).glob("part-*.parquet"))
-
-    def shard_rows(self, table: str, teacher: str, run: str) -> int:
-        """Rows of a run's ``table`` shards, from the Parquet footers (no data read)."""
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in self.shard_files(table, teacher, run))
 
     def score_dtype(self, teacher: str, run: str, split: str, table: str = "scores") -> str:
         """The type a run's ``table`` shards of ``split`` hold (scores, or the elements of
@@ -281,7 +318,7 @@ class Store:
         files = self.shard_files(table, teacher, run, split)
         if not files:
             return "float32"
-        kind = pq.read_schema(files[0]).field("vector" if table == "embeddings" else "score").type
+        kind = self.fs.parquet_schema(files[0]).field("vector" if table == "embeddings" else "score").type
         if table == "embeddings":
             kind = kind.value_type
         return "float16" if kind == pa.float16() else "float32"
@@ -296,7 +333,3 @@ def _check_unique(t: pa.Table, col: str, table: str) -> None:
                 dups.append(v)
             seen.add(v)
         raise ValueError(f"{table}: duplicate {col} values, e.g. {dups[:3]}")
-
-
-def _write_json_atomic(path: Path, obj: dict) -> None:
-    write_json(path, obj)  # manifest.json is a commit marker: fsynced before the rename

@@ -10,6 +10,9 @@ Two independent locks keep a query from changing anything:
 2. :func:`open_read_only` then disables DuckDB's external access, allowing only the store
    folder (the views read their Parquet files lazily, at query time), and locks the
    configuration, so a query can read no other file and no statement can undo the lock.
+   A store on an object store is allowed by its URL prefix (``s3://bucket/prefix/``): DuckDB
+   applies ``allowed_directories`` to the registered fsspec filesystem too, so
+   ``read_parquet('s3://other-bucket/...')`` and local files are refused alike.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from .connect import connect
+from .layout import Store
 from .errors import UsageError
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?", re.IGNORECASE)
@@ -54,10 +58,11 @@ def check_read_only(sql: str) -> list[str]:
     return out
 
 
-def open_read_only(root: str | Path = "store") -> duckdb.DuckDBPyConnection:
+def open_read_only(root: str | Path = "store", options: dict | None = None) -> duckdb.DuckDBPyConnection:
     """``stores.connect(root)`` locked against reading outside the store and reconfiguring."""
-    con = connect(root)
-    allowed = str(Path(root).resolve()).rstrip("/") + "/"
+    store = Store(root, options=options)
+    con = connect(store)
+    allowed = store.fs.uri().rstrip("/") + "/"
     con.execute(f"SET allowed_directories = [{_lit(allowed)}]")
     con.execute("SET enable_external_access = false")
     con.execute("SET autoinstall_known_extensions = false")

@@ -1,8 +1,10 @@
 """RunWriter: writes one teacher run's shards so that a crash never shows partial data.
 
 A run is identified by its fingerprint. Shards have deterministic names
-(``part-<index>.parquet`` per table and split), are written under a temporary name and
-renamed when complete. A rerun of the same fingerprint after a crash asks
+(``part-<index>.parquet`` per table and split) and are written whole (:mod:`stores.fs`:
+temporary name and rename locally, one write-once object on an object store). One writer
+at a time holds the run's lock (:mod:`stores.lock`) from :meth:`RunWriter.begin` to
+:meth:`RunWriter.commit`; a second one is refused, naming the holder. A rerun of the same fingerprint after a crash asks
 :meth:`RunWriter.has_shard` and skips what is committed, so every row exists exactly once.
 Only :meth:`RunWriter.commit`, which writes the ``runs`` row with ``status=committed``
 last, makes the run's rows visible through :func:`stores.connect`.
@@ -15,11 +17,12 @@ import json
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
+from .atomic import TMP_GLOB, TMP_SUFFIX
 from .errors import RuntimeFailure
 from .fingerprint import short
-from .layout import RUN_TABLES, TMP_SUFFIX, Store, StoreError, check_name, write_parquet_atomic
+from .layout import RUN_TABLES, Store, StoreError, check_name, write_table
+from .lock import LEASE_SECONDS, run_lock
 
 SHARD_TABLES = RUN_TABLES
 
@@ -61,6 +64,7 @@ class RunWriter:
         score_dtype: str = "float16",
         producer: str = "teachkit",
         embedding_dtype: str = "float16",
+        lease_seconds: float = LEASE_SECONDS,
     ):
         self.store = store
         self.teacher = check_name("teacher", teacher)
@@ -73,34 +77,60 @@ class RunWriter:
         self.embedding_dtype = embedding_dtype
         self.producer = producer
         self.manifest = store.require_manifest().fingerprint
-        self._runs_path = store.root / "runs" / f"teacher={teacher}" / f"run-{self.run}.parquet"
+        self._runs_key = store.run_key(self.teacher, self.run)
         self._started_at: dt.datetime | None = None
+        self._lock = run_lock(store.fs, store.lock_key(self.teacher, self.run),
+                              f"teacher {self.teacher} run {self.run}", lease_seconds=lease_seconds)
+        self._locked = False
 
     # -- lifecycle ------------------------------------------------------------------
     def begin(self) -> int:
-        """Mark the run as running (keeping an earlier start time); return committed shards."""
+        """Take the run's writer lock and mark the run as running (keeping an earlier start
+        time); return the shards already committed. Raises :class:`stores.layout.LockHeld`
+        while another writer holds the run."""
         if self.store.committed_run(self.teacher, self.fingerprint) is not None:
             raise StoreError(f"run {self.run} of teacher {self.teacher} is already committed")
-        self._remove_temporaries()
-        if self._runs_path.exists():
-            self._started_at = pq.read_table(self._runs_path).column("started_at")[0].as_py()
+        if not self._locked:
+            self._lock.acquire()
+            self._locked = True
+            if self.store.committed_run(self.teacher, self.fingerprint) is not None:
+                self.release()  # the holder it waited for committed in between
+                raise StoreError(f"run {self.run} of teacher {self.teacher} is already committed")
+        self._remove_temporaries()  # only now: a live writer's temporaries are not leftovers
+        fs = self.store.fs
+        if fs.exists(self._runs_key):
+            self._started_at = fs.read_parquet(self._runs_key).column("started_at")[0].as_py()
         else:
             self._started_at = _now()
         self._write_run_row("running", rows=0, timings={}, metrics={}, finished=None)  # also over `failed`
         return sum(1 for _ in self._shard_files())
 
-    def shard_path(self, table: str, split: str, index: int, kind: str = "") -> Path:
-        """``part-<index>``; embeddings shards name their kind too (``part-video-00000``)."""
+    def release(self) -> None:
+        """Give the writer lock back without committing (commit() releases it too)."""
+        if self._locked:
+            self._lock.release()
+            self._locked = False
+
+    def shard_key(self, table: str, split: str, index: int, kind: str = "") -> str:
+        """The key of one shard, relative to the store root: ``part-<index>``; embeddings
+        shards name their kind too (``part-video-00000``)."""
         if table not in SHARD_TABLES:
             raise ValueError(f"shards are written to {SHARD_TABLES}, not {table!r}")
         check_name("split", split)
-        return (
-            self.store.root / table / f"teacher={self.teacher}" / f"run={self.run}"
-            / f"split={split}" / f"part-{_kind_part(table, kind)}{index:05d}.parquet"
-        )
+        return (f"{self.store.run_dir(table, self.teacher, self.run)}/split={split}/"
+                f"part-{_kind_part(table, kind)}{index:05d}.parquet")
+
+    def shard_path(self, table: str, split: str, index: int, kind: str = "") -> Path | str:
+        """Where one shard lives: a local path, or its URL on an object store."""
+        key = self.shard_key(table, split, index, kind)
+        return self.store.root / key if self.store.fs.local else self.store.fs.uri(key)
+
+    def shard_uris(self, table: str, split: str) -> list[str]:
+        """Every written shard of ``table`` and ``split``, as DuckDB names them (see :func:`stores.connect.duckdb_for`)."""
+        return [self.store.fs.uri(k) for k in self.store.shard_files(table, self.teacher, self.run, split)]
 
     def has_shard(self, table: str, split: str, index: int, kind: str = "") -> bool:
-        return self.shard_path(table, split, index, kind).exists()
+        return self.store.fs.exists(self.shard_key(table, split, index, kind))
 
     def write_shard(self, table: str, split: str, index: int, data: pa.Table, kind: str = "") -> int:
         """Write one shard atomically; return its rows. Non-finite scores are refused."""
@@ -123,8 +153,9 @@ class RunWriter:
                     f"teacher {self.teacher}: {table} score {big} overflows float16; "
                     f"set {'embeddings' if table == 'embeddings' else 'score_dtype'} = 'float32' for this teacher"
                 )
-        return write_parquet_atomic(
-            self.shard_path(table, split, index, kind), data, table, self.producer,
+        self._lock.check()
+        return write_table(
+            self.store.fs, self.shard_key(table, split, index, kind), data, table, self.producer,
             self.fingerprint, dtype,
         )
 
@@ -133,32 +164,34 @@ class RunWriter:
         ``level = "warning"`` for inputs it used in part (a video decoded past bad packets)."""
         if not failures:
             return
-        path = self.store.root / "failures" / f"run={self.run}" / f"part-{check_name('key', key)}.parquet"
+        key = f"failures/run={self.run}/part-{check_name('key', key)}.parquet"
         data = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures],
                          "level": [level] * len(failures)})
-        write_parquet_atomic(path, data, "failures", self.producer, self.fingerprint)
+        write_table(self.store.fs, key, data, "failures", self.producer, self.fingerprint)
 
     def failures(self, level: str = "error") -> list[tuple[str, str]]:
         """(item, reason) of this run's failures of ``level`` (files without a level are errors)."""
         rows = []
-        for path in sorted((self.store.root / "failures" / f"run={self.run}").glob("part-*.parquet")):
-            t = pq.read_table(path)
+        for key in self.store.fs.glob(f"failures/run={self.run}/part-*.parquet"):
+            t = self.store.fs.read_parquet(key)
             levels = t.column("level").to_pylist() if "level" in t.column_names else ["error"] * t.num_rows
             rows += [(i, e) for i, e, lv in zip(t.column("item").to_pylist(), t.column("error").to_pylist(), levels)
                      if lv == level]
         return rows
 
     def rows(self, table: str = "scores") -> int:
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in self._shard_files(table))
+        return self.store.shard_rows(table, self.teacher, self.run)
 
     def commit(self, timings: dict | None = None, metrics: dict | None = None) -> dict:
         """Make the run visible: write its ``runs`` row with status ``committed``."""
         if self._started_at is None:
             raise StoreError("commit() before begin()")
+        self._lock.check(read=True)  # the commit is the one write that must be this writer's
         row = self._write_run_row(
             "committed", rows=self.rows("scores"), timings=timings or {}, metrics=metrics or {},
             finished=_now(),
         )
+        self.release()
         return row
 
     def fail(self, error: str) -> None:
@@ -170,27 +203,24 @@ class RunWriter:
             return
         self._write_run_row("failed", rows=self.rows("scores"), timings={}, metrics={"error": error},
                             finished=_now())
+        self.release()
 
     # -- internals ------------------------------------------------------------------
     def _shard_files(self, table: str | None = None):
         tables = SHARD_TABLES if table is None else (table,)
         for t in tables:
-            yield from (self.store.root / t / f"teacher={self.teacher}" / f"run={self.run}").glob(
-                "split=*/part-*.parquet"
-            )
+            yield from self.store.shard_files(t, self.teacher, self.run)
 
     def _remove_temporaries(self) -> None:
-        """Delete what a killed writer of this run left half-written (never read by anyone)."""
-        root = self.store.root
-        leftovers = [
-            p
-            for t in SHARD_TABLES
-            for p in (root / t / f"teacher={self.teacher}" / f"run={self.run}").glob(f"split=*/.*{TMP_SUFFIX}")
-        ]
-        leftovers += (root / "failures" / f"run={self.run}").glob(f".*{TMP_SUFFIX}")
-        leftovers += self._runs_path.parent.glob(f".{self._runs_path.name}.*{TMP_SUFFIX}")
-        for tmp in leftovers:
-            tmp.unlink(missing_ok=True)
+        """Delete what a killed writer of this run left half-written (never read by anyone;
+        an object store has none: its objects appear whole or not at all)."""
+        fs = self.store.fs
+        folders = [f"{self.store.run_dir(t, self.teacher, self.run)}/split=*" for t in SHARD_TABLES]
+        patterns = [f"{f}/{TMP_GLOB}" for f in folders] + [f"failures/run={self.run}/{TMP_GLOB}"]
+        folder, name = self._runs_key.rsplit("/", 1)
+        patterns.append(f"{folder}/.{name}.*{TMP_SUFFIX}")  # this run's row only
+        for key in [k for p in patterns for k in fs.glob(p)]:
+            fs.remove(key)
 
     def _write_run_row(self, status, rows, timings, metrics, finished) -> dict:
         row = {
@@ -207,7 +237,7 @@ class RunWriter:
             "started_at": self._started_at,
             "finished_at": finished,
         }
-        write_parquet_atomic(self._runs_path, pa.Table.from_pylist([row]), "runs", self.producer, self.fingerprint)
+        write_table(self.store.fs, self._runs_key, pa.Table.from_pylist([row]), "runs", self.producer, self.fingerprint)
         return row | {"teacher": self.teacher}
 
 

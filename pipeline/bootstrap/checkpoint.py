@@ -49,7 +49,7 @@ def bootstrap(out_dir: str | Path, options: dict | BootstrapOptions, store_root:
     from .data import read_split
 
     opts = options if isinstance(options, BootstrapOptions) else parse_options(options)
-    out_dir, store_root = Path(out_dir), Path(store_root)
+    out_dir = Path(out_dir)  # store_root stays as given: a folder or a URL
     rows = read_split(store_root)
     key = {"options_fingerprint": opts.fingerprint(), "data_fingerprint": rows.fingerprint()}
     marker = read_marker(out_dir)

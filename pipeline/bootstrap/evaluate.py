@@ -54,7 +54,7 @@ def evaluate_checkpoint(
     scorer = scorer or trained.get("objective", "mean")
     num_frames = num_frames or trained.get("num_frames", 12)
     model, tokenizer, processor = load_teacher(folder)
-    rows = read_split(Path(store_root), split)
+    rows = read_split(store_root, split)
     frameset = decode_videos(rows.videos, processor, num_frames, trained.get("fps"))
     row_of = {v: i for i, v in enumerate(frameset.video_ids)}
     captions = [(vid, text) for _, vid, text in rows.captions if vid in row_of]

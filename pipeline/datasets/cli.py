@@ -22,7 +22,7 @@ def manifest_command(
     videos: Optional[Path] = typer.Option(
         None, "--videos", help="Folder of video files (required for msrvtt, msvd, vatex; found by <video_id>.*)."
     ),
-    store: Path = typer.Option(Path("store"), "--store", help="Store folder (created if missing)."),
+    store: str = typer.Option("store", "--store", help="Store folder or URL, e.g. s3://bucket/prefix (created if missing)."),
     train_split: Optional[str] = typer.Option(None, "--train-split", help="msrvtt only: 9k (default) or 7k."),
     workers: int = typer.Option(8, "--workers", min=1, help="Threads probing videos."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the inputs did not change."),
@@ -56,16 +56,17 @@ def manifest_command(
         _print_failures(store, m)
 
 
-def _current_fingerprint(store: Path) -> str | None:
+def _current_fingerprint(store: str) -> str | None:
     from stores import Store
+    from stores.fs import open_fs
 
-    if not (store / "store.json").exists():
+    if not open_fs(store).exists("store.json"):
         return None
     m = Store(store).manifest()
     return m.fingerprint if m else None
 
 
-def _print_failures(store: Path, m, limit: int = 5) -> None:
+def _print_failures(store: str, m, limit: int = 5) -> None:
     from stores import connect
 
     with connect(store) as con:

@@ -46,14 +46,14 @@ def ensure_manifest(cfg: PipelineConfig, log, progress: bool = True) -> Manifest
     ds = cfg.dataset
     if not ds.source.exists():
         raise ConfigError(f"dataset.source: {ds.source} does not exist")
-    before = Store(cfg.store.root, create=True).manifest()
+    before = Store(cfg.store.root, create=True, options=cfg.store.options or None).manifest()
     m = build_manifest(cfg.store.root, ds.adapter, ds.source, ds.videos, train_split=ds.train_split, progress=progress)
     state = "unchanged" if before is not None and before.fingerprint == m.fingerprint else "built"
     log(f"manifest {m.short} ({state}): {m.videos} videos, {m.captions} captions, {m.failures} failures")
     return m
 
 
-def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path, log) -> None:
+def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log) -> None:
     """Train (or find cached) every bootstrapped checkpoint the selected teachers name."""
     wanted = [t for t in teachers if t.bootstrap is not None]
     if not wanted:
@@ -61,7 +61,7 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path, log) -> N
     from ..bootstrap import ensure_checkpoint
 
     for t in wanted:
-        ensure_checkpoint(Path(t.model), dict(t.bootstrap), Path(store_root))
+        ensure_checkpoint(Path(t.model), dict(t.bootstrap), store_root)
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ committed scores.
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pyarrow as pa
 
+from stores.connect import duckdb_for
 from stores.metrics import teacher_metrics
 
 from stores.splits import SplitData
@@ -29,10 +29,10 @@ JOIN vid_index v USING (video_id)
 
 def stored_metrics(writer, split: SplitData) -> dict:
     """``{"split", "captions", "videos", "rule", "t2v", "v2t"}`` (see ``teacher_metrics``), {} when nothing is stored."""
-    files = sorted(str(p) for p in writer.shard_path("scores", split.name, 0).parent.glob("part-*.parquet"))
+    files = writer.shard_uris("scores", split.name)
     if not files:
         return {}
-    con = duckdb.connect(":memory:")
+    con = duckdb_for(writer.store)
     try:
         con.register("cap_index", pa.table({"caption_id": split.caption_ids,
                                             "i": np.arange(len(split.caption_ids))}))

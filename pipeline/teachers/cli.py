@@ -73,6 +73,7 @@ def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
     """
     import json
 
+    from stores.fs import open_fs
     from stores.layout import Store
 
     from ..run.prepare import plan_teacher
@@ -80,7 +81,8 @@ def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
     from .models import ModelError
 
     root = cfg.store.root
-    store = Store(root) if (root / "store.json").exists() else None
+    fs = open_fs(root, cfg.store.options or None)
+    store = Store(fs) if fs.exists("store.json") else None
     manifest = store.manifest() if store else None
     current = store.current_runs() if store else {}
     rows = []

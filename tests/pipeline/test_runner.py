@@ -332,3 +332,34 @@ def test_killed_run_resumes_without_duplicates(dataset, plugin_path, tmp_path):
     assert len(rows) == len(set(rows)) == N_TEST_CAPTIONS * N_TEST_VIDEOS + 4 * 3
     emb = _rows(tmp_path / "store", "SELECT kind, id FROM embeddings WHERE teacher = 'slow'")
     assert len(emb) == len(set(emb)) == N_TEST_CAPTIONS + 4 + N_TEST_VIDEOS + 3  # each exactly once
+
+
+def test_teacher_stage_on_an_s3_store_matches_the_local_one(dataset, plugin_path, tmp_path, s3_root):
+    """`[store] root = "s3://..."`: the same scores as a local store, then cached, then `teachkit sql`."""
+    from typer.testing import CliRunner
+
+    from teachkit.cli import app
+
+    root, source, _, _ = dataset
+    teachers = [{"name": "colour", "kind": "plugin", "plugin": f"{plugin_path}:ColourTeacher",
+                 "score_dtype": "float32", "shard_captions": 4}]
+    local = run_teachers(_config(tmp_path, source, teachers), out=lambda s: None, progress=False)
+    raw = {"store": {"root": s3_root}, "dataset": {"source": str(source)}, "frames": {"num_frames": 3},
+           "teachers": teachers}
+    cfg = parse_config(raw, tmp_path)
+    assert cfg.store.root == s3_root  # a URL is not a path relative to the config
+    (o,) = run_teachers(cfg, out=lambda s: None, progress=False)
+    assert (o.status, o.run, o.rows, o.frame_rows) == ("computed", local[0].run, local[0].rows, local[0].frame_rows)
+    assert o.metrics == local[0].metrics and o.skipped_videos == 1
+    q = "SELECT split, caption_id, video_id, score FROM scores ORDER BY ALL"
+    assert _rows(s3_root, q) == _rows(tmp_path / "store", q)
+    assert _rows(s3_root, "SELECT item FROM failures WHERE run = ?", [o.run]) == [("bad",)]
+
+    out = []
+    (again,) = run_teachers(cfg, out=out.append, progress=False)
+    assert again.status == "cached" and not again.loaded and again.frame_rows == o.frame_rows
+
+    r = CliRunner().invoke(app, ["sql", "--store", s3_root, "--format", "csv",
+                                 "SELECT teacher, status, rows FROM current_runs"])
+    assert r.exit_code == 0, r.stderr
+    assert r.stdout == f"teacher,status,rows\ncolour,committed,{o.rows}\n"

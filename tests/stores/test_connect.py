@@ -1,4 +1,5 @@
-"""DuckDB views: which run is current, manifest changes, empty stores, dtypes, versions."""
+"""DuckDB views: which run is current, manifest changes, empty stores, dtypes, versions;
+the same views over a store on S3 (moto on loopback)."""
 
 from __future__ import annotations
 
@@ -28,7 +29,8 @@ def _rows(store: Store, sql: str):
         return con.execute(sql).fetchall()
 
 
-def test_second_committed_run_of_a_teacher_supersedes_the_first(small_store):
+def test_second_committed_run_of_a_teacher_supersedes_the_first(any_store):
+    small_store = any_store
     _commit_run(small_store, "clip", "1" * 64, [0.5, 0.25])
     _commit_run(small_store, "clip", "2" * 64, [1.5, 1.25, 1.0])
     _commit_run(small_store, "other", "3" * 64, [0.75])
@@ -42,7 +44,8 @@ def test_second_committed_run_of_a_teacher_supersedes_the_first(small_store):
     assert _rows(small_store, "SELECT count(*) FROM runs") == [(3,)]
 
 
-def test_changed_manifest_hides_runs_over_the_old_one(small_store):
+def test_changed_manifest_hides_runs_over_the_old_one(any_store):
+    small_store = any_store
     _commit_run(small_store, "clip", "1" * 64, [0.5, 0.25])
     old = small_store.manifest()
     videos = pa.table({"video_id": ["z"], "split": ["test"], "path": ["/z.mp4"], "duration": [1.0],
@@ -57,16 +60,17 @@ def test_changed_manifest_hides_runs_over_the_old_one(small_store):
     assert _rows(small_store, "SELECT run, item, error FROM failures") == [(new.short, "y", "missing")]
 
 
-def test_empty_store_views_work(tmp_path):
-    Store(tmp_path / "s", create=True)
-    with stores.connect(tmp_path / "s") as con:
+def test_empty_store_views_work(store_root):
+    Store(store_root, create=True)
+    with stores.connect(store_root) as con:
         for view in stores.VIEWS:
             assert con.execute(f"SELECT count(*) FROM {view}").fetchone() == (0,)
         cols = [d[0] for d in con.execute("SELECT * FROM scores").description]
     assert cols == ["teacher", "split", "caption_id", "video_id", "score", "run"]
 
 
-def test_scores_round_trip_in_float16_and_float32(small_store):
+def test_scores_round_trip_in_float16_and_float32(any_store):
+    small_store = any_store
     values = [0.1234, -0.5, 0.999, 12.34]
     _commit_run(small_store, "half", "4" * 64, values, "float16")
     _commit_run(small_store, "single", "5" * 64, values, "float32")
@@ -89,3 +93,22 @@ def test_incompatible_schema_version_is_refused_with_a_clear_message(small_store
 def test_missing_store_is_a_store_error(tmp_path):
     with pytest.raises(StoreError, match="no teachkit store"):
         stores.connect(tmp_path / "nothing")
+
+
+def test_s3_store_takes_storage_options_and_file_urls_are_local(s3_server, tmp_path, monkeypatch):
+    from stores.fs import LocalFS
+
+    root = f"s3://{s3_server.bucket()}/opts"
+    monkeypatch.delenv("AWS_ENDPOINT_URL")  # the endpoint now comes from the options alone
+    store = Store(root, create=True, options={"endpoint_url": s3_server.endpoint})
+    assert store.root == root and not store.fs.local
+    videos = pa.table({"video_id": ["v0"], "split": ["test"], "path": ["/v0.mp4"], "duration": [1.0],
+                       "fps": [8.0], "frames": pa.array([8], pa.int32())})
+    store.write_manifest("one", videos, pa.table({"caption_id": ["v0#0"], "video_id": ["v0"],
+                                                  "split": ["test"], "text": ["a v0"]}))
+    _commit_run(store, "clip", "6" * 64, [0.5])
+    assert _rows(store, "SELECT teacher, score FROM scores") == [("clip", 0.5)]
+    assert stores.connect(root).execute("SELECT count(*) FROM runs").fetchone() == (1,)  # options remembered
+
+    local = Store(f"file://{tmp_path}/viaurl", create=True)
+    assert isinstance(local.fs, LocalFS) and (tmp_path / "viaurl" / "store.json").exists()

@@ -57,11 +57,12 @@ def test_current_teachers_and_teachers_with_frames(small_store):
                        "beta": {"fingerprint": "beta-fp", "run": row["run"], "kind": "synthetic"}}
         assert teachers_with_frames(con, "test") == ["alpha"]
         assert teachers_with_frames(con, "train") == []
-    # the path helpers: shards by run and split, footer row counts, the stored score type
+    # the path helpers (keys relative to the root, a folder or a bucket prefix): shards by run
+    # and split, footer row counts, the stored score type
     run = cur["alpha"]["run"]
-    assert [p.name for p in small_store.shard_files("scores", "alpha", run, "test")] == ["part-00000.parquet",
-                                                                                       "part-00001.parquet"]
-    assert small_store.shard_dir("scores", "alpha", run, "test") == small_store.shard_files("scores", "alpha", run)[0].parent
+    keys = small_store.shard_files("scores", "alpha", run, "test")
+    assert [k.rsplit("/", 1)[1] for k in keys] == ["part-00000.parquet", "part-00001.parquet"]
+    assert keys[0].rsplit("/", 1)[0] == small_store.shard_dir("scores", "alpha", run, "test") == f"scores/teacher=alpha/run={run}/split=test"
     assert small_store.shard_rows("scores", "alpha", run) == 3
     assert small_store.shard_rows("frames", "alpha", run) == 3
     assert small_store.shard_rows("frames", "beta", cur["beta"]["run"]) == 0

@@ -18,8 +18,7 @@ from teachkit.cli import app
 runner = CliRunner()
 
 
-@pytest.fixture
-def scored_store(small_store):
+def _scored(small_store):
     w = RunWriter(small_store, "clip", "test", "c" * 64, "{}", "0", score_dtype="float32")
     w.begin()
     w.write_shard("scores", "test", 0, pa.table({
@@ -31,6 +30,17 @@ def scored_store(small_store):
     return small_store
 
 
+@pytest.fixture
+def scored_store(small_store):
+    return _scored(small_store)
+
+
+@pytest.fixture
+def any_scored_store(any_store):
+    """:func:`scored_store`, once local and once on S3."""
+    return _scored(any_store)
+
+
 def _sql(store, *args, input=None):
     return runner.invoke(app, ["sql", *args, "--store", str(store.root)], input=input)
 
@@ -39,7 +49,8 @@ def _snapshot(root):
     return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*"))
 
 
-def test_csv_and_json_output_parse_back(scored_store):
+def test_csv_and_json_output_parse_back(any_scored_store):
+    scored_store = any_scored_store
     q = "SELECT caption_id, video_id, score FROM scores ORDER BY caption_id, video_id"
     r = _sql(scored_store, q, "--format", "csv")
     assert r.exit_code == 0, r.stderr
@@ -144,8 +155,32 @@ def test_read_only_check_allows_reads():
         check_read_only("UPDATE videos SET split = 'x'")
 
 
-def test_views_still_read_after_the_lock(scored_store):
+def test_files_outside_an_s3_store_cannot_be_read(any_scored_store, s3_server, tmp_path):
+    import s3fs
+
+    store = any_scored_store
+    fs = s3fs.S3FileSystem(endpoint_url=s3_server.endpoint)
+    other = s3_server.bucket()
+    fs.pipe_file(f"{other}/x.csv", b"a\n1\n")
+    outside = [f"s3://{other}/x.csv"]
+    if not store.fs.local:  # a sibling prefix of the same bucket is outside too
+        bucket = store.root.split("/")[2]
+        fs.pipe_file(f"{bucket}/store2/x.csv", b"a\n1\n")
+        outside.append(f"s3://{bucket}/store2/x.csv")
+        secret = tmp_path / "secret.csv"
+        secret.write_text("a\n1\n")
+        outside.append(str(secret))
+    for url in outside:
+        r = _sql(store, f"SELECT * FROM read_csv('{url}')")
+        assert r.exit_code == 1 and r.stdout == "", url
+        assert "disabled by configuration" in r.stderr or "not allowed" in r.stderr.lower(), r.stderr
+    assert _sql(store, "SELECT count(*) AS n FROM scores", "--format", "csv").stdout == "n\n3\n"
+
+
+def test_views_still_read_after_the_lock(any_scored_store):
     from stores.sql import open_read_only
+
+    scored_store = any_scored_store
 
     with open_read_only(scored_store.root) as con:
         assert con.execute("SELECT count(*) FROM scores").fetchone() == (3,)

@@ -1,12 +1,15 @@
-"""RunWriter: visibility only after commit, resumable reruns, crash safety with a real SIGKILL."""
+"""RunWriter: visibility only after commit, resumable reruns, crash safety with a real SIGKILL,
+one writer per run; each on a local store and on S3 (moto on loopback, see tests/conftest.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -38,7 +41,8 @@ def _count(store: Store, sql: str):
         return con.execute(sql).fetchall()
 
 
-def test_rows_visible_only_after_commit(small_store):
+def test_rows_visible_only_after_commit(any_store):
+    small_store = any_store
     w = _writer(small_store)
     assert w.begin() == 0
     w.write_shard("scores", "test", 0, _shard(["v0#0", "v0#1"], ["v0", "v1", "v2", "v3"]))
@@ -61,6 +65,7 @@ def test_rerun_skips_committed_shards_and_cleans_leftovers(small_store):
     w = _writer(small_store)
     w.begin()
     w.write_shard("scores", "test", 0, _shard(["v0#0"], ["v0", "v1"]))
+    w.release()  # the "crashed" writer's lock goes with its process (a real SIGKILL is tested below)
     # what a writer killed mid-rename leaves behind
     leftover = w.shard_path("scores", "test", 1).with_name(".part-00001.parquet.999.tmp")
     leftover.write_bytes(b"half a parquet file")
@@ -78,7 +83,8 @@ def test_rerun_skips_committed_shards_and_cleans_leftovers(small_store):
     assert _count(small_store, "SELECT count(*), count(DISTINCT (caption_id, video_id)) FROM scores") == [(4, 4)]
 
 
-def test_empty_shard_is_valid_and_nonfinite_or_overflow_refused(small_store):
+def test_empty_shard_is_valid_and_nonfinite_or_overflow_refused(any_store):
+    small_store = any_store
     w = _writer(small_store)
     w.begin()
     empty = pa.table({"caption_id": pa.array([], pa.string()), "video_id": pa.array([], pa.string()),
@@ -93,6 +99,7 @@ def test_empty_shard_is_valid_and_nonfinite_or_overflow_refused(small_store):
     assert not w.has_shard("scores", "test", 0)
     with pytest.raises(ValueError, match="split name"):
         w.shard_path("scores", "../escape", 0)
+    w.release()
 
 
 KILLED_WRITER = textwrap.dedent(
@@ -101,10 +108,11 @@ KILLED_WRITER = textwrap.dedent(
     import pyarrow as pa
     from stores import RunWriter, Store
 
-    root, n_shards, pause = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+    root, n_shards, pause, lease = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
     videos = [f"v{k}" for k in range(4)]
-    w = RunWriter(Store(root), "killed", "test", "b" * 64, "{}", "0")
+    w = RunWriter(Store(root), "killed", "test", "b" * 64, "{}", "0", lease_seconds=lease)
     w.begin()
+    print("locked", flush=True)
     for i in range(n_shards):
         if w.has_shard("scores", "test", i):
             continue
@@ -120,33 +128,54 @@ KILLED_WRITER = textwrap.dedent(
     print("committed", flush=True)
     """
 )
+LEASE = 2.0  # seconds: the S3 writers' lease, short so that a killed one's expires within the test
+
+
+def _start_writer(tmp_path, store: Store, n_shards: int, pause: float, until: str):
+    """Start KILLED_WRITER on ``store`` and read its stdout up to the line ``until``."""
+    script = tmp_path / "writer.py"
+    script.write_text(KILLED_WRITER)
+    cmd = [sys.executable, str(script), str(store.root), str(n_shards), str(pause), str(LEASE)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stdout:
+        if line.strip() == until:
+            return proc, cmd
+    proc.wait(timeout=30)
+    raise AssertionError(f"writer exited before {until!r}: {proc.stderr.read()}")
+
+
+def _kill(proc) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+
+
+def _wait_for_lease(store: Store) -> None:
+    """On S3 a killed writer's lease outlives it by up to LEASE seconds: wait it out."""
+    if not store.fs.local:
+        time.sleep(LEASE + 0.5)
 
 
 @pytest.mark.timeout(120)  # a hung child would otherwise block the suite on readline
-def test_sigkill_mid_run_shows_nothing_then_rerun_completes_exactly_once(small_store, tmp_path):
-    script = tmp_path / "writer.py"
-    script.write_text(KILLED_WRITER)
+def test_sigkill_mid_run_shows_nothing_then_rerun_completes_exactly_once(any_store, tmp_path):
+    small_store = any_store
     n_shards = 20
-    cmd = [sys.executable, str(script), str(small_store.root), str(n_shards)]
-    proc = subprocess.Popen(cmd + ["0.1"], cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    try:
-        for line in proc.stdout:
-            if line.strip() == "shard 7":
-                break
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.wait(timeout=30)
-    assert proc.returncode == -signal.SIGKILL
-    written = sorted((small_store.root / "scores" / "teacher=killed").rglob("part-*.parquet"))
+    proc, cmd = _start_writer(tmp_path, small_store, n_shards, 0.1, until="shard 7")
+    _kill(proc)
+    written = small_store.shard_files("scores", "killed", "b" * 16)
     assert 8 <= len(written) < n_shards
     assert _count(small_store, "SELECT count(*) FROM scores") == [(0,)]
     assert _count(small_store, "SELECT count(*) FROM current_runs") == [(0,)]
     assert _count(small_store, "SELECT teacher, status FROM runs") == [("killed", "running")]
 
-    done = subprocess.run(cmd + ["0"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    _wait_for_lease(small_store)
+    cmd[-2] = "0"  # no pause
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     assert done.stdout.count("shard") == n_shards - len(written)  # resumed, not restarted
-    assert not list(small_store.root.rglob("*.tmp"))
+    assert f"taking over the writer lock of host {socket.gethostname()} pid {proc.pid}" in done.stderr
+    if small_store.fs.local:
+        assert not list(small_store.root.rglob("*.tmp"))
     expected = n_shards * 50 * 4
     assert _count(
         small_store,
@@ -154,6 +183,37 @@ def test_sigkill_mid_run_shows_nothing_then_rerun_completes_exactly_once(small_s
         "FROM scores WHERE teacher = 'killed'",
     ) == [(expected, expected, 1, 0.0, float(n_shards - 1))]
     assert _count(small_store, "SELECT status, rows FROM current_runs") == [("committed", expected)]
+
+
+@pytest.mark.timeout(120)
+def test_second_writer_is_refused_naming_the_holder_until_the_holder_dies(any_store, tmp_path, capsys):
+    store = any_store
+    proc, _ = _start_writer(tmp_path, store, 1000, 0.2, until="shard 0")
+    try:
+        time.sleep(2 * LEASE if not store.fs.local else 0)  # a live holder keeps renewing its lease
+        with pytest.raises(StoreError) as refused:
+            RunWriter(store, "killed", "test", "b" * 64, "{}", "0").begin()
+        message = str(refused.value)
+        assert message.startswith(f"teacher killed run {'b' * 16} is being written by host {socket.gethostname()} "
+                                  f"pid {proc.pid} since 20")
+        assert "\n" not in message
+        other = RunWriter(store, "killed", "test", "c" * 64, "{}", "0")  # another run of the teacher: not locked
+        other.begin()
+        other.release()
+    finally:
+        _kill(proc)
+    _wait_for_lease(store)
+    capsys.readouterr()
+    w = RunWriter(store, "killed", "test", "b" * 64, "{}", "0")
+    assert w.begin() >= 1  # resumes the dead holder's shards
+    err = capsys.readouterr().err
+    assert f"warning: teacher killed run {'b' * 16}: taking over the writer lock of host " in err
+    assert f"pid {proc.pid} since " in err
+    w.commit()
+    # released by commit: the next writer of the run takes it without a warning
+    again = RunWriter(store, "killed", "test", "b" * 64, "{}", "0")
+    with pytest.raises(StoreError, match="already committed"):
+        again.begin()
 
 
 def test_score_row_order_varies_the_column_with_fewer_values_fastest():
@@ -169,3 +229,23 @@ def test_score_row_order_varies_the_column_with_fewer_values_fastest():
     order = score_row_order(vids, caps)  # 5 "captions" x 3 videos: caption-major
     assert vids[order].tolist() == [0] * 3 + [1] * 3 + [2] * 3 + [3] * 3 + [4] * 3
     assert sorted(order.tolist()) == list(range(15))  # a permutation: no row lost or repeated
+
+
+
+def test_a_writer_whose_s3_lease_was_taken_over_does_not_commit(s3_store):
+    from stores.lock import Holder
+
+    store = s3_store
+    w = RunWriter(store, "t1", "test", "d" * 64, "{}", "0", lease_seconds=30)
+    w.begin()
+    w.write_shard("scores", "test", 0, _shard(["v0#0"], ["v0"]))
+    # another machine decided this writer was dead and took the lease
+    thief = Holder("elsewhere", 4242, "2026-01-01T00:00:00Z", "f" * 32, time.time() + 30)
+    store.fs.write_bytes(store.lock_key("t1", "d" * 16), thief.encode())
+    with pytest.raises(StoreError, match="taken over by host elsewhere pid 4242 since 2026-01-01T00:00:00Z"):
+        w.commit()
+    assert _count(store, "SELECT count(*) FROM current_runs") == [(0,)]
+    with pytest.raises(StoreError, match="taken over by host elsewhere"):
+        w.write_shard("scores", "test", 1, _shard(["v0#1"], ["v0"]))
+    w.release()
+    assert Holder.parse(store.fs.read_bytes(store.lock_key("t1", "d" * 16))) == thief  # not ours to delete

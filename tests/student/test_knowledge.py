@@ -187,3 +187,27 @@ def test_relational_teacher_without_embeddings_is_refused(synthetic_store, tmp_p
     store, _, _ = synthetic_store
     with pytest.raises(EmbeddingsMissing, match="loss.relational.teachers: teacher 'sparse_t' .* stored no video embeddings"):
         _matrix_reader(store, tmp_path, [], [], relational_teachers=["sparse_t"])
+
+
+def test_matrix_cache_from_an_s3_store_equals_the_local_one(synthetic_store, s3_server, tmp_path):
+    """The same store uploaded to S3 (moto on loopback): a local memory-mapped cache, same values."""
+    import s3fs
+
+    store, _, _ = synthetic_store
+    bucket = s3_server.bucket()
+    s3fs.S3FileSystem().put(f"{store}/", f"{bucket}/copied/", recursive=True)
+    url = f"s3://{bucket}/copied"
+    local = _matrix_reader(store, tmp_path / "local", ["fine_t", "sparse_t"], ["fine_t"])
+    remote = _matrix_reader(url, tmp_path / "remote", ["fine_t", "sparse_t"], ["fine_t"])
+    files = sorted((tmp_path / "remote").glob("teachers/*/train-*.npy"))
+    assert [f.parent.name.split("-")[0] for f in files] == ["fine_t", "sparse_t"]
+    for a, b in zip(local.matrices(), remote.matrices()):
+        assert a.dtype == b.dtype == np.float32
+        np.testing.assert_array_equal(a, b)
+    assert np.isnan(remote.matrices()[1]).any()  # the sparse teacher's gaps stay NaN
+    np.testing.assert_array_equal(local.relevance, remote.relevance)
+    with stores.connect(url) as con:
+        batches = _batches(con, np.random.default_rng(2), 2, 4)
+    window = KnowledgeReader(url, "train", ["fine_t", "sparse_t"], ["fine_t"]).fetch(batches)
+    for w, m in zip(window, remote.fetch(batches)):
+        np.testing.assert_array_equal(w.scores, m.scores)
