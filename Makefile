@@ -8,20 +8,33 @@ PY     := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 CONFIG ?= configs/demo.toml
 STUDENT_CONFIG ?= configs/student_demo.toml
+# faiss: cpu (faiss-cpu) or gpu (faiss-gpu); both install the same `faiss` module
+FAISS ?= cpu
 
-.PHONY: setup test test-slow teachers student bench clean
+.PHONY: setup test test-slow teachers student report browser bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(if $(TORCH_SPEC),$(PY) -m pip install -q "$(TORCH_SPEC)")
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,$(FAISS)]"
 	touch $@
 
 setup: $(VENV)/.installed
 
-test: setup
+test: setup browser
 	$(PY) -m pytest -q
+
+# The report's browser test needs Chromium: install it from the distribution's packages
+# where that is allowed (root with apt-get); never fatal (the test then skips, saying why).
+browser:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get) for the report's browser test" >&2; \
+	    (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	     (apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1)) || \
+	    echo "chromium: apt-get install failed; the report's browser test will skip" >&2; \
+	  else echo "chromium: not installed and no root apt-get; the report's browser test will skip" >&2; fi; }
 
 test-slow: setup
 	TEACHKIT_SLOW=1 $(PY) -m pytest -q -m slow
@@ -31,6 +44,13 @@ teachers: setup
 
 student: setup
 	$(VENV)/bin/teachkit student demo --config $(STUDENT_CONFIG)
+	$(MAKE) --no-print-directory report
+
+# the report of the demo's students (runs/demo/report/report.html); any run group: RUNS=...
+RUNS ?= runs/demo
+report: setup
+	$(VENV)/bin/teachkit report --store store --runs $(RUNS) \
+	  $(if $(wildcard data/demo/ground_truth.json),--ground-truth data/demo/ground_truth.json)
 
 bench: setup
 	$(PY) -m bench $(BENCH_ARGS)

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import typer
 
-data_app = typer.Typer(help="Datasets: the bundled demo and manifests of real datasets.", no_args_is_help=True)
-teachers_app = typer.Typer(help="Teacher stage: run every teacher once into the store.", no_args_is_help=True)
-scores_app = typer.Typer(help="Teacher scores computed elsewhere.", no_args_is_help=True)
+from stores.command import CommandGroup
+
+data_app = typer.Typer(cls=CommandGroup, help="Datasets: the bundled demo and manifests of real datasets.", no_args_is_help=True)
+teachers_app = typer.Typer(cls=CommandGroup, help="Teacher stage: run every teacher once into the store.", no_args_is_help=True)
+scores_app = typer.Typer(cls=CommandGroup, help="Teacher scores computed elsewhere.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -29,33 +29,31 @@
     ...
 
 Relative paths are resolved against the working directory the command runs in (the
-repository root for ``make teachers``), once, here. Every error names the offending field
-(``teachers[1].plan``) so a typo fails before any model is loaded.
+repository root for ``make teachers``), once, here. The TOML is read by the loader every
+stage shares (:mod:`stores.config`): every error names the offending field
+(``teachers[1].plan``) so a typo fails before any model is loaded, and ``--set
+teachers.clip_fine.video_batch=8`` overrides any field from the command line.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from stores.config import ConfigError, apply_overrides, build, read_toml
+
+from stores.errors import InputError
 
 
 #: the names of pipeline.scorers.SCORERS, kept here so parsing a config never imports torch
 SCORER_NAMES = ("mean", "fine")
 
 
-class ConfigError(ValueError):
-    """A configuration value that is missing, unknown or of the wrong type or range."""
-
-
 KINDS = ("clip", "text", "plugin", "imported")
 PLANS = ("full", "topk")
 FRAME_RELEVANCE = ("own", "all", "none")
 SCORE_DTYPES = ("float16", "float32")
+EMBEDDINGS = ("float16", "float32", "none")  # holistic embeddings stored per run (none: not stored)
 
 
 @dataclass(frozen=True)
@@ -64,7 +62,9 @@ class StoreConfig:
 
 
 @dataclass(frozen=True)
-class DemoConfig:
+class DemoDataConfig:
+    """``[dataset.demo]``: generate the bundled demo dataset when ``dataset.source`` is missing."""
+
     out: Path
     options: dict = field(default_factory=dict)  # pipeline.demo.DemoOptions fields
     workers: int = 1  # processes drawing videos (the output is the same for any number)
@@ -76,7 +76,7 @@ class DatasetConfig:
     adapter: str = "jsonl"
     videos: Path | None = None  # folder the adapter resolves video paths against, if it needs one
     train_split: str | None = None  # msrvtt: "9k" (default) or "7k"; an error for other adapters
-    demo: DemoConfig | None = None
+    demo: DemoDataConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,7 @@ class TeacherConfig:
     k: int | None = None  # topk plans: videos per caption (the positive is added)
     frame_relevance: str = "own"  # own | all scored pairs | none
     score_dtype: str = "float16"
+    embeddings: str = "float16"  # holistic video/caption embeddings, if the teacher has them: dtype | none
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     video_batch: int = 16  # videos per video-encoder call
     text_batch: int = 256  # captions per text-encoder call and per scoring block
@@ -114,6 +115,7 @@ class PipelineConfig:
     frames: FramesConfig
     teachers: tuple[TeacherConfig, ...]
     path: Path | None = None  # the file it came from
+    overrides: tuple[str, ...] = ()  # the --set FIELD=VALUE applied on top of it
 
     def teacher(self, name: str) -> TeacherConfig:
         for t in self.teachers:
@@ -132,52 +134,46 @@ class PipelineConfig:
 
 # -- parsing ---------------------------------------------------------------------------
 
+#: fields of PipelineConfig that are not TOML tables
+_NOT_IN_TOML = frozenset({"path", "overrides"})
 
-def load_config(path: str | Path, base: str | Path | None = None) -> PipelineConfig:
-    """Parse and validate a TOML config; relative paths resolve against ``base`` (cwd)."""
+
+def load_config(path: str | Path, base: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> PipelineConfig:
+    """Parse and validate a TOML config with ``--set`` overrides; relative paths resolve against ``base`` (cwd)."""
     path = Path(path)
-    try:
-        raw = tomllib.loads(path.read_text())
-    except OSError as e:
-        raise ConfigError(f"cannot read config {path}: {e}") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from e
+    raw = apply_overrides(read_toml(path), overrides, PipelineConfig)
     cfg = parse_config(raw, Path(base) if base is not None else Path.cwd())
-    return dataclasses.replace(cfg, path=path)
+    return dataclasses.replace(cfg, path=path, overrides=tuple(overrides))
 
 
 def parse_config(raw: dict, base: Path) -> PipelineConfig:
-    _known(raw, {"store", "dataset", "frames", "teachers"}, "config")
-    store = _build(StoreConfig, raw.get("store", {}), "store", base)
-    ds_raw = dict(_table(raw, "dataset", "config", required=True))
-    demo_raw = ds_raw.pop("demo", None)
-    dataset = _build(DatasetConfig, ds_raw, "dataset", base)
-    if demo_raw is not None:
-        dataset = dataclasses.replace(dataset, demo=_build(DemoConfig, _as_table(demo_raw, "dataset.demo"), "dataset.demo", base))
-    frames = _build(FramesConfig, raw.get("frames", {}), "frames", base)
+    if _NOT_IN_TOML & set(raw):
+        key = sorted(_NOT_IN_TOML & set(raw))[0]
+        raise ConfigError(f"unknown field {key}; config fields are ['dataset', 'frames', 'store', 'teachers']")
+    cfg = build(PipelineConfig, {"store": {}, "frames": {}, **raw}, base=base, skip=_NOT_IN_TOML)
+    if not cfg.teachers:
+        raise ConfigError("teachers: expected at least one [[teachers]] table")
+    frames = cfg.frames
     if frames.num_frames < 1:
         raise ConfigError(f"frames.num_frames must be >= 1, got {frames.num_frames}")
     if frames.fps is not None and frames.fps <= 0:
         raise ConfigError(f"frames.fps must be positive, got {frames.fps}")
     if frames.decode_workers < 1:
         raise ConfigError(f"frames.decode_workers must be >= 1, got {frames.decode_workers}")
-    teachers_raw = raw.get("teachers", [])
-    if not isinstance(teachers_raw, list) or not teachers_raw:
-        raise ConfigError("teachers: expected at least one [[teachers]] table")
-    teachers = tuple(_teacher(t, f"teachers[{i}]", base) for i, t in enumerate(teachers_raw))
+    teachers = tuple(_teacher(t, f"teachers[{i}]", base) for i, t in enumerate(cfg.teachers))
     names = [t.name for t in teachers]
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
         raise ConfigError(f"teachers: duplicate names {dups}")
-    return PipelineConfig(store, dataset, frames, teachers)
+    return dataclasses.replace(cfg, teachers=teachers)
 
 
-def _teacher(raw: Any, where: str, base: Path) -> TeacherConfig:
+def _teacher(t: TeacherConfig, where: str, base: Path) -> TeacherConfig:
+    """Check one parsed teacher (names, choices, ranges) and resolve its local model path."""
     from stores.layout import check_name
 
     from .teachers.models import looks_local
 
-    t = _build(TeacherConfig, _as_table(raw, where), where, base)
     try:
         check_name("teacher", t.name)
     except ValueError as e:
@@ -187,6 +183,7 @@ def _teacher(raw: Any, where: str, base: Path) -> TeacherConfig:
     _choice(t.plan, PLANS, f"{where}.plan")
     _choice(t.frame_relevance, FRAME_RELEVANCE, f"{where}.frame_relevance")
     _choice(t.score_dtype, SCORE_DTYPES, f"{where}.score_dtype")
+    _choice(t.embeddings, EMBEDDINGS, f"{where}.embeddings")
     for name in ("video_batch", "text_batch", "score_batch", "shard_captions"):
         if getattr(t, name) < 1:
             raise ConfigError(f"{where}.{name} must be >= 1, got {getattr(t, name)}")
@@ -216,72 +213,3 @@ def _teacher(raw: Any, where: str, base: Path) -> TeacherConfig:
 def _choice(value: str, allowed: tuple[str, ...], where: str) -> None:
     if value not in allowed:
         raise ConfigError(f"{where} must be one of {list(allowed)}, got {value!r}")
-
-
-def _known(raw: dict, allowed: set[str], where: str) -> None:
-    unknown = sorted(set(raw) - allowed)
-    if unknown:
-        raise ConfigError(f"{where}: unknown field(s) {unknown}; fields are {sorted(allowed)}")
-
-
-def _table(raw: dict, key: str, where: str, required: bool = False) -> dict:
-    if key not in raw:
-        if required:
-            raise ConfigError(f"{where}: missing [{key}] table")
-        return {}
-    return _as_table(raw[key], key)
-
-
-def _as_table(value: Any, where: str) -> dict:
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a table, got {type(value).__name__}")
-    return value
-
-
-def _build(cls, raw: dict, where: str, base: Path):
-    """Instantiate dataclass ``cls`` from ``raw``, checking names, types and required fields."""
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    nested = {n for n, h in hints.items() if h in (DemoConfig, DemoConfig | None)}  # parsed by the caller
-    _known(raw, set(fields) - nested, where)
-    kwargs = {}
-    for name, f in fields.items():
-        if name in nested:
-            continue
-        if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(f"{where}.{name}: required field missing")
-            continue
-        kwargs[name] = _coerce(raw[name], hints[name], f"{where}.{name}", base)
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, hint: Any, where: str, base: Path) -> Any:
-    args = typing.get_args(hint)
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        inner = [a for a in args if a is not type(None)]
-        return _coerce(value, inner[0], where, base)
-    if hint is Path:
-        if not isinstance(value, str) or not value:
-            raise ConfigError(f"{where}: expected a path string, got {value!r}")
-        p = Path(value).expanduser()
-        return p if p.is_absolute() else base / p
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true/false, got {value!r}")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
-        return value
-    if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
-        return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
-        return value
-    if hint is dict or typing.get_origin(hint) is dict:
-        return dict(_as_table(value, where))
-    raise ConfigError(f"{where}: unsupported field type {hint}")  # a bug in the dataclasses above

@@ -24,7 +24,9 @@ import numpy as np
 import pyarrow as pa
 
 from stores import RunWriter, Store, canonical_json, check_name, connect, file_checksum, fingerprint
-from stores.metrics import summarize, t2v_ranks, v2t_ranks
+from stores.embeddings import vectors_table
+from stores.errors import InputError
+from stores.metrics import teacher_metrics
 from stores.schema import SCORE_DTYPES
 from stores.splits import caption_splits, video_splits
 
@@ -35,7 +37,7 @@ FLOAT16_MAX = 65504.0
 MAX_FRAMES = 32767  # frame indices are int16 in the store
 
 
-class ImportRefused(ValueError):
+class ImportRefused(InputError, ValueError):
     """Inputs that cannot become a teacher run; the message says which and why."""
 
 
@@ -51,6 +53,9 @@ class ImportSpec:
     frames: Path | None = None
     score_dtype: str = "float16"
     shard_captions: int = 1000
+    video_embeddings: Path | None = None  # (videos, D), rows in the --videos order
+    caption_embeddings: Path | None = None  # (captions, D), rows in the --captions order
+    embedding_dtype: str = "float16"
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,10 @@ def load_array(path: Path, field: str) -> np.ndarray:
     """A float32 array from ``.npy`` or a tensor saved with ``torch.save`` (``.pt``/``.pth``)."""
     path = Path(path)
     if path.suffix == ".npy":
-        arr = np.load(path, allow_pickle=False)
+        try:
+            arr = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:  # not an .npy file, truncated, or pickled objects
+            raise ImportRefused(f"{field}: cannot load {path} as a .npy array: {e}") from None
     elif path.suffix in (".pt", ".pth"):
         import torch
 
@@ -110,12 +118,17 @@ def _check_spec(spec: ImportSpec) -> None:
             raise ImportRefused(f"{name}: {e}") from None
     if spec.score_dtype not in SCORE_DTYPES:
         raise ImportRefused(f"score_dtype: {spec.score_dtype!r} is not one of {sorted(SCORE_DTYPES)}")
+    if spec.embedding_dtype not in SCORE_DTYPES:
+        raise ImportRefused(f"embedding_dtype: {spec.embedding_dtype!r} is not one of {sorted(SCORE_DTYPES)}")
     if spec.shard_captions <= 0:
         raise ImportRefused(f"shard_captions: must be positive, got {spec.shard_captions}")
-    for name in ("matrix", "captions", "videos", "frames"):
+    for name in ("matrix", "captions", "videos", "frames") + EMBEDDING_FILES:
         p = getattr(spec, name)
         if p is not None and not Path(p).is_file():
             raise ImportRefused(f"{name}: no such file {p}")
+
+
+EMBEDDING_FILES = ("video_embeddings", "caption_embeddings")
 
 
 def _few(items, n: int = 3) -> str:
@@ -135,14 +148,14 @@ def _duplicates(ids: list[str]) -> list[str]:
 def _config(spec: ImportSpec, manifest_fp: str) -> dict:
     files = {
         name: file_checksum(getattr(spec, name))
-        for name in ("matrix", "captions", "videos", "frames")
+        for name in ("matrix", "captions", "videos", "frames") + EMBEDDING_FILES
         if getattr(spec, name) is not None
     }
     # shard_captions is part of the identity: a resumed run must cut shards the same way
     return {
         "kind": KIND, "files": files, "split": spec.split, "manifest": manifest_fp,
         "score_dtype": spec.score_dtype, "shard_captions": spec.shard_captions,
-    }
+    } | ({"embedding_dtype": spec.embedding_dtype} if any(getattr(spec, n) for n in EMBEDDING_FILES) else {})
 
 
 def _validate(spec, cap_ids, vid_ids, sim, frames, con) -> np.ndarray:
@@ -202,12 +215,21 @@ def _validate(spec, cap_ids, vid_ids, sim, frames, con) -> np.ndarray:
     return np.array([column[v] for v in own], dtype=np.int64)
 
 
+def _check_embeddings(spec, name: str, emb: np.ndarray, ids: list[str]) -> None:
+    """(len(ids), D) finite vectors that fit the storage dtype."""
+    path = getattr(spec, name)
+    if emb.ndim != 2 or emb.shape[0] != len(ids) or emb.shape[1] < 1:
+        raise ImportRefused(f"{name}: shape {tuple(emb.shape)} of {path} does not match ({len(ids)} ids, D)")
+    bad = np.argwhere(~np.isfinite(emb))
+    if len(bad):
+        raise ImportRefused(f"{name}: {len(bad)} non-finite values, e.g. id {ids[bad[0][0]]!r}")
+    if spec.embedding_dtype == "float16" and np.abs(emb).max(initial=0.0) > FLOAT16_MAX:
+        raise ImportRefused(f"{name}: values overflow float16; use --embedding-dtype float32")
+
+
 def _metrics(sim: np.ndarray, own: np.ndarray) -> dict:
-    """t2v always; v2t only when every video column has at least one caption row."""
-    out = {"t2v": summarize(t2v_ranks(sim, own))}
-    if np.bincount(own, minlength=sim.shape[1]).min() > 0:
-        out["v2t"] = summarize(v2t_ranks(sim, own))
-    return out
+    """The imported scores' figures, by the one teacher-metrics rule (stores.metrics)."""
+    return teacher_metrics(sim, own)
 
 
 def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:
@@ -235,18 +257,29 @@ def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:
     frames = load_array(spec.frames, "frames") if spec.frames is not None else None
     with connect(store.root) as con:
         own = _validate(spec, cap_ids, vid_ids, sim, frames, con)
+    embeddings = {}
+    for name, ids in zip(EMBEDDING_FILES, (vid_ids, cap_ids)):
+        if getattr(spec, name) is not None:
+            embeddings[name] = load_array(getattr(spec, name), name)
+            _check_embeddings(spec, name, embeddings[name], ids)
     metrics = _metrics(sim, own)
     t1 = time.perf_counter()
 
     writer = RunWriter(
-        store, spec.teacher, KIND, fp, canonical_json(config), package_version(), score_dtype=spec.score_dtype
+        store, spec.teacher, KIND, fp, canonical_json(config), package_version(), score_dtype=spec.score_dtype,
+        embedding_dtype=spec.embedding_dtype,
     )
     writer.begin()
+    if "video_embeddings" in embeddings and not writer.has_shard("embeddings", spec.split, 0, "video"):
+        writer.write_shard("embeddings", spec.split, 0, vectors_table(vid_ids, embeddings["video_embeddings"]), "video")
     caps = np.asarray(cap_ids, dtype=object)
     vids = np.asarray(vid_ids, dtype=object)
     n, v = sim.shape
     for index, start in enumerate(range(0, n, spec.shard_captions)):
         stop = min(start + spec.shard_captions, n)
+        if "caption_embeddings" in embeddings and not writer.has_shard("embeddings", spec.split, index, "caption"):
+            writer.write_shard("embeddings", spec.split, index,
+                               vectors_table(cap_ids[start:stop], embeddings["caption_embeddings"][start:stop]), "caption")
         if not writer.has_shard("scores", spec.split, index):
             writer.write_shard("scores", spec.split, index, pa.table({
                 "caption_id": np.repeat(caps[start:stop], v),

@@ -23,23 +23,30 @@ def import_command(
     frames: Optional[Path] = typer.Option(
         None, "--frames", help="(captions x T) relevance of each caption to its own video's frames, NaN where padded."
     ),
+    video_embeddings: Optional[Path] = typer.Option(
+        None, "--video-embeddings", help="(videos x D) holistic video embeddings, rows in the --videos order."
+    ),
+    caption_embeddings: Optional[Path] = typer.Option(
+        None, "--caption-embeddings", help="(captions x D) holistic caption embeddings, rows in the --captions order."
+    ),
+    embedding_dtype: str = typer.Option("float16", "--embedding-dtype", help="float16 or float32."),
     store: Path = typer.Option(Path("store"), "--store", help="Store folder (must hold a manifest)."),
     score_dtype: str = typer.Option("float16", "--score-dtype", help="float16 or float32."),
     shard_captions: int = typer.Option(1000, "--shard-captions", help="Captions per Parquet shard."),
 ) -> None:
     """Import a teacher's similarity matrix as a committed run of kind `imported`."""
-    from stores import StoreError
+    from stores.errors import InputError
     from stores.metrics import format_table
 
     from .importer import ImportSpec, import_scores
 
-    spec = ImportSpec(teacher, matrix, captions, videos, split, frames, score_dtype, shard_captions)
+    spec = ImportSpec(teacher, matrix, captions, videos, split, frames, score_dtype, shard_captions,
+                      video_embeddings, caption_embeddings, embedding_dtype)
     start = time.perf_counter()
     try:
         r = import_scores(store, spec)
-    except (ValueError, StoreError, OSError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1)
+    except OSError as e:  # a file that vanished or cannot be read: the message names it
+        raise InputError(str(e)) from None
     what = f"{r.captions} captions x {r.videos} videos, {r.score_rows} score rows, {r.frame_rows} frame rows"
     if r.cached:
         typer.echo(f"cached: teacher {r.teacher} run {r.run} ({split}: {what})")

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from stores.extras import require_faiss
+
 
 def build_index(video_embeddings: np.ndarray):
     """An exact inner-product index over normalised (M, D) float32 video vectors."""
-    import faiss
+    faiss = require_faiss()
 
     emb = np.ascontiguousarray(video_embeddings, dtype=np.float32)
     if emb.ndim != 2:
@@ -39,7 +41,7 @@ class _WithResources:
 
 
 def _faiss_gpu() -> bool:
-    import faiss
+    faiss = require_faiss()
 
     if not hasattr(faiss, "StandardGpuResources") or faiss.get_num_gpus() < 1:
         return False

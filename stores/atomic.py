@@ -91,6 +91,17 @@ def write_json(path: str | Path, obj, *, indent: int | None = 2) -> Path:
     return write_text(path, json.dumps(obj, indent=indent, sort_keys=True) + "\n")
 
 
+def move_into(src: str | Path, dst: str | Path) -> Path:
+    """Move ``src`` (a file or folder) to ``dst``, inside a folder that is not yet published.
+
+    For content that had to live outside the temporary folder while it was written (a
+    TensorBoard log a user watches during training); the publishing rename of the enclosing
+    :func:`atomic_path` is still the commit.
+    """
+    shutil.move(str(src), str(dst))
+    return Path(dst)
+
+
 def remove_leftovers(folder: str | Path, pattern: str = TMP_GLOB) -> int:
     """Delete what killed writers left in ``folder`` (matching ``pattern``); return how many."""
     n = 0

@@ -1,7 +1,10 @@
 """``teachkit sql``: read-only SQL over a store's views, for people and for scripts.
 
-Results go to stdout (a rich table, CSV, or JSON lines); errors go to stderr as one line
-with exit code 1, never a traceback.
+Results go to stdout (a rich table, CSV, or JSON lines); errors go to stderr as one line,
+never a traceback: exit 2 for a statement that is refused or does not parse or bind (a
+mistake in the SQL), 1 for one that fails while running. Statements read from stdin keep
+going after an error, and the command then exits with the worst code seen, so a script
+that pipes SQL in learns that something failed; an interactive prompt (a TTY) exits 0.
 """
 
 from __future__ import annotations
@@ -44,23 +47,26 @@ def sql_command(
 ) -> None:
     import duckdb
 
-    from .layout import StoreError
-    from .sql import open_read_only
+    from .errors import RuntimeFailure
+    from .sql import one_line, open_read_only
 
     try:
         con = open_read_only(store)
-    except (StoreError, duckdb.Error, OSError) as e:
-        _fail(str(e))
+    except (duckdb.Error, OSError) as e:  # StoreError (bad input) reaches the CLI edge itself
+        raise RuntimeFailure(f"{store}: {one_line(e)}") from None
     with con:
-        if query is not None:
-            if not _execute(con, query, output, max_rows):
-                raise typer.Exit(1)
-            return
-        _prompt(con, output, max_rows)
+        code = _execute(con, query, output, max_rows) if query is not None else _prompt(con, output, max_rows)
+    if code:
+        raise typer.Exit(code)
 
 
-def _execute(con, query: str, output: OutputFormat, max_rows: int) -> bool:
-    """Run ``query`` and print its results; on error print one line and return False."""
+#: DuckDB errors that mean the statement itself is wrong (exit 2); any other fails at run time (1)
+_SQL_MISTAKES = ("ParserException", "BinderException", "CatalogException", "SyntaxException",
+                 "InvalidInputException", "ConversionException")
+
+
+def _execute(con, query: str, output: OutputFormat, max_rows: int) -> int:
+    """Run ``query`` and print its results; on error print one line. Return the exit code."""
     import duckdb
 
     from .sql import QueryRefused, one_line, run_query
@@ -69,17 +75,19 @@ def _execute(con, query: str, output: OutputFormat, max_rows: int) -> bool:
         for columns, batches in run_query(con, query):
             _print(columns, batches, output, max_rows)
     except QueryRefused as e:
-        _error(str(e))
-        return False
+        _error(e.one_line())
+        return e.exit_code
     except duckdb.Error as e:
         _error(one_line(e))
-        return False
-    return True
+        return 2 if type(e).__name__ in _SQL_MISTAKES else 1
+    return 0
 
 
-def _prompt(con, output: OutputFormat, max_rows: int) -> None:
-    """A minimal REPL: accumulate lines until one ends with ';'."""
+def _prompt(con, output: OutputFormat, max_rows: int) -> int:
+    """A minimal REPL: accumulate lines until one ends with ';'. Return the exit code
+    (0 at a TTY; otherwise the worst code of the statements read)."""
     interactive = sys.stdin.isatty()
+    worst = 0
     if interactive:
         typer.echo("teachkit sql: end statements with ';', leave with .quit", err=True)
     buffer: list[str] = []
@@ -96,9 +104,10 @@ def _prompt(con, output: OutputFormat, max_rows: int) -> None:
             text = "".join(buffer)
             buffer = []
             if text.strip(" ;\n\t"):
-                _execute(con, text, output, max_rows)
+                worst = max(worst, _execute(con, text, output, max_rows))
     if "".join(buffer).strip():
-        _execute(con, "".join(buffer), output, max_rows)
+        worst = max(worst, _execute(con, "".join(buffer), output, max_rows))
+    return 0 if interactive else worst
 
 
 def _print(columns: list[str], batches, output: OutputFormat, max_rows: int) -> None:
@@ -167,9 +176,4 @@ def _json_value(v):
 
 
 def _error(message: str, prefix: str = "error") -> None:
-    typer.echo(f"{prefix}: {message}", err=True)
-
-
-def _fail(message: str) -> None:
-    _error(message)
-    raise typer.Exit(1)
+    typer.echo(f"{prefix}: " + " ".join(message.split()), err=True)

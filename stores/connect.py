@@ -1,8 +1,10 @@
 """Read-only DuckDB views over a store's committed data.
 
 ``stores.connect(root)`` returns an in-memory DuckDB connection with the views ``videos``,
-``captions``, ``scores``, ``frames``, ``runs``, ``failures`` and ``current_runs``. ``scores``
-and ``frames`` show, per teacher, only its latest committed run over the current manifest;
+``captions``, ``scores``, ``frames``, ``embeddings``, ``runs``, ``failures`` and ``current_runs``.
+``scores``, ``frames`` and ``embeddings`` show, per teacher, only its latest committed run
+over the current manifest (``embeddings.vector`` is a ``FLOAT[]`` list, for DuckDB's
+``list_cosine_similarity``; cast to ``FLOAT[n]`` for the ``array_*`` functions);
 files of running or superseded runs are never read. The views are a snapshot of what was
 committed when the connection opened.
 """
@@ -12,10 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 from .layout import Store
 
-VIEWS = ("videos", "captions", "scores", "frames", "runs", "current_runs", "failures")  # creation order
+VIEWS = ("videos", "captions", "scores", "frames", "embeddings", "runs", "current_runs", "failures")  # creation order
 
 _EMPTY = {
     "videos": "SELECT NULL::VARCHAR video_id, NULL::VARCHAR split, NULL::VARCHAR path, "
@@ -26,11 +29,14 @@ _EMPTY = {
     "NULL::VARCHAR video_id, NULL::FLOAT score, NULL::VARCHAR run WHERE false",
     "frames": "SELECT NULL::VARCHAR teacher, NULL::VARCHAR split, NULL::VARCHAR caption_id, "
     "NULL::VARCHAR video_id, NULL::SMALLINT frame, NULL::FLOAT score, NULL::VARCHAR run WHERE false",
+    "embeddings": "SELECT NULL::VARCHAR teacher, NULL::VARCHAR split, NULL::VARCHAR kind, "
+    "NULL::VARCHAR id, NULL::FLOAT[] vector, NULL::VARCHAR run WHERE false",
     "runs": "SELECT NULL::VARCHAR teacher, NULL::VARCHAR fingerprint, NULL::VARCHAR run, "
     "NULL::VARCHAR kind, NULL::VARCHAR status, NULL::VARCHAR config, NULL::VARCHAR manifest, "
     "NULL::BIGINT rows, NULL::VARCHAR timings, NULL::VARCHAR metrics, NULL::VARCHAR code_version, "
     "NULL::TIMESTAMPTZ started_at, NULL::TIMESTAMPTZ finished_at WHERE false",
-    "failures": "SELECT NULL::VARCHAR run, NULL::VARCHAR item, NULL::VARCHAR error WHERE false",
+    "failures": "SELECT NULL::VARCHAR run, NULL::VARCHAR item, NULL::VARCHAR error, NULL::VARCHAR source, "
+    "NULL::VARCHAR level WHERE false",
 }
 
 
@@ -63,7 +69,8 @@ def view_sql(store: Store) -> dict[str, str]:
             f"metrics, code_version, started_at, finished_at FROM {_scan([str(f) for f in run_files])}"
         )
     current = store.current_runs()
-    cols = {"scores": "caption_id, video_id, score", "frames": "caption_id, video_id, frame, score"}
+    cols = {"scores": "caption_id, video_id, score", "frames": "caption_id, video_id, frame, score",
+            "embeddings": "kind, id, vector::FLOAT[] AS vector"}
     for table, c in cols.items():
         globs = [
             str(root / table / f"teacher={t}" / f"run={r['run']}" / "split=*" / "*.parquet")
@@ -77,7 +84,13 @@ def view_sql(store: Store) -> dict[str, str]:
         str(f) for r in visible for f in sorted((root / "failures" / f"run={r}").glob("*.parquet"))
     ]
     if fail_files:
-        sql["failures"] = f"SELECT run, item, error FROM {_scan(fail_files)}"
+        # source: whether the manifest (probing) or a teacher run recorded the row; level:
+        # error (input not used) or warning (used in part); files from before `level` are errors
+        source = f"CASE WHEN run = {_lit(m.short)} THEN 'manifest' ELSE 'run' END" if m else "'run'"
+        has_level = any("level" in pq.read_schema(f).names for f in fail_files)
+        level = "coalesce(level, 'error')" if has_level else "'error'"
+        sql["failures"] = (f"SELECT run, item, error, {source} AS source, {level} AS level "
+                           f"FROM {_scan(fail_files)}")
     cur = ", ".join(_lit(r["fingerprint"]) for r in current.values()) or "NULL"
     sql["current_runs"] = f"SELECT * FROM runs WHERE fingerprint IN ({cur})"
     return sql

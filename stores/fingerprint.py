@@ -17,8 +17,10 @@ import math
 from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 
-class FingerprintError(TypeError):
+
+class FingerprintError(InputError, TypeError):
     """Raised when a value has no canonical, hashable form."""
 
 

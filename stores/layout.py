@@ -9,6 +9,7 @@
       captions/manifest=<m>/part-0.parquet
       scores/teacher=<t>/run=<r>/split=<s>/part-<i>.parquet
       frames/teacher=<t>/run=<r>/split=<s>/part-<i>.parquet
+      embeddings/teacher=<t>/run=<r>/split=<s>/part-<kind>-<i>.parquet
       runs/teacher=<t>/run-<r>.parquet             one row; status=committed is the run's commit marker
       failures/run=<r>/part-<key>.parquet
 
@@ -30,13 +31,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from .atomic import TMP_SUFFIX, atomic_path, write_json
+from .errors import InputError
 from .fingerprint import fingerprint, short
 from .schema import SCHEMA_VERSION, file_metadata, schema_for
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class StoreError(RuntimeError):
+#: the tables a teacher run writes shards to (``<table>/teacher=<t>/run=<r>/split=<s>/``)
+RUN_TABLES = ("scores", "frames", "embeddings")
+
+
+class StoreError(InputError, RuntimeError):
     """A store that cannot be used as asked (missing, incompatible, inconsistent)."""
 
 
@@ -72,7 +78,7 @@ def write_parquet_atomic(
     data = data.replace_schema_metadata(file_metadata(table, producer, fp))
     # ids repeat (dictionary + zstd make them nearly free); scores are dense floats, and
     # DuckDB refuses byte_stream_split on float16, so they are stored plain + zstd.
-    dict_cols = [n for n in ("caption_id", "video_id", "split", "path") if n in schema.names]
+    dict_cols = [n for n in ("caption_id", "video_id", "split", "path", "kind", "id") if n in schema.names]
     with atomic_path(path) as tmp:  # tmp, fsync, rename: a shard is whole or absent
         pq.write_table(
             data,
@@ -198,7 +204,8 @@ class Store:
         part = f"manifest={m.short}"
         write_parquet_atomic(self.root / "videos" / part / "part-0.parquet", videos, "videos", producer, fp)
         write_parquet_atomic(self.root / "captions" / part / "part-0.parquet", captions, "captions", producer, fp)
-        fail = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures]})
+        fail = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures],
+                         "level": ["error"] * len(failures)})
         write_parquet_atomic(
             self.root / "failures" / f"run={m.short}" / "part-manifest.parquet", fail, "failures", producer, fp
         )
@@ -249,9 +256,9 @@ class Store:
 
     # -- paths: what a stage asks instead of spelling out the hive layout ---------------
     def run_dir(self, table: str, teacher: str, run: str) -> Path:
-        """``<table>/teacher=<t>/run=<r>``: one teacher run's ``scores`` or ``frames`` shards."""
-        if table not in ("scores", "frames"):
-            raise ValueError(f"teacher runs write scores and frames, not {table!r}")
+        """``<table>/teacher=<t>/run=<r>``: one teacher run's ``scores``, ``frames`` or ``embeddings`` shards."""
+        if table not in RUN_TABLES:
+            raise ValueError(f"teacher runs write {', '.join(RUN_TABLES)}, not {table!r}")
         return self.root / table / f"teacher={check_name('teacher', teacher)}" / f"run={run}"
 
     def shard_dir(self, table: str, teacher: str, run: str, split: str) -> Path:
@@ -268,12 +275,16 @@ class Store:
         """Rows of a run's ``table`` shards, from the Parquet footers (no data read)."""
         return sum(pq.ParquetFile(p).metadata.num_rows for p in self.shard_files(table, teacher, run))
 
-    def score_dtype(self, teacher: str, run: str, split: str) -> str:
-        """The score type a run's ``scores`` shards of ``split`` hold: ``float16`` or ``float32``."""
-        files = self.shard_files("scores", teacher, run, split)
-        if files and pq.read_schema(files[0]).field("score").type == pa.float16():
-            return "float16"
-        return "float32"
+    def score_dtype(self, teacher: str, run: str, split: str, table: str = "scores") -> str:
+        """The type a run's ``table`` shards of ``split`` hold (scores, or the elements of
+        ``embeddings`` vectors): ``float16`` or ``float32``."""
+        files = self.shard_files(table, teacher, run, split)
+        if not files:
+            return "float32"
+        kind = pq.read_schema(files[0]).field("vector" if table == "embeddings" else "score").type
+        if table == "embeddings":
+            kind = kind.value_type
+        return "float16" if kind == pa.float16() else "float32"
 
 
 def _check_unique(t: pa.Table, col: str, table: str) -> None:

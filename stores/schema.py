@@ -19,6 +19,7 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     "captions": ("manifest",),
     "scores": ("teacher", "run", "split"),
     "frames": ("teacher", "run", "split"),
+    "embeddings": ("teacher", "run", "split"),
     "runs": ("teacher",),
     "failures": ("run",),
 }
@@ -70,12 +71,29 @@ def frames_schema(dtype: str = "float16") -> pa.Schema:
     )
 
 
+#: what an ``embeddings`` row embeds: a video or a caption (its id is a video_id or caption_id)
+EMBEDDING_KINDS = ("video", "caption")
+
+
+def embeddings_schema(dtype: str = "float16") -> pa.Schema:
+    """A teacher's holistic embedding of one video or caption (normalised, as the teacher
+    gives it): one row per (kind, id). The vector's width is the teacher's; float16 keeps
+    it at about 2 bytes per dimension."""
+    return pa.schema(
+        [
+            pa.field("kind", pa.string(), nullable=False),  # video | caption
+            pa.field("id", pa.string(), nullable=False),
+            pa.field("vector", pa.list_(pa.field("item", _score_type(dtype), nullable=False)), nullable=False),
+        ]
+    )
+
+
 RUNS = pa.schema(
     [
         pa.field("fingerprint", pa.string(), nullable=False),
         pa.field("run", pa.string(), nullable=False),  # short form used in paths
         pa.field("kind", pa.string(), nullable=False),  # teacher kind or "manifest"
-        pa.field("status", pa.string(), nullable=False),  # running | committed
+        pa.field("status", pa.string(), nullable=False),  # running | committed | failed
         pa.field("config", pa.string(), nullable=False),  # canonical JSON
         pa.field("manifest", pa.string(), nullable=False),
         pa.field("rows", pa.int64(), nullable=False),
@@ -91,6 +109,9 @@ FAILURES = pa.schema(
     [
         pa.field("item", pa.string(), nullable=False),  # video id / path / caption id
         pa.field("error", pa.string(), nullable=False),
+        # error: the input was not used; warning: used in part (e.g. frames lost to corrupt
+        # packets). Files written before this column are all errors.
+        pa.field("level", pa.string()),
     ]
 )
 
@@ -105,11 +126,13 @@ def _score_type(dtype: str) -> pa.DataType:
 
 
 def schema_for(table: str, score_dtype: str = "float16") -> pa.Schema:
-    """The schema of ``table`` (scores and frames take the configured score dtype)."""
+    """The schema of ``table`` (scores, frames and embeddings take the configured dtype)."""
     if table == "scores":
         return scores_schema(score_dtype)
     if table == "frames":
         return frames_schema(score_dtype)
+    if table == "embeddings":
+        return embeddings_schema(score_dtype)
     try:
         return _FIXED[table]
     except KeyError:

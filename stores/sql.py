@@ -21,11 +21,12 @@ from pathlib import Path
 import duckdb
 
 from .connect import connect
+from .errors import UsageError
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?", re.IGNORECASE)
 
 
-class QueryRefused(ValueError):
+class QueryRefused(UsageError, ValueError):
     """A statement that could change the store or its surroundings."""
 
 

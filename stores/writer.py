@@ -17,10 +17,15 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from .errors import RuntimeFailure
 from .fingerprint import short
-from .layout import TMP_SUFFIX, Store, StoreError, check_name, write_parquet_atomic
+from .layout import RUN_TABLES, TMP_SUFFIX, Store, StoreError, check_name, write_parquet_atomic
 
-SHARD_TABLES = ("scores", "frames")
+SHARD_TABLES = RUN_TABLES
+
+
+class ShardRefused(RuntimeFailure, ValueError):
+    """Scores a shard cannot hold (non-finite, or too large for float16); nothing is written."""
 
 
 def score_row_order(caption_rows, video_rows):
@@ -55,6 +60,7 @@ class RunWriter:
         code_version: str,
         score_dtype: str = "float16",
         producer: str = "teachkit",
+        embedding_dtype: str = "float16",
     ):
         self.store = store
         self.teacher = check_name("teacher", teacher)
@@ -64,6 +70,7 @@ class RunWriter:
         self.config_json = config_json
         self.code_version = code_version
         self.score_dtype = score_dtype
+        self.embedding_dtype = embedding_dtype
         self.producer = producer
         self.manifest = store.require_manifest().fingerprint
         self._runs_path = store.root / "runs" / f"teacher={teacher}" / f"run-{self.run}.parquet"
@@ -79,57 +86,66 @@ class RunWriter:
             self._started_at = pq.read_table(self._runs_path).column("started_at")[0].as_py()
         else:
             self._started_at = _now()
-            self._write_run_row("running", rows=0, timings={}, metrics={}, finished=None)
+        self._write_run_row("running", rows=0, timings={}, metrics={}, finished=None)  # also over `failed`
         return sum(1 for _ in self._shard_files())
 
-    def shard_path(self, table: str, split: str, index: int) -> Path:
+    def shard_path(self, table: str, split: str, index: int, kind: str = "") -> Path:
+        """``part-<index>``; embeddings shards name their kind too (``part-video-00000``)."""
         if table not in SHARD_TABLES:
             raise ValueError(f"shards are written to {SHARD_TABLES}, not {table!r}")
         check_name("split", split)
         return (
             self.store.root / table / f"teacher={self.teacher}" / f"run={self.run}"
-            / f"split={split}" / f"part-{index:05d}.parquet"
+            / f"split={split}" / f"part-{_kind_part(table, kind)}{index:05d}.parquet"
         )
 
-    def has_shard(self, table: str, split: str, index: int) -> bool:
-        return self.shard_path(table, split, index).exists()
+    def has_shard(self, table: str, split: str, index: int, kind: str = "") -> bool:
+        return self.shard_path(table, split, index, kind).exists()
 
-    def write_shard(self, table: str, split: str, index: int, data: pa.Table) -> int:
+    def write_shard(self, table: str, split: str, index: int, data: pa.Table, kind: str = "") -> int:
         """Write one shard atomically; return its rows. Non-finite scores are refused."""
         import pyarrow.compute as pc
 
-        score = data.column("score")
+        if table == "embeddings":
+            data = _embedding_rows(data, kind)
+        score = data.column("score") if table != "embeddings" else pc.list_flatten(data.column("vector"))
         # min_count=0: an empty shard (e.g. frames of padded clips only) is valid, not "non-finite"
         if score.null_count or not pc.all(pc.is_finite(score.cast(pa.float32())), min_count=0).as_py():
-            raise ValueError(
+            raise ShardRefused(
                 f"teacher {self.teacher}: non-finite {table} scores in shard {split}/{index}; "
                 "nothing written"
             )
-        if self.score_dtype == "float16":
+        dtype = self.embedding_dtype if table == "embeddings" else self.score_dtype
+        if dtype == "float16":
             big = pc.max(pc.abs(score.cast(pa.float32()))).as_py() or 0.0
             if big > 65504.0:
-                raise ValueError(
+                raise ShardRefused(
                     f"teacher {self.teacher}: {table} score {big} overflows float16; "
-                    "set score_dtype = 'float32' for this teacher"
+                    f"set {'embeddings' if table == 'embeddings' else 'score_dtype'} = 'float32' for this teacher"
                 )
         return write_parquet_atomic(
-            self.shard_path(table, split, index), data, table, self.producer,
-            self.fingerprint, self.score_dtype,
+            self.shard_path(table, split, index, kind), data, table, self.producer,
+            self.fingerprint, dtype,
         )
 
-    def write_failures(self, key: str, failures: list[tuple[str, str]]) -> None:
-        """Record inputs this run could not use (item, reason) under a deterministic key."""
+    def write_failures(self, key: str, failures: list[tuple[str, str]], level: str = "error") -> None:
+        """Record inputs this run could not use (item, reason) under a deterministic key;
+        ``level = "warning"`` for inputs it used in part (a video decoded past bad packets)."""
         if not failures:
             return
         path = self.store.root / "failures" / f"run={self.run}" / f"part-{check_name('key', key)}.parquet"
-        data = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures]})
+        data = pa.table({"item": [f[0] for f in failures], "error": [f[1] for f in failures],
+                         "level": [level] * len(failures)})
         write_parquet_atomic(path, data, "failures", self.producer, self.fingerprint)
 
-    def failures(self) -> list[tuple[str, str]]:
+    def failures(self, level: str = "error") -> list[tuple[str, str]]:
+        """(item, reason) of this run's failures of ``level`` (files without a level are errors)."""
         rows = []
         for path in sorted((self.store.root / "failures" / f"run={self.run}").glob("part-*.parquet")):
             t = pq.read_table(path)
-            rows += list(zip(t.column("item").to_pylist(), t.column("error").to_pylist()))
+            levels = t.column("level").to_pylist() if "level" in t.column_names else ["error"] * t.num_rows
+            rows += [(i, e) for i, e, lv in zip(t.column("item").to_pylist(), t.column("error").to_pylist(), levels)
+                     if lv == level]
         return rows
 
     def rows(self, table: str = "scores") -> int:
@@ -144,6 +160,16 @@ class RunWriter:
             finished=_now(),
         )
         return row
+
+    def fail(self, error: str) -> None:
+        """Record that this run stopped on ``error`` (status ``failed``, the error in ``metrics``).
+
+        Nothing becomes visible; a rerun of the same fingerprint resumes it like a killed run.
+        """
+        if self._started_at is None:
+            return
+        self._write_run_row("failed", rows=self.rows("scores"), timings={}, metrics={"error": error},
+                            finished=_now())
 
     # -- internals ------------------------------------------------------------------
     def _shard_files(self, table: str | None = None):
@@ -183,6 +209,32 @@ class RunWriter:
         }
         write_parquet_atomic(self._runs_path, pa.Table.from_pylist([row]), "runs", self.producer, self.fingerprint)
         return row | {"teacher": self.teacher}
+
+
+def _kind_part(table: str, kind: str) -> str:
+    from .schema import EMBEDDING_KINDS
+
+    if table != "embeddings":
+        if kind:
+            raise ValueError(f"{table} shards have no kind (got {kind!r})")
+        return ""
+    if kind not in EMBEDDING_KINDS:
+        raise ValueError(f"embeddings shards need a kind in {EMBEDDING_KINDS}, got {kind!r}")
+    return f"{kind}-"
+
+
+def _embedding_rows(data: pa.Table, kind: str) -> pa.Table:
+    """An embeddings shard holds one kind, and every vector of it has the same width."""
+    import pyarrow.compute as pc
+
+    if "kind" not in data.column_names:
+        data = data.append_column("kind", pa.array([kind] * data.num_rows, pa.string()))
+    elif data.num_rows and pc.any(pc.not_equal(data.column("kind"), kind)).as_py():
+        raise ValueError(f"an embeddings shard of kind {kind!r} holds rows of another kind")
+    widths = pc.unique(pc.list_value_length(data.column("vector")))
+    if len(widths) > 1:
+        raise ValueError(f"embeddings of kind {kind!r} have different widths {sorted(widths.to_pylist())}")
+    return data
 
 
 def _now() -> dt.datetime:

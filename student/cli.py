@@ -3,7 +3,11 @@
 * ``teachkit student train --config X.toml`` -- one student run.
 * ``teachkit student demo --config configs/student_demo.toml`` -- plain vs distilled
   students over several seeds, the teachers' figures beside them (``make student``).
-* ``teachkit search "a red circle moves left" --run runs/demo/<run>`` -- the top videos.
+* ``teachkit student export RUN --format hf OUT`` -- the run as a transformers CLIPModel + head.
+* ``teachkit student demo-merge runs/x-seed0 runs/x-seed1 --out runs/x`` -- one table from
+  demos of one config run on disjoint seeds (one process per seed).
+* ``teachkit search "a red circle moves left" --run runs/demo/<run> [--json]`` -- the top videos,
+  with their paths and captions.
 
 Progress goes to stderr, results (tables, search hits) to stdout. torch and transformers
 are imported inside the commands so ``teachkit --help`` stays fast.
@@ -17,7 +21,9 @@ from typing import Optional
 
 import typer
 
-student_app = typer.Typer(help="Student stage: train fast students from stored teacher scores.", no_args_is_help=True)
+from stores.command import CommandGroup
+
+student_app = typer.Typer(cls=CommandGroup, help="Student stage: train fast students from stored teacher scores.", no_args_is_help=True)
 
 
 def _console():
@@ -27,17 +33,12 @@ def _console():
 
 
 def _progress(console):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from stores.progress import progress
 
-    return Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-        console=console, transient=True,
-    )
+    return progress(console=console, transient=True)
 
 
-def _fail(message: str) -> None:
-    _console().print(f"[red]error:[/red] {message}")
-    raise typer.Exit(2)
+_SET_HELP = "Override a config field (repeatable), e.g. --set train.steps=20 --set data.batch_size=32."
 
 
 @student_app.command("train")
@@ -45,28 +46,28 @@ def train_command(
     config: Path = typer.Option(..., "--config", "-c", help="experiment TOML"),
     out: Optional[Path] = typer.Option(None, help="run folder (default: output.runs / output.name)"),
     seed: Optional[int] = typer.Option(None, help="override train.seed"),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="FIELD=VALUE", help=_SET_HELP),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
     videos: Optional[Path] = typer.Option(None, "--videos", help="override data.videos: the folder of the store's videos"),
 ) -> None:
     """Train one student; print its test-split metrics."""
     import dataclasses
 
-    from stores.layout import StoreError
+    import stores.progress
     from stores.metrics import format_table
 
-    from .config import ConfigError, load_experiment
+    from .config import load_experiment
     from .train import train
 
+    stores.progress.configure(enabled=not no_progress)
     console = _console()
-    try:
-        cfg = load_experiment(config)
-        if seed is not None:
-            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
-        if videos is not None:
-            cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, videos=str(videos)))
-        with _progress(console) as progress:
-            result = train(cfg, out, progress=progress)
-    except (ConfigError, StoreError) as e:
-        _fail(str(e))
+    cfg = load_experiment(config, overrides or ())
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+    if videos is not None:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, videos=str(videos)))
+    with _progress(console) as progress:
+        result = train(cfg, out, progress=progress)
     t = result.timings
     console.print(
         f"run {result.folder}: {t['steps']} steps, {t['step_ms']:.0f} ms/step, batch assembly "
@@ -84,53 +85,119 @@ def demo_command(
     config: Path = typer.Option(Path("configs/student_demo.toml"), "--config", "-c", help="demo TOML"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default: demo.seeds)"),
     out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: demo.out)"),
+    overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="FIELD=VALUE", help=_SET_HELP),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
     videos: Optional[Path] = typer.Option(None, "--videos", help="override data.videos: the folder of the store's videos"),
+    variants: Optional[str] = typer.Option(None, "--variants", help="comma-separated students to train "
+                                           "(plain, distilled, relational, distilled_relational; default: all)"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
 
-    from stores.layout import StoreError
+    import stores.progress
+    from stores.errors import UsageError
 
-    from .config import ConfigError, load_demo
+    from .config import load_demo
     from .demo import demo_table, run_demo, seed_table
 
+    stores.progress.configure(enabled=not no_progress)
     console = _console()
-    try:
-        demo = load_demo(config)
-        if seeds is not None:
-            try:
-                picked = [int(x) for x in seeds.split(",") if x.strip()]
-            except ValueError:
-                raise ConfigError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
-            demo = dataclasses.replace(demo, seeds=picked).check()
-        if out is not None:
-            demo = dataclasses.replace(demo, out=str(out))
-        if videos is not None:
-            exp = demo.experiment
-            demo = dataclasses.replace(demo, experiment=dataclasses.replace(
-                exp, data=dataclasses.replace(exp.data, videos=str(videos))))
-        with _progress(console) as progress:
-            metrics = run_demo(demo, progress=progress, log=console.print)
-    except (ConfigError, StoreError) as e:
-        _fail(str(e))
+    demo = load_demo(config, overrides or ())
+    if seeds is not None:
+        try:
+            picked = [int(x) for x in seeds.split(",") if x.strip()]
+        except ValueError:
+            raise UsageError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
+        demo = dataclasses.replace(demo, seeds=picked).check()
+    if out is not None:
+        demo = dataclasses.replace(demo, out=str(out))
+    if videos is not None:
+        exp = demo.experiment
+        demo = dataclasses.replace(demo, experiment=dataclasses.replace(
+            exp, data=dataclasses.replace(exp.data, videos=str(videos))))
+    only = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+    with _progress(console) as progress:
+        metrics = run_demo(demo, progress=progress, log=console.print, only=only)
     print(seed_table(metrics), file=sys.stderr)
     print(demo_table(metrics))
     console.print(f"wrote {Path(demo.out) / 'metrics.json'} ({metrics['wall_s']:.0f} s)")
+
+
+@student_app.command("demo-merge")
+def demo_merge_command(
+    folders: list[Path] = typer.Argument(..., help="demo output folders of one config, disjoint seeds"),
+    out: Path = typer.Option(..., "--out", help="folder for the merged metrics.json"),
+) -> None:
+    """Merge demos run on disjoint seeds (e.g. one process per seed) into one metrics.json and table."""
+    from .demo import demo_table, merge_demos, seed_table
+
+    try:
+        metrics = merge_demos(folders, out)
+    except (OSError, ValueError, KeyError) as e:
+        _fail(f"cannot merge {[str(f) for f in folders]}: {e}")
+    print(seed_table(metrics), file=sys.stderr)
+    print(demo_table(metrics))
+    _console().print(f"wrote {out / 'metrics.json'}")
 
 
 def search_command(
     query: str = typer.Argument(..., help="the text to search for"),
     run: Path = typer.Option(..., "--run", help="a student run folder (runs/<group>/<run>)"),
     k: int = typer.Option(10, "--k", "-k", help="how many videos to print"),
+    store: Optional[Path] = typer.Option(None, "--store", help="store with the videos' captions and paths "
+                                         "(default: the one the run trained from)"),
+    as_json: bool = typer.Option(False, "--json", help="print one JSON object (query, run, hits) instead"),
 ) -> None:
-    """Search a student run's video index with a text query (loads the student only)."""
-    from .search import search
+    """Search a student run's video index with a text query; print each hit's path and captions."""
+    import json
+
+    from stores.errors import InputError, UsageError
+
+    from .search import run_store, search, video_details
 
     if not (run / "student.safetensors").exists():
-        _fail(f"{run} is not a student run (no student.safetensors)")
+        raise InputError(f"{run} is not a student run (no student.safetensors)")
+    if k < 1:
+        raise UsageError(f"--k must be >= 1, got {k}")
     hits = search(run, [query], k)[0]
-    for rank, (video_id, score) in enumerate(hits, start=1):
-        print(f"{rank:>3}  {score:8.4f}  {video_id}")
+    root = store if store is not None else run_store(run)
+    details: dict = {}
+    if root is not None and (Path(root) / "store.json").exists():
+        details = video_details(root, [v for v, _ in hits])
+    else:
+        _console().print(f"[yellow]no store at {root} (--store): paths and captions left out[/yellow]")
+    rows = [{"rank": r, "video_id": v, "score": s, "path": details.get(v, {}).get("path"),
+             "captions": details.get(v, {}).get("captions", [])} for r, (v, s) in enumerate(hits, start=1)]
+    if as_json:
+        print(json.dumps({"query": query, "run": str(run), "hits": rows}, indent=2))
+        return
+    for h in rows:
+        print(f"{h['rank']:>3}  {h['score']:8.4f}  {h['video_id']}  {_shown(h['path'])}".rstrip())
+        for c in h["captions"]:
+            print(f"{'':15}{c}")
+
+
+def _shown(path: str | None) -> str:
+    """A path for people: relative to the working folder when it lies below it."""
+    if path is None:
+        return ""
+    p = Path(path)
+    try:
+        return str(p.relative_to(Path.cwd())) if p.is_absolute() else path
+    except ValueError:
+        return path
+
+
+@student_app.command("export")
+def export_command(
+    run: Path = typer.Argument(..., help="a student run folder (runs/<group>/<run>)"),
+    out: Path = typer.Argument(..., help="the folder to write"),
+    fmt: str = typer.Option("hf", "--format", help="hf: a transformers CLIPModel + the video head as safetensors"),
+) -> None:
+    """Export a student run in standard formats (model card included)."""
+    from .export import export_run
+
+    print(export_run(run, out, fmt))
 
 
 def register(app: typer.Typer) -> None:

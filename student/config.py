@@ -1,28 +1,23 @@
 """Typed experiment configuration for the student stage, parsed once from TOML.
 
 Every weight, temperature and budget of a student run lives here. :func:`load_experiment`
-and :func:`load_demo` read a TOML file into frozen dataclasses; unknown keys, wrong types
-and out-of-range values raise :class:`ConfigError` naming the field (``loss.coarse.kind``),
-so a typo never silently falls back to a default.
+and :func:`load_demo` read a TOML file into frozen dataclasses through the loader every
+stage shares (:mod:`stores.config`): unknown keys, wrong types and out-of-range values raise
+:class:`ConfigError` naming the field (``loss.coarse.kind``), so a typo never silently
+falls back to a default, and ``--set train.steps=20`` overrides any field (the run's
+``config.json`` records the values it ran with).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from stores.config import ConfigError, apply_overrides, build, check_path, parse_override, read_toml, split_path
 
 TEACHER_SOURCES = ("matrix", "window")
-
-
-class ConfigError(ValueError):
-    """A configuration value that cannot be used; the message names the field."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +123,8 @@ class TrainConfig:
     logit_scale_max: float = 100.0
     grad_clip: float = 1.0
     log_every: int = 25
+    log: list[str] = field(default_factory=lambda: ["jsonl"])  # sinks of the training log: jsonl, tensorboard (student/logs.py)
+    eval_every: int = 0  # validation R@1 (data.holdout_videos) logged every N steps; 0: only after training
     # CPU threads for torch; 0 keeps torch's default. Tiny models gain little from a second
     # thread and lose a lot when other processes share the cores (OpenMP threads wait on
     # each other), so the CPU demo sets 1.
@@ -141,6 +138,11 @@ class TrainConfig:
             raise ConfigError(f"{where}.device must be auto, cpu or cuda, got {self.device!r}")
         if self.logit_scale_init > self.logit_scale_max:
             raise ConfigError(f"{where}.logit_scale_init must not exceed logit_scale_max")
+        from .logs import check_sinks
+
+        check_sinks(self.log, f"{where}.log", ConfigError)
+        if self.eval_every < 0:
+            raise ConfigError(f"{where}.eval_every must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -238,15 +240,74 @@ class FineLossConfig:
 
 
 @dataclass(frozen=True)
+class RelationalLossConfig:
+    """Distillation of the teachers' intra-modal structure (video x video, caption x caption).
+
+    Reads the teachers' stored holistic embeddings (student/losses/intra.py). ``kind``:
+    ``relational`` (row KL, MCKD-style), ``rkd_distance`` or ``rkd_angle`` (Park et al.), or
+    ``none``; ``discrimination`` > 0 adds MCKD's explicit discrimination term with that
+    weight. Teachers aggregate as in ``[loss.coarse]``.
+    """
+
+    kind: str = "none"
+    weight: float = 1.0
+    teachers: list[str] = field(default_factory=list)
+    modalities: list[str] = field(default_factory=lambda: ["video", "caption"])
+    aggregation: str = "mean_loss"
+    teacher_weights: dict[str, float] = field(default_factory=dict)
+    teacher_norm: str = "none"
+    student_temperature: float = 0.1
+    teacher_temperature: float = 0.1
+    teacher_temperatures: dict[str, float] = field(default_factory=dict)
+    rkd_beta: float = 1.0
+    discrimination: float = 0.0  # weight of the discrimination term (0: off)
+    discrimination_margin: float = 0.1
+    discrimination_gap: float = 1.0
+
+    def check(self, where: str) -> None:
+        from .losses import RELATIONAL_LOSSES
+
+        if self.kind != "none" and self.kind not in RELATIONAL_LOSSES:
+            raise ConfigError(f"{where}.kind must be 'none' or one of {sorted(RELATIONAL_LOSSES)}, got {self.kind!r}")
+        bad = [m for m in self.modalities if m not in ("video", "caption")]
+        if bad or not self.modalities:
+            raise ConfigError(f"{where}.modalities must be a non-empty subset of ['video', 'caption'], got {self.modalities}")
+        if self.kind.startswith("rkd") and self.teacher_norm != "none":
+            raise ConfigError(f"{where}.teacher_norm: {self.kind} compares distances of the raw cosines; use 'none'")
+        _non_negative(self, where, "weight", "discrimination", "discrimination_margin")
+        _positive(self, where, "student_temperature", "teacher_temperature", "rkd_beta")
+        if ((self.kind != "none" and self.weight > 0) or self.discrimination > 0) and not self.teachers:
+            raise ConfigError(f"{where}.teachers: relational distillation needs at least one teacher")
+        # the aggregation, weights and per-teacher temperatures follow [loss.coarse]'s rules
+        CoarseLossConfig(kind="none", teachers=self.teachers, aggregation=self.aggregation,
+                         teacher_weights=self.teacher_weights, teacher_temperatures=self.teacher_temperatures,
+                         teacher_norm=self.teacher_norm).check(where)
+
+    @property
+    def active(self) -> bool:
+        return self.kind != "none" and self.weight > 0 and bool(self.teachers)
+
+    @property
+    def used(self) -> bool:
+        """Whether any relational term reads the teachers' embeddings."""
+        return (self.active or self.discrimination > 0) and bool(self.teachers)
+
+    def temperature_of(self, teacher: str) -> float:
+        return self.teacher_temperatures.get(teacher, self.teacher_temperature)
+
+
+@dataclass(frozen=True)
 class LossConfig:
     retrieval: RetrievalLossConfig = field(default_factory=RetrievalLossConfig)
     coarse: CoarseLossConfig = field(default_factory=CoarseLossConfig)
     fine: FineLossConfig = field(default_factory=FineLossConfig)
+    relational: RelationalLossConfig = field(default_factory=RelationalLossConfig)
 
     def check(self, where: str) -> None:
         self.retrieval.check(f"{where}.retrieval")
         self.coarse.check(f"{where}.coarse")
         self.fine.check(f"{where}.fine")
+        self.relational.check(f"{where}.relational")
 
     @property
     def teachers(self) -> list[str]:
@@ -254,15 +315,27 @@ class LossConfig:
         names = list(self.coarse.teachers) if self.coarse.active else []
         if self.fine.active:
             names += [t for t in self.fine.teachers if t not in names]
+        if self.relational.used:
+            names += [t for t in self.relational.teachers if t not in names]
         return names
+
+    def without_relational(self) -> LossConfig:
+        """The same objective without the relational terms."""
+        r = self.relational
+        return dataclasses.replace(self, relational=dataclasses.replace(
+            r, kind="none", discrimination=0.0, teachers=[], teacher_weights={}, teacher_temperatures={}))
 
     def without_distillation(self) -> LossConfig:
         """The same objective with every teacher term switched off (the plain student)."""
         return dataclasses.replace(
-            self,
+            self.without_relational(),
             coarse=dataclasses.replace(self.coarse, kind="none", teachers=[], teacher_weights={}, teacher_temperatures={}),
             fine=dataclasses.replace(self.fine, weight=0.0, teachers=[]),
         )
+
+    def relational_only(self) -> LossConfig:
+        """The same objective with only the relational terms (coarse and fine off)."""
+        return dataclasses.replace(self.without_distillation(), relational=self.relational)
 
 
 @dataclass(frozen=True)
@@ -301,23 +374,29 @@ class ExperimentConfig:
 
 
 @dataclass(frozen=True)
-class DemoConfig:
+class ComparisonConfig:
     """``teachkit student demo``: a plain and a distilled student per seed, same budget.
 
     The distilled student is ``experiment`` as written; the plain one is the same config
     with every distillation term off (:meth:`LossConfig.without_distillation`).
+    ``ablate_relational`` adds, per seed, the recipe without its relational terms and the
+    relational terms alone (:meth:`LossConfig.without_relational`, ``relational_only``).
     """
 
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     out: str = "runs/demo"
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
+    ablate_relational: bool = False
 
-    def check(self) -> DemoConfig:
+    def check(self) -> ComparisonConfig:
         if len(self.seeds) < 1 or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"demo.seeds must be distinct seeds, got {self.seeds}")
         self.experiment.check()
-        if not (self.experiment.loss.coarse.active or self.experiment.loss.fine.active):
-            raise ConfigError("loss: the demo compares against a distilled student; enable loss.coarse or loss.fine")
+        loss = self.experiment.loss
+        if not (loss.coarse.active or loss.fine.active or loss.relational.used):
+            raise ConfigError("loss: the demo compares against a distilled student; enable loss.coarse, loss.fine or loss.relational")
+        if self.ablate_relational and not loss.relational.used:
+            raise ConfigError("demo.ablate_relational needs loss.relational")
         return self
 
 
@@ -326,72 +405,12 @@ class DemoConfig:
 
 def from_dict(cls: type, data: Any, where: str = "") -> Any:
     """Build dataclass ``cls`` from plain TOML data, naming the field in every error."""
-    if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'} must be a table, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"unknown field {_join(where, unknown[0])}; {where or 'config'} fields are {sorted(names)}")
-    kwargs = {k: _convert(hints[k], v, _join(where, k)) for k, v in data.items()}
-    return cls(**kwargs)
+    return build(cls, data, where)
 
 
-def _convert(tp: Any, value: Any, where: str) -> Any:
-    if dataclasses.is_dataclass(tp):
-        return from_dict(tp, value, where)
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(tp):
-            try:
-                return _convert(arg, value, where)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{where}: {value!r} does not match {tp}")
-    if origin is list:
-        (item,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list, got {type(value).__name__}")
-        return [_convert(item, v, f"{where}[{i}]") for i, v in enumerate(value)]
-    if origin is dict:
-        _, item = typing.get_args(tp)
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where} must be a table, got {type(value).__name__}")
-        return {str(k): _convert(item, v, f"{where}.{k}") for k, v in value.items()}
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        if not math.isfinite(value):
-            raise ConfigError(f"{where} must be finite, got {value!r}")
-        return float(value)
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-        return value
-    raise ConfigError(f"{where}: unsupported config type {tp}")  # a bug in this module
-
-
-def _read_toml(path: str | Path) -> dict:
-    try:
-        with open(path, "rb") as f:
-            return tomllib.load(f)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"{path}: invalid TOML: {e}") from None
-
-
-def load_experiment(path: str | Path) -> ExperimentConfig:
-    """An :class:`ExperimentConfig` from a TOML file (a ``[demo]`` table is ignored)."""
-    data = _read_toml(path)
+def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """An :class:`ExperimentConfig` from a TOML file and ``--set`` overrides (a ``[demo]`` table is ignored)."""
+    data = apply_overrides(read_toml(path), _checked(overrides, ExperimentConfig))
     data.pop("demo", None)
     return from_dict(ExperimentConfig, data).check()
 
@@ -400,14 +419,28 @@ def load_experiment(path: str | Path) -> ExperimentConfig:
 class _DemoTable:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     out: str = "runs/demo"
+    ablate_relational: bool = False
 
 
-def load_demo(path: str | Path) -> DemoConfig:
-    """A :class:`DemoConfig`: ``[demo]`` (seeds, out) plus the experiment tables."""
-    data = _read_toml(path)
+def load_demo(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ComparisonConfig:
+    """A :class:`ComparisonConfig`: ``[demo]`` (seeds, out) plus the experiment tables, with overrides."""
+    data = apply_overrides(read_toml(path), _checked(overrides, ExperimentConfig, demo=_DemoTable))
     table = from_dict(_DemoTable, data.pop("demo", {}), "demo")
     experiment = from_dict(ExperimentConfig, data)
-    return DemoConfig(seeds=table.seeds, out=table.out, experiment=experiment).check()
+    return ComparisonConfig(seeds=table.seeds, out=table.out, experiment=experiment,
+                            ablate_relational=table.ablate_relational).check()
+
+
+def _checked(overrides, schema: type, **tables: type) -> list[str]:
+    """``overrides``, each checked against ``schema`` (or the dataclass of its first table)."""
+    for text in overrides:
+        path, _ = parse_override(text)
+        parts = split_path(path)
+        if parts[0] in tables:
+            check_path(tables[parts[0]], parts[1:], path)
+        else:
+            check_path(schema, parts, path)
+    return list(overrides)
 
 
 def _join(where: str, key: str) -> str:

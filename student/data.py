@@ -105,9 +105,13 @@ class Batch:
     teacher_scores: torch.Tensor  # (K, B, B) float32, NaN = not scored
     teacher_relevance: torch.Tensor  # (Kf, B, T) float32 at the student's frames, NaN = none
     assembly_s: float  # seconds spent assembling this batch (its share of the window query)
+    # (Kr, B, B) float32 teachers' video x video / caption x caption cosines, NaN = no embedding
+    teacher_video_sims: torch.Tensor | None = None
+    teacher_caption_sims: torch.Tensor | None = None
 
     def pin_memory(self):
-        for name in ("input_ids", "attention_mask", "frames", "frame_mask", "teacher_scores", "teacher_relevance"):
+        for name in ("input_ids", "attention_mask", "frames", "frame_mask", "teacher_scores", "teacher_relevance",
+                     "teacher_video_sims", "teacher_caption_sims"):
             setattr(self, name, getattr(self, name).pin_memory())
         return self
 
@@ -167,6 +171,8 @@ class TrainBatches(IterableDataset):
                 torch.from_numpy(k.scores.copy()),
                 torch.from_numpy(relevance),
                 share + time.perf_counter() - t1,
+                torch.from_numpy(np.ascontiguousarray(k.video_sims, dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(k.caption_sims, dtype=np.float32)),
             )
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from stores.extras import require_faiss
 from stores.metrics import retrieval_metrics
 
 from .model import StudentModel, tokenize
@@ -77,7 +78,7 @@ def encode_split(
 
 def build_index(vectors: np.ndarray):
     """An exact inner-product faiss index over ``vectors`` (on the GPU when available)."""
-    import faiss
+    faiss = require_faiss()
 
     index = faiss.IndexFlatIP(vectors.shape[1])
     if hasattr(faiss, "StandardGpuResources") and torch.cuda.is_available():

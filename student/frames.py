@@ -138,7 +138,7 @@ def _decode_into(tmp: Path, rows, num_frames: int, fps: float, image_size: int, 
     indices = np.full((len(rows), num_frames), -1, dtype=np.int64)
     failed: dict[str, str] = {}
     jobs = [(str(path), num_frames, fps, image_size) for _, path in rows]
-    task = progress.add_task(f"decoding {split} frames", total=len(rows)) if progress else None
+    task = progress.add_task(f"decoding {split} frames", total=len(rows), unit="videos") if progress else None
     results = _map(jobs, workers)
     for i, ((vid, _), (out, err)) in enumerate(zip(rows, results)):
         if err is not None:

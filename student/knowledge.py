@@ -23,8 +23,17 @@ gather from the page cache. Every student and seed of a store shares the file. I
 captions x videos x 2 bytes per teacher (3.2 GB for full MSR-VTT in float16; 8 MB for the demo);
 ``"window"`` keeps nothing on disk.
 
-Entries a teacher did not score (a ``topk`` plan) come back as NaN and are masked out of
-the losses. Each reader opens its own DuckDB connection in the process that uses it (DuckDB
+Relational losses (:mod:`student.losses.intra`) need, per teacher, the in-batch
+*intra-modal* matrices: video x video and caption x caption cosines of the teacher's stored
+holistic embeddings (the ``embeddings`` view). :class:`MatrixReader` streams each such
+teacher's train-split embeddings once into two memory-mapped (rows x D) arrays cached
+beside its score matrix (in the store's precision); a batch gathers B rows of each and
+takes their B x B cosines, which costs far less than caching a videos x videos matrix
+(for full MSR-VTT: 180k + 9k rows x 512 x 2 bytes = 190 MB per teacher). The ``window``
+reader fetches the window's embeddings in one query instead.
+
+Entries a teacher did not score (a ``topk`` plan), and ids it has no embedding for, come
+back as NaN and are masked out of the losses. Each reader opens its own DuckDB connection in the process that uses it (DuckDB
 is not fork-safe) and runs each query on a fresh cursor.
 """
 
@@ -41,6 +50,8 @@ import pyarrow as pa
 import stores
 from stores.atomic import atomic_path
 from stores.splits import current_teachers
+
+from .config import ConfigError
 
 SCORES_SQL = """
 SELECT s.teacher, p.batch, p.row, q.col, s.score
@@ -66,16 +77,66 @@ class BatchKnowledge:
 
     scores: np.ndarray  # (K, B, B) float32, NaN where a teacher did not score the pair
     relevance: np.ndarray  # (Kf, B, F) float32 teacher frame slots, NaN where absent
+    # (Kr, B, B) float32 teacher cosines between the batch's videos / captions, NaN where
+    # the teacher has no embedding of one of the two
+    video_sims: np.ndarray | None = None
+    caption_sims: np.ndarray | None = None
+
+
+EMBEDDINGS_SQL = """
+SELECT m.{index} AS row, e.vector
+FROM embeddings e
+JOIN {ids} m ON e.id = m.{column}
+WHERE e.teacher = ? AND e.split = ? AND e.run = ? AND e.kind = ?
+"""
+
+WINDOW_EMBEDDINGS_SQL = """
+SELECT e.teacher, e.kind, e.id, e.vector
+FROM embeddings e
+WHERE e.split = ? AND e.teacher IN ({teachers})
+  AND ((e.kind = 'caption' AND e.id IN (SELECT caption_id FROM window_captions))
+    OR (e.kind = 'video' AND e.id IN (SELECT video_id FROM window_videos)))
+"""
+
+
+class EmbeddingsMissing(ConfigError):
+    """A relational loss names a teacher that stored no embeddings of the split."""
+
+
+def cosines(vectors: np.ndarray) -> np.ndarray:
+    """(B, B) cosine similarities of (B, D) vectors (NaN rows stay NaN), in float32."""
+    v = np.asarray(vectors, dtype=np.float32)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        v = v / np.linalg.norm(v, axis=-1, keepdims=True)
+    return v @ v.T
+
+
+def _vectors(table: pa.Table, rows: int, dtype) -> np.ndarray:
+    """(rows, D) array of a (row, vector) table's vectors, NaN for rows it does not hold."""
+    import pyarrow.compute as pc
+
+    if table.num_rows == 0:
+        return np.full((rows, 1), np.nan, dtype=dtype)
+    vectors = table.column("vector").combine_chunks()
+    width = pc.list_value_length(vectors)
+    d = int(pc.max(width).as_py())
+    if int(pc.min(width).as_py()) != d:
+        raise ValueError("embeddings of one teacher, split and kind have different widths")
+    out = np.full((rows, d), np.nan, dtype=dtype)
+    out[table.column("row").to_numpy()] = pc.list_flatten(vectors).to_numpy().reshape(-1, d).astype(dtype)
+    return out
 
 
 class KnowledgeReader:
     """Fetches teacher scores and frame relevance for windows of batches (see module doc)."""
 
-    def __init__(self, store_root: str, split: str, score_teachers: list[str], frame_teachers: list[str]):
+    def __init__(self, store_root: str, split: str, score_teachers: list[str], frame_teachers: list[str],
+                 relational_teachers: list[str] = ()):
         self.store_root = str(store_root)
         self.split = split
         self.score_teachers = list(score_teachers)
         self.frame_teachers = list(frame_teachers)
+        self.relational_teachers = list(relational_teachers)
         self._con = None
         self._pid = None
 
@@ -102,10 +163,11 @@ class KnowledgeReader:
         sizes = [len(c) for c, _ in batches]
         b_max = max(sizes)
         w = len(batches)
-        k, kf = len(self.score_teachers), len(self.frame_teachers)
+        k, kf, kr = len(self.score_teachers), len(self.frame_teachers), len(self.relational_teachers)
         scores = np.full((w, k, b_max, b_max), np.nan, dtype=np.float32)
         relevance = None
-        if k or kf:
+        vectors: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        if k or kf or kr:
             cur = self._connection().cursor()
             cur.register("window_captions", _caption_slots(batches))
             cur.register("window_videos", _video_slots(batches))
@@ -120,12 +182,22 @@ class KnowledgeReader:
                 relevance = np.full((w, kf, b_max, n_frames), np.nan, dtype=np.float32)
                 ti = _codes(t.column("teacher"), self.frame_teachers)
                 relevance[_np(t, "batch"), ti, _np(t, "row"), frame] = _np(t, "score", np.float32)
+            if kr:
+                t = _run(cur, WINDOW_EMBEDDINGS_SQL, self.split, self.relational_teachers)
+                for teacher, kind, vid, vec in zip(*(t.column(c).to_pylist() for c in ("teacher", "kind", "id", "vector"))):
+                    vectors.setdefault((teacher, kind), {})[vid] = np.asarray(vec, dtype=np.float32)
             cur.close()
         if relevance is None:
             relevance = np.full((w, kf, b_max, 1), np.nan, dtype=np.float32)
-        return [
-            BatchKnowledge(scores[i, :, : sizes[i], : sizes[i]], relevance[i, :, : sizes[i]]) for i in range(w)
-        ]
+        out = []
+        for i, (cids, vids) in enumerate(batches):
+            video_sims = np.stack([_window_cosines(vectors.get((t, "video"), {}), vids) for t in self.relational_teachers]
+                                  ) if kr else np.zeros((0, sizes[i], sizes[i]), np.float32)
+            caption_sims = np.stack([_window_cosines(vectors.get((t, "caption"), {}), cids)
+                                     for t in self.relational_teachers]) if kr else video_sims
+            out.append(BatchKnowledge(scores[i, :, : sizes[i], : sizes[i]], relevance[i, :, : sizes[i]],
+                                      video_sims, caption_sims))
+        return out
 
 
 MATRIX_SCORES_SQL = """
@@ -163,10 +235,12 @@ class MatrixReader:
         video_ids: list[str],
         cache: str | Path,
         progress=None,
+        relational_teachers: list[str] = (),
     ):
         self.split = split
         self.score_teachers = list(score_teachers)
         self.frame_teachers = list(frame_teachers)
+        self.relational_teachers = list(relational_teachers)
         caption_ids = [c for c, _ in pairs]
         self._row = {c: i for i, c in enumerate(caption_ids)}
         self._col = {v: j for j, v in enumerate(video_ids)}
@@ -174,14 +248,16 @@ class MatrixReader:
             raise ValueError("MatrixReader: caption and video ids must be distinct")
         order = hashlib.sha256("\n".join(caption_ids + ["--"] + list(video_ids)).encode()).hexdigest()[:16]
         self._paths: list[Path] = []
+        self._embedding_paths: list[tuple[Path, Path]] = []  # per relational teacher: (videos, captions)
         self.relevance = np.full((len(self.frame_teachers), len(caption_ids), 1), np.nan, dtype=np.float32)
-        if not (self.score_teachers or self.frame_teachers):
-            self._mats = []
+        self._mats = self._embs = None
+        if not (self.score_teachers or self.frame_teachers or self.relational_teachers):
+            self._mats, self._embs = [], []
             return
         con = stores.connect(store_root)
         try:
             runs = {t: r["run"] for t, r in current_teachers(con).items()}
-            missing = sorted(set(self.score_teachers + self.frame_teachers) - set(runs))
+            missing = sorted(set(self.score_teachers + self.frame_teachers + self.relational_teachers) - set(runs))
             if missing:
                 raise ValueError(f"no committed run in {store_root} for teacher(s) {missing}")
             cur = con.cursor()
@@ -202,10 +278,19 @@ class MatrixReader:
                                   [t, split, runs[t]], progress)
                 self._paths.append(path)
             self.relevance = self._frame_relevance(cur, runs, len(caption_ids))
+            for t in self.relational_teachers:
+                folder = Path(cache) / "teachers" / f"{t}-{runs[t]}"
+                paths = (folder / f"{split}-{order}-video-embeddings.npy", folder / f"{split}-{order}-caption-embeddings.npy")
+                for path, (kind, ids, column, n) in zip(paths, (("video", "matrix_videos", "video_id", len(video_ids)),
+                                                                ("caption", "matrix_captions", "caption_id", len(caption_ids)))):
+                    if not path.exists():
+                        sql = EMBEDDINGS_SQL.format(ids=ids, column=column, index="col" if kind == "video" else "row")
+                        _build_embeddings(cur, path, sql, [t, split, runs[t], kind], n,
+                                          store.score_dtype(t, runs[t], split, "embeddings"))
+                self._embedding_paths.append(paths)
             cur.close()
         finally:
             con.close()
-        self._mats = None
 
     def _frame_relevance(self, cur, runs: dict, n_captions: int) -> np.ndarray:
         """(Kf, captions, teacher frames) relevance of each caption with its own video."""
@@ -219,13 +304,19 @@ class MatrixReader:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_mats"] = None
+        state["_mats"] = state["_embs"] = None
         return state
 
     def matrices(self) -> list[np.ndarray]:
         if self._mats is None:
             self._mats = [np.load(p, mmap_mode="r") for p in self._paths]
         return self._mats
+
+    def embeddings(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per relational teacher, its (videos x D, captions x D) memory-mapped embeddings."""
+        if self._embs is None:
+            self._embs = [(np.load(v, mmap_mode="r"), np.load(c, mmap_mode="r")) for v, c in self._embedding_paths]
+        return self._embs
 
     def fetch(self, batches: list[tuple[list[str], list[str]]]) -> list[BatchKnowledge]:
         """Knowledge for each (caption_ids, video_ids) batch, as :meth:`KnowledgeReader.fetch`."""
@@ -240,8 +331,18 @@ class MatrixReader:
             ix = np.ix_(rows, cols)
             scores = np.stack([m[ix] for m in mats]).astype(np.float32) if mats else np.zeros(
                 (0, len(rows), len(cols)), dtype=np.float32)
-            out.append(BatchKnowledge(scores, self.relevance[:, rows]))
+            embs = self.embeddings()
+            empty = np.zeros((0, len(rows), len(rows)), dtype=np.float32)
+            video_sims = np.stack([cosines(v[cols]) for v, _ in embs]) if embs else empty
+            caption_sims = np.stack([cosines(c[rows]) for _, c in embs]) if embs else empty
+            out.append(BatchKnowledge(scores, self.relevance[:, rows], video_sims, caption_sims))
         return out
+
+
+def _window_cosines(vectors: dict[str, np.ndarray], ids: list[str]) -> np.ndarray:
+    width = len(next(iter(vectors.values()))) if vectors else 1
+    missing = np.full(width, np.nan, dtype=np.float32)
+    return cosines(np.stack([vectors.get(i, missing) for i in ids]))
 
 
 def _build_matrix(cur, path: Path, shape: tuple[int, int], dtype: str, params: list, progress=None) -> None:
@@ -253,22 +354,41 @@ def _build_matrix(cur, path: Path, shape: tuple[int, int], dtype: str, params: l
     with atomic_path(path) as tmp:
         mat = np.lib.format.open_memmap(tmp, mode="w+", dtype=dtype, shape=shape)
         mat[:] = np.nan
-        task = progress.add_task(f"teacher matrix {params[0]}", total=None) if progress else None
+        task = progress.add_task(f"teacher matrix {params[0]}", total=None, unit="scores") if progress else None
         reader = cur.sql(MATRIX_SCORES_SQL, params=params).to_arrow_reader(1 << 20)
+        done = 0
         for batch in reader:
             mat[batch.column(0).to_numpy(), batch.column(1).to_numpy()] = batch.column(2).to_numpy().astype(dtype)
+            done += batch.num_rows
             if task is not None:
                 progress.advance(task, batch.num_rows)
+        if task is not None:
+            progress.update(task, total=done)  # the row count is known only now: mark the task complete
         mat.flush()
         del mat
 
 
-def knowledge_reader(data, score_teachers, frame_teachers, pairs, video_ids, progress=None):
+def _build_embeddings(cur, path: Path, sql: str, params: list, rows: int, dtype: str) -> None:
+    """One teacher's embeddings of one kind, in the reader's row order, into a .npy (atomically)."""
+    from stores.atomic import atomic_path
+
+    t = cur.sql(sql, params=params).to_arrow_table()
+    if t.num_rows == 0:
+        raise EmbeddingsMissing(
+            f"loss.relational.teachers: teacher {params[0]!r} (run {params[2]}) stored no {params[3]} embeddings "
+            f"of split {params[1]!r}; relational losses need teachers with holistic embeddings (the embeddings view)"
+        )
+    vectors = _vectors(t, rows, np.float32).astype(np.float16 if dtype == "float16" else np.float32)
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        np.save(f, vectors)
+
+
+def knowledge_reader(data, score_teachers, frame_teachers, pairs, video_ids, progress=None, relational_teachers=()):
     """The reader ``data.teacher_source`` names, for the split ``data.train_split``."""
     if data.teacher_source == "window":
-        return KnowledgeReader(data.store, data.train_split, score_teachers, frame_teachers)
+        return KnowledgeReader(data.store, data.train_split, score_teachers, frame_teachers, relational_teachers)
     return MatrixReader(data.store, data.train_split, score_teachers, frame_teachers, pairs, video_ids,
-                        data.cache, progress)
+                        data.cache, progress, relational_teachers)
 
 
 def _caption_slots(batches) -> pa.Table:

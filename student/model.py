@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stores.errors import InputError
+
 from .config import ModelConfig
 from .heads import build_head
 
@@ -90,16 +92,36 @@ class StudentModel(nn.Module):
 
 
 def load_tokenizer(path: str):
-    """A tokenizer from a folder or id, padding on the right with a pad token set."""
+    """A tokenizer from a folder or id, padding on the right with a pad token set.
+
+    A folder that does not exist or does not load is an :class:`InputError` naming it (one
+    line at the CLI), not a traceback from deep inside transformers."""
     from transformers import AutoTokenizer
 
-    tok = AutoTokenizer.from_pretrained(path)
+    _check_folder("tokenizer", path)
+    try:
+        tok = AutoTokenizer.from_pretrained(path)
+    except Exception as e:  # OSError, ValueError, ... from transformers' loaders
+        raise InputError(f"tokenizer {path}: cannot load it ({type(e).__name__}: {_first_line(e)})") from e
     tok.padding_side = "right"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token or tok.unk_token
     if tok.pad_token is None:
-        raise ValueError(f"tokenizer {path} has no pad, eos or unk token to pad with")
+        raise InputError(f"tokenizer {path} has no pad, eos or unk token to pad with")
     return tok
+
+
+def _check_folder(what: str, spec: str) -> None:
+    """A spec that can only be a local path (``./x``, ``/x``, ``~/x``, ``a/b/c``) must exist."""
+    if spec.startswith((".", "/", "~")) or spec.count("/") >= 2:
+        path = Path(spec).expanduser().absolute()
+        if not path.is_dir():
+            raise InputError(f"{what} folder {path} does not exist" if not path.exists()
+                             else f"{what} folder {path} is a file, not a folder")
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [""])[0]
 
 
 def tokenize(tokenizer, texts: list[str], max_words: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,9 +184,14 @@ def build_student(cfg: ModelConfig, tokenizer, logit_scale_init: float, seed: in
     if cfg.backbone == "tiny":
         clip = CLIPModel(tiny_clip_config(cfg, tokenizer, logit_scale_init))
     else:
-        clip = CLIPModel.from_pretrained(cfg.backbone)
+        _check_folder("backbone", cfg.backbone)
+        try:
+            clip = CLIPModel.from_pretrained(cfg.backbone)
+        except Exception as e:  # OSError, ValueError, a SafetensorError, ... from transformers
+            raise InputError(f"backbone {cfg.backbone}: cannot load it as a CLIPModel "
+                             f"({type(e).__name__}: {_first_line(e)})") from e
         if clip.config.text_config.max_position_embeddings < cfg.max_words:
-            raise ValueError(
+            raise InputError(
                 f"model.max_words ({cfg.max_words}) exceeds the backbone's "
                 f"{clip.config.text_config.max_position_embeddings} text positions"
             )

@@ -7,7 +7,8 @@
       teachers.json        fingerprints of the teacher runs it read (store's current_runs)
       metrics.json         test-split t2v / v2t metrics
       timings.json         decode / train / eval seconds, step and batch-assembly times
-      train_log.jsonl      loss parts every ``train.log_every`` steps
+      train_log.jsonl      loss parts every ``train.log_every`` steps, validation rows (student/logs.py)
+      tensorboard/         the same scalars as TensorBoard events, with ``[train] log = [..., "tensorboard"]``
       student.safetensors  weights;  student.json  the spec to rebuild the model
       tokenizer/           the tokenizer the student was trained with
       captions.npy videos.npy  test-split vectors (float32, normalised)
@@ -25,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from stores.extras import require_faiss
+
 INDEX = "videos.faiss"
 
 
@@ -34,7 +37,7 @@ def write_json(path: Path, obj) -> None:
 
 def save_vectors(folder: Path, encoded) -> None:
     """Test-split vectors and the faiss index over the videos (always a CPU index on disk)."""
-    import faiss
+    faiss = require_faiss()
 
     np.save(folder / "captions.npy", encoded.text)
     np.save(folder / "videos.npy", encoded.video)
@@ -53,7 +56,7 @@ def save_vectors(folder: Path, encoded) -> None:
 
 def load_index(folder: str | Path):
     """The run's faiss index and the video id of each of its rows."""
-    import faiss
+    faiss = require_faiss()
 
     folder = Path(folder)
     index = faiss.read_index(str(folder / INDEX))

@@ -11,7 +11,6 @@ shows up in ``timings.json``. CUDA runs use bf16 autocast; CPU runs fp32.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import random
 import time
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 import stores
-from stores.atomic import atomic_path
+from stores.atomic import atomic_path, tmp_sibling
 from stores.layout import Store
 from stores.splits import current_teachers, split_pairs, teachers_with_frames
 
@@ -31,6 +30,7 @@ from .data import TrainBatches, batch_plan, build_train_set, make_loader, split_
 from .evaluate import autocast, encode_split, evaluate_vectors
 from .frames import frame_cache
 from .knowledge import knowledge_reader
+from .logs import TrainLog
 from .losses import build_objective, total_loss
 from .model import build_student, load_tokenizer, save_student
 from .runs import save_vectors, write_json
@@ -122,6 +122,11 @@ def _check_teachers(cfg: ExperimentConfig, current: dict, with_frames: list[str]
             if t not in with_frames:
                 raise ConfigError(f"loss.fine.teachers: teacher {t!r} stored no frame relevance for the training split")
             used[t] = current[t]
+    if cfg.loss.relational.used:
+        for t in cfg.loss.relational.teachers:
+            if t not in current:
+                raise ConfigError(f"loss.relational.teachers: the store has no committed run of {t!r} (has {sorted(current)})")
+            used[t] = current[t]
     return used
 
 
@@ -158,8 +163,23 @@ def read_store(cfg: ExperimentConfig, image_size: int, progress=None) -> StoreIn
     return StoreInputs(manifest.fingerprint, current, used, train_pairs, holdout_pairs, test_pairs, caches)
 
 
-def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: torch.device, label: str, progress=None):
+def validate(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: torch.device) -> dict:
+    """t2v / v2t metrics on the held-out train videos (``data.holdout_videos``)."""
+    enc = encode_split(model, tokenizer, cfg.model.max_words, inputs.holdout_pairs,
+                       inputs.caches[cfg.data.train_split], device, cfg.data.eval_batch_size)
+    return evaluate_vectors(enc.text, enc.video, enc.caption_video)
+
+
+def val_row(step: int, metrics: dict) -> dict:
+    """The training-log row of a validation pass: flat ``val/<direction>/<metric>`` keys."""
+    return {"step": step, **{f"val/{d}/{k}": float(metrics[d][k]) for d in ("t2v", "v2t") for k in ("R@1", "R@5")}}
+
+
+def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: torch.device, label: str, progress=None,
+        log: TrainLog | None = None):
     """The training loop; returns (loss per step, logged rows, timings)."""
+    log = log if log is not None else TrainLog([], Path("."))
+    eval_every = cfg.train.eval_every if inputs.holdout_pairs else 0
     trainset = build_train_set(inputs.train_pairs, inputs.caches[cfg.data.train_split], tokenizer, cfg.model.max_words)
     plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
     reader = knowledge_reader(
@@ -169,6 +189,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         list(zip(trainset.caption_ids, (trainset.video_ids[r] for r in trainset.video_rows))),
         trainset.video_ids,
         progress,
+        cfg.loss.relational.teachers if cfg.loss.relational.used else [],
     )
     dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window)
     loader = make_loader(dataset, cfg.data.num_workers, pin_memory=device.type == "cuda")
@@ -179,9 +200,9 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         optimizer, lambda s: _schedule(s, cfg.train.warmup_steps, cfg.train.steps)
     )
     _seed_everything(cfg.train.seed)
-    log_rows, losses = [], []
-    wait = step_time = assembly = 0.0
-    task = progress.add_task(f"training {label}", total=cfg.train.steps) if progress else None
+    losses = []
+    wait = step_time = assembly = eval_time = 0.0
+    task = progress.add_task(f"training {label}", total=cfg.train.steps, unit="steps") if progress else None
     t0 = time.perf_counter()
     it = iter(loader)
     for step in range(cfg.train.steps):
@@ -201,20 +222,26 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
             row = {"step": step, "loss": value, "lr": scheduler.get_last_lr()[0],
                    "logit_scale": float(model.logit_scale.detach().exp())}
             row.update({k: float(v.detach()) for k, v in parts.items()})
-            log_rows.append(row)
+            log.log(row)
+        if eval_every and ((step + 1) % eval_every == 0 or step == cfg.train.steps - 1):
+            t3 = time.perf_counter()
+            log.log(val_row(step, validate(cfg, model, tokenizer, inputs, device)))
+            model.train()
+            eval_time += time.perf_counter() - t3
         if progress:
             progress.update(task, advance=1, description=f"training {label} loss {value:.3f}")
     del it, loader
     n = cfg.train.steps
     timings = {
-        "train_s": time.perf_counter() - t0,
+        "train_s": time.perf_counter() - t0 - eval_time,
+        "val_s": eval_time,
         "steps": n,
         "step_ms": 1000 * step_time / n,
         "batch_wait_ms": 1000 * wait / n,
         "batch_assembly_ms": 1000 * assembly / n,
         "num_workers": cfg.data.num_workers,
     }
-    return losses, log_rows, timings
+    return losses, log.rows, timings
 
 
 def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None) -> RunResult:
@@ -231,7 +258,11 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
     t0 = time.perf_counter()
     inputs = read_store(cfg, model.image_size, progress)
     timings = {"frames_s": time.perf_counter() - t0}
-    losses, log_rows, fit_timings = fit(cfg, model, tokenizer, inputs, device, folder.name, progress)
+    log = TrainLog(cfg.train.log, tmp_sibling(folder.with_name(f"{folder.name}.tensorboard")))
+    try:
+        losses, _, fit_timings = fit(cfg, model, tokenizer, inputs, device, folder.name, progress, log)
+    finally:
+        log.close()
     timings.update(fit_timings)
 
     t1 = time.perf_counter()
@@ -256,7 +287,7 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
         if "val" in results:
             write_json(tmp / "val_metrics.json", results["val"])
         write_json(tmp / "timings.json", timings)
-        (tmp / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in log_rows))
+        log.save(tmp)
     tail = losses[-max(1, len(losses) // 10):]
     return RunResult(folder, results["test"], timings, inputs.used, losses[0], float(np.mean(tail)), results.get("val"))
 

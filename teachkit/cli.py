@@ -3,7 +3,9 @@
 * ``pipeline.cli``: ``teachkit data ...``, ``teachkit teachers ...``, ``teachkit scores ...``
 * ``stores.cli``: ``teachkit sql``
 * ``student.cli``: ``teachkit student ...``, ``teachkit search``
+* ``teachkit.report.cli``: ``teachkit report``
 
+Every error a user can cause prints ``error: <one line>`` on stderr (:mod:`stores.command`).
 Heavy imports (torch, transformers) happen inside commands, so ``teachkit --help`` and
 ``teachkit sql`` start fast.
 """
@@ -15,15 +17,18 @@ import typer
 import pipeline.cli
 import stores.cli
 import student.cli
+import teachkit.report.cli
+from stores.command import CommandGroup
 
 app = typer.Typer(
     name="teachkit",
+    cls=CommandGroup,  # one error style: `error: <one line>`, exit 2 for usage and input, 1 at run time
     help="Knowledge distillation for text-to-video retrieval from precomputed teacher scores.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (pipeline.cli, stores.cli, student.cli):
+for module in (pipeline.cli, stores.cli, student.cli, teachkit.report.cli):
     module.register(app)
 
 

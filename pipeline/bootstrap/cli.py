@@ -1,10 +1,11 @@
 """``teachkit teachers bootstrap``: train the config's bootstrapped teachers (cached).
 
-Reads the TOML itself (``tomllib``) and needs only three things from it: ``[store] root``
-and, per ``[[teachers]]`` entry with a ``[teachers.bootstrap]`` table, its ``name`` and
-``model`` (the folder the checkpoint is written to and later loaded from). ``teachkit
-teachers run`` bootstraps the same way before scoring; this command exists to train (or
-check) the teachers alone and, with ``--eval``, to print their held-out retrieval.
+The config is the teacher stage's own (:func:`pipeline.config.load_config`, the loader every
+stage shares, with the same ``--set`` overrides); this command uses ``[store] root`` and the
+``[[teachers]]`` entries that have a ``[teachers.bootstrap]`` table (the ``model`` folder is
+where the checkpoint is written and later loaded from). ``teachkit teachers run``
+bootstraps the same way before scoring; this command exists to train (or check) the
+teachers alone and, with ``--eval``, to print their held-out retrieval.
 """
 
 from __future__ import annotations
@@ -14,40 +15,11 @@ from typing import Optional
 
 import typer
 
+from stores.errors import InputError
 
-class BootstrapConfigError(ValueError):
-    """A config whose teachers cannot be bootstrapped as written."""
-
-
-def bootstrap_targets(raw: dict, base: Path) -> tuple[Path, list[tuple[str, Path, dict]]]:
-    """``(store_root, [(teacher name, out_dir, bootstrap table), ...])`` from a parsed TOML config."""
-    store = raw.get("store", {})
-    if not isinstance(store, dict):
-        raise BootstrapConfigError("store: expected a [store] table")
-    root = store.get("root", "store")
-    if not isinstance(root, str) or not root:
-        raise BootstrapConfigError(f"store.root must be a folder path, got {root!r}")
-    teachers = raw.get("teachers", [])
-    if not isinstance(teachers, list):
-        raise BootstrapConfigError("teachers: expected [[teachers]] tables")
-    targets = []
-    for i, t in enumerate(teachers):
-        if not isinstance(t, dict) or "bootstrap" not in t:
-            continue
-        name = t.get("name", f"teachers[{i}]")
-        where = f"teachers[{i}] ({name})"
-        if not isinstance(t["bootstrap"], dict):
-            raise BootstrapConfigError(f"{where}.bootstrap: expected a [teachers.bootstrap] table")
-        model = t.get("model")
-        if not isinstance(model, str) or not model:
-            raise BootstrapConfigError(f"{where}.model: a bootstrapped teacher needs the folder to write it to")
-        targets.append((str(name), _resolve(model, base), t["bootstrap"]))
-    return _resolve(root, base), targets
-
-
-def _resolve(p: str, base: Path) -> Path:
-    path = Path(p).expanduser()
-    return path if path.is_absolute() else base / path
+def bootstrap_targets(cfg) -> list[tuple[str, Path, dict]]:
+    """``[(teacher name, out_dir, bootstrap table), ...]`` of a parsed :class:`PipelineConfig`."""
+    return [(t.name, Path(t.model), dict(t.bootstrap)) for t in cfg.teachers if t.bootstrap is not None]
 
 
 def register(app: typer.Typer) -> None:
@@ -60,20 +32,31 @@ def register(app: typer.Typer) -> None:
         only: Optional[list[str]] = typer.Option(None, "--only", help="Bootstrap only these teachers (repeatable)."),
         evaluate: bool = typer.Option(False, "--eval", help="Also print each teacher's retrieval on --split."),
         split: str = typer.Option("test", help="Split that --eval scores."),
+        overrides: Optional[list[str]] = typer.Option(
+            None, "--set", metavar="FIELD=VALUE", help="Override a config field (repeatable), e.g. teachers.clip_fine.bootstrap.steps=20."
+        ),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars on stderr."),
     ) -> None:
         """Train every teacher of the config that has a teachers.bootstrap table (cached)."""
-        import tomllib
+        import stores.progress
+        from stores.config import ConfigError
 
+        from ..config import load_config
         from .checkpoint import bootstrap
         from .options import BootstrapOptionsError, parse_options
 
+        stores.progress.configure(enabled=not no_progress)
         try:
-            raw = tomllib.loads(config.read_text())
-            store_root, targets = bootstrap_targets(raw, Path.cwd())
+            cfg = load_config(config, overrides=overrides or ())
+            if cfg.overrides:
+                typer.echo("config overrides: " + " ".join(cfg.overrides), err=True)
+            targets = bootstrap_targets(cfg)
+            store_root = cfg.store.root
             # validate every table before training any, so a typo in the last fails first
             parsed = [(n, d, parse_options(t, f"teachers ({n}).bootstrap")) for n, d, t in targets]
-        except (tomllib.TOMLDecodeError, BootstrapConfigError, BootstrapOptionsError) as e:
-            raise typer.BadParameter(str(e), param_hint="--config") from None
+        except (ConfigError, BootstrapOptionsError) as e:
+            typer.echo(f"error: {e}", err=True)
+            raise typer.Exit(2) from None
         if only:
             unknown = sorted(set(only) - {n for n, _, _ in parsed})
             if unknown:

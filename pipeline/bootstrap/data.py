@@ -83,9 +83,13 @@ def decode_videos(
         out[:real] = np.clip(np.rint(pix), 0, 255).astype(np.uint8)
         return vid, (out, sampled.mask), None
 
+    from stores.progress import progress
+
     ids, frames, masks, failures = [], [], [], []
-    with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1)) as pool:
+    with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1)) as pool, progress(transient=True) as bar:
+        task = bar.add_task("bootstrap: decoding videos", total=len(videos), unit="videos")
         for vid, got, error in pool.map(one, videos):  # map keeps the input order
+            bar.advance(task)
             if got is None:
                 failures.append((vid, error))
                 print(f"bootstrap: skipping video {vid}: {error}", file=sys.stderr)

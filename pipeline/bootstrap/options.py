@@ -2,7 +2,8 @@
 
 Every field has a default sized for the demo (a CPU-trainable CLIP: 64-pixel frames cut in
 16-pixel patches); a TOML table overrides any of them. Unknown keys are errors, so a typo
-never silently trains the default model. Errors name the field.
+never silently trains the default model. Errors name the field. The table is read by the
+loader every stage shares (:func:`stores.config.build`); the ranges are checked here.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from stores.config import ConfigError, build
 from stores.fingerprint import fingerprint
 
 #: bump when training code changes in a way that changes the checkpoint it produces
@@ -22,7 +24,7 @@ OBJECTIVES = ("mean", "fine")
 _NOT_FINGERPRINTED = frozenset({"threads", "tokenizer_out", "log_every"})
 
 
-class BootstrapOptionsError(ValueError):
+class BootstrapOptionsError(ConfigError):
     """A ``[teachers.bootstrap]`` table that cannot be used as written."""
 
 
@@ -84,43 +86,34 @@ _POSITIVE_INT = (
 
 def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> BootstrapOptions:
     """Validate a TOML table into :class:`BootstrapOptions`; errors name ``where.<field>``."""
-    if not isinstance(table, dict):
-        raise BootstrapOptionsError(f"{where} must be a table, got {type(table).__name__}")
-    known = {f.name: f for f in dataclasses.fields(BootstrapOptions)}
-    unknown = sorted(set(table) - set(known))
-    if unknown:
-        raise BootstrapOptionsError(f"{where}: unknown option(s) {unknown}; known options are {sorted(known)}")
-    if "objective" not in table:
+    if isinstance(table, dict) and "objective" not in table:
         raise BootstrapOptionsError(f"{where}.objective is required: one of {list(OBJECTIVES)}")
+    try:
+        opts = build(BootstrapOptions, table, where)
+    except BootstrapOptionsError:
+        raise
+    except ConfigError as e:
+        raise BootstrapOptionsError(str(e)) from None
 
     def err(name: str, what: str) -> BootstrapOptionsError:
-        return BootstrapOptionsError(f"{where}.{name} must be {what}, got {table[name]!r}")
+        return BootstrapOptionsError(f"{where}.{name} must be {what}, got {getattr(opts, name)!r}")
 
-    values: dict[str, Any] = {}
-    for name, value in table.items():
-        if name in _POSITIVE_INT:
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise err(name, "a positive integer")
-        elif name in ("seed", "threads"):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise err(name, "a non-negative integer")
-        elif name in ("lr", "fps"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-                raise err(name, "a positive number")
-            value = float(value)
-        elif name in ("weight_decay", "warmup"):
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-                raise err(name, "a number in [0, 1)")
-            value = float(value)
-        elif name == "objective":
-            if value not in OBJECTIVES:
-                raise err(name, f"one of {list(OBJECTIVES)}")
-        elif name == "tokenizer_out":
-            if not isinstance(value, str) or not value:
-                raise err(name, "a folder path")
-        values[name] = value
-
-    opts = BootstrapOptions(**values)
+    for name in _POSITIVE_INT:
+        if getattr(opts, name) is not None and getattr(opts, name) <= 0:
+            raise err(name, "a positive integer")
+    for name in ("seed", "threads"):
+        if getattr(opts, name) < 0:
+            raise err(name, "a non-negative integer")
+    for name in ("lr", "fps"):
+        if getattr(opts, name) is not None and getattr(opts, name) <= 0:
+            raise err(name, "a positive number")
+    for name in ("weight_decay", "warmup"):
+        if not 0 <= getattr(opts, name) < 1:
+            raise err(name, "a number in [0, 1)")
+    if opts.objective not in OBJECTIVES:
+        raise err("objective", f"one of {list(OBJECTIVES)}")
+    if opts.tokenizer_out is not None and not opts.tokenizer_out:
+        raise err("tokenizer_out", "a folder path")
     if opts.image_size % opts.patch_size:
         raise BootstrapOptionsError(
             f"{where}.patch_size ({opts.patch_size}) must divide {where}.image_size ({opts.image_size})"

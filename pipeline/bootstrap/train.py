@@ -16,7 +16,6 @@ signal at all, which is why the fine teacher trains through the fine scorer.
 from __future__ import annotations
 
 import math
-import sys
 import time
 from dataclasses import dataclass, field
 
@@ -134,8 +133,7 @@ def train_clip(
     row of ``frameset`` caption ``c`` describes. Each epoch visits the videos in a new
     random order, each with one random caption of its own.
     """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from stores.progress import progress as progress_display
 
     rng = np.random.default_rng(opts.seed)
     gen = torch.Generator().manual_seed(opts.seed)
@@ -156,16 +154,9 @@ def train_clip(
     order, pos = rng.permutation(n_videos), 0
     window: list[float] = []
     start, cpu_start = time.perf_counter(), time.process_time()
-    columns = (
-        TextColumn("[bold]bootstrap {task.fields[objective]}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("loss {task.fields[loss]}  {task.fields[rate]} steps/s"),
-        TimeElapsedColumn(),
-    )
-    console = Console(file=sys.stderr)
-    with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("train", total=opts.steps, objective=opts.objective, loss="-", rate="-")
+    label = f"bootstrap {opts.objective}"
+    with progress_display() as progress:
+        task = progress.add_task(label, total=opts.steps, unit="steps")
         for step in range(opts.steps):
             if pos + batch > n_videos:
                 order, pos = rng.permutation(n_videos), 0
@@ -195,13 +186,7 @@ def train_clip(
             if (step + 1) % opts.log_every == 0 or step + 1 == opts.steps:
                 log.losses.append(float(np.mean(window)))
                 window = []
-                rate = (step + 1) / (time.perf_counter() - start)
-                progress.update(task, loss=f"{log.losses[-1]:.3f}", rate=f"{rate:.2f}")
-                if not console.is_terminal:  # a log file gets one line per interval, not a bar
-                    console.print(
-                        f"bootstrap {opts.objective}: step {step + 1}/{opts.steps} loss {log.losses[-1]:.3f} "
-                        f"{rate:.2f} steps/s", highlight=False
-                    )
+                progress.update(task, description=f"{label} loss {log.losses[-1]:.3f}")
             progress.advance(task)
     log.steps = opts.steps
     log.seconds = time.perf_counter() - start

@@ -8,15 +8,17 @@ fingerprinting and skip logic.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from stores import check_name
+from stores.errors import InputError
 
 
-class DatasetError(ValueError):
+class DatasetError(InputError, ValueError):
     """Annotation files that cannot be read as the adapter expects (message names the file)."""
 
 
@@ -83,6 +85,29 @@ def require_folder(source: Path, dataset: str) -> Path:
     if not Path(source).exists():
         raise DatasetError(f"{dataset}: source {source} does not exist")
     return Path(source)
+
+
+#: delimiters annotation CSVs are found with (the widely shared MSRVTT_JSFUSION_test.csv uses ';')
+CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
+def csv_reader(f, path: Path, columns: tuple[str, ...]) -> csv.DictReader:
+    """A ``DictReader`` over an open annotation CSV, its delimiter taken from the header line.
+
+    The header is the one line without free text, so the delimiter is the candidate that
+    splits it into the most fields (captions are free to contain any of them). Line endings
+    (LF or CRLF) are handled by opening with ``newline=""``. ``columns`` must all be present.
+    """
+    header = f.readline()
+    f.seek(0)
+    delimiter = max(CSV_DELIMITERS, key=lambda d: len(header.split(d)))
+    reader = csv.DictReader(f, delimiter=delimiter)
+    fields = [n.strip() for n in (reader.fieldnames or [])]
+    reader.fieldnames = fields
+    missing = [c for c in columns if c not in fields]
+    if missing:
+        raise DatasetError(f"{path}: missing columns {missing} (the header has {fields})")
+    return reader
 
 
 def clean_text(text) -> str:

@@ -185,7 +185,7 @@ def build_manifest(
     infos = _probe_all(paths, workers, progress)
     for v, p, info in zip(ann.videos, paths, infos):
         if isinstance(info, str):
-            if folder is not None and v.video_id not in folder.by_id:
+            if folder is not None and v.video_id not in folder.by_id and not p.exists():  # a folder x.mp4: probe says so
                 info = f"no file named {v.video_id}.* under {folder.root}"
             failures.append((v.video_id, info))
 
@@ -245,16 +245,12 @@ def _probe_one(path: Path) -> VideoInfo | str:
 
 def _probe_all(paths: list[Path], workers: int, progress: bool) -> list[VideoInfo | str]:
     """Probe every video (thread pool); each result is a VideoInfo or a failure reason."""
-    workers = max(1, int(workers))
-    if not progress:
-        with ThreadPoolExecutor(workers) as pool:
-            return list(pool.map(_probe_one, paths))
-    from rich.console import Console
-    from rich.progress import Progress
+    from stores.progress import progress as progress_display
 
+    workers = max(1, int(workers))
     out: list[VideoInfo | str] = []
-    with Progress(console=Console(stderr=True), transient=True) as bar, ThreadPoolExecutor(workers) as pool:
-        task = bar.add_task("probing videos", total=len(paths))
+    with progress_display(enabled=progress, transient=True) as bar, ThreadPoolExecutor(workers) as pool:
+        task = bar.add_task("probing videos", total=len(paths), unit="videos")
         for result in pool.map(_probe_one, paths):
             out.append(result)
             bar.advance(task)

@@ -26,23 +26,25 @@ def manifest_command(
     train_split: Optional[str] = typer.Option(None, "--train-split", help="msrvtt only: 9k (default) or 7k."),
     workers: int = typer.Option(8, "--workers", min=1, help="Threads probing videos."),
     force: bool = typer.Option(False, "--force", help="Rebuild even if the inputs did not change."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar or progress lines on stderr."),
 ) -> None:
     """Build (or confirm) the dataset manifest; print counts per split and the failures."""
-    from stores import StoreError
+    from stores.errors import InputError, TeachkitError
 
-    from .base import DatasetError
     from .build import build_manifest, manifest_counts
 
     start = time.perf_counter()
     try:
         before = _current_fingerprint(store)
         m = build_manifest(
-            store, dataset, source, videos, train_split=train_split, workers=workers, force=force
+            store, dataset, source, videos, train_split=train_split, workers=workers, force=force,
+            progress=not no_progress,
         )
         counts = manifest_counts(store)
-    except (DatasetError, StoreError, ValueError, OSError) as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(1)
+    except (ValueError, OSError) as e:  # DatasetError and StoreError reach the CLI edge themselves
+        if isinstance(e, TeachkitError):
+            raise
+        raise InputError(str(e) if str(source) in str(e) else f"{source}: {e}") from None
     state = "up to date" if (before == m.fingerprint and not force) else "built"
     typer.echo(f"manifest {m.short} ({m.dataset}): {state} in {time.perf_counter() - start:.1f}s")
     typer.echo(f"{'split':<12}{'videos':>10}{'captions':>10}{'unreadable':>12}")

@@ -5,10 +5,9 @@ See :mod:`pipeline.datasets.generic` for the columns' meaning.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
-from .base import Adapter, Annotations, DatasetError, ManifestOptions
+from .base import Adapter, Annotations, DatasetError, ManifestOptions, csv_reader
 from .generic import REQUIRED, annotations_from_rows
 
 
@@ -20,10 +19,7 @@ def inputs(source: Path, options: ManifestOptions) -> list[Path]:
 
 def read(source: Path, options: ManifestOptions) -> Annotations:
     with open(source, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DatasetError(f"{source}: missing columns {missing} (has {reader.fieldnames})")
+        reader = csv_reader(f, Path(source), tuple(REQUIRED))
         # line numbers as an editor shows them: the header is line 1
         return annotations_from_rows(((reader.line_num, row) for row in reader), Path(source))
 

@@ -3,19 +3,20 @@
 Train: the 9k split (``MSRVTT_train.9k.csv``, 9,000 videos) or the 7k split
 (``MSRVTT_train.7k.csv``), each video with its 20 captions from ``MSRVTT_data.json``
 (``sentences``: ``{video_id, caption, sen_id}``); caption ids are the ``sen_id`` values.
-Test: 1k-A (``MSRVTT_JSFUSION_test.csv``: ``key,vid_key,video_id,sentence``), one caption
-per video; caption ids are the ``key`` values (``ret0`` ... ``ret999``), so a matrix
+Test: 1k-A (``MSRVTT_JSFUSION_test.csv``: ``key,vid_key,video_id,sentence``; the copy many
+repositories share uses ``;`` and CRLF, found from the header), one caption per video; caption ids are the ``key`` values (``ret0`` ... ``ret999``), so a matrix
 exported in the CSV's row order can be imported with ``cut -d, -f1``.
 """
 
 from __future__ import annotations
 
-import csv
 import json
 from collections import defaultdict
 from pathlib import Path
 
-from .base import Adapter, Annotations, CaptionRow, DatasetError, ManifestOptions, VideoRow, clean_text, find_file
+from .base import (
+    Adapter, Annotations, CaptionRow, DatasetError, ManifestOptions, VideoRow, clean_text, csv_reader, find_file,
+)
 
 TRAIN_FILES = {"9k": "MSRVTT_train.9k.csv", "7k": "MSRVTT_train.7k.csv"}
 TEST_FILE = "MSRVTT_JSFUSION_test.csv"
@@ -38,12 +39,8 @@ def inputs(source: Path, options: ManifestOptions) -> list[Path]:
 
 
 def _csv_rows(path: Path, columns: tuple[str, ...]) -> list[dict]:
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        missing = [c for c in columns if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DatasetError(f"{path}: missing columns {missing} (has {reader.fieldnames})")
-        return list(reader)
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        return list(csv_reader(f, path, columns))
 
 
 def read(source: Path, options: ManifestOptions) -> Annotations:

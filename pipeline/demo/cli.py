@@ -36,21 +36,17 @@ def demo(
     """
     from rich.console import Console
 
-    from . import DemoError, DemoOptions, generate
+    from . import DemoOptions, generate
 
     err = Console(stderr=True, soft_wrap=True)  # whole lines: messages stay greppable
-    try:
-        options = DemoOptions(
-            seed=seed, train_videos=train_videos, test_videos=test_videos,
-            captions_per_video=captions_per_video, test_captions_per_video=test_captions_per_video,
-            noise=noise, size=size, frames=frames, fps=fps, crf=crf,
-        ).validate()
-        n_workers = workers if workers > 0 else min(4, os.cpu_count() or 1)
-        start = time.perf_counter()
-        result = generate(out, options, force=force, workers=n_workers, log=lambda m: err.print(m, highlight=False))
-    except DemoError as e:
-        err.print(f"[red]error:[/red] {e}", highlight=False)
-        raise typer.Exit(2) from e
+    options = DemoOptions(
+        seed=seed, train_videos=train_videos, test_videos=test_videos,
+        captions_per_video=captions_per_video, test_captions_per_video=test_captions_per_video,
+        noise=noise, size=size, frames=frames, fps=fps, crf=crf,
+    ).validate()
+    n_workers = workers if workers > 0 else min(4, os.cpu_count() or 1)
+    start = time.perf_counter()
+    result = generate(out, options, force=force, workers=n_workers, log=lambda m: err.print(m, highlight=False))
     if result.created:
         err.print(f"generated in {time.perf_counter() - start:.1f}s", highlight=False)
     else:

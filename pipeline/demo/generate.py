@@ -64,14 +64,19 @@ def _write_into(tmp: Path, p, options: DemoOptions, workers: int, log) -> dict:
     (tmp / "videos").mkdir(parents=True)
     jobs = [(str(tmp / "videos" / f"{v.video_id}.mp4"), v.timeline, options.fps, options.crf) for v in p.videos]
     log(f"drawing {len(jobs)} videos ({options.size}x{options.size}, {options.frames} frames) into {tmp}")
-    if workers > 1:
-        # spawn, not fork: the teacher stage may call this with torch's threads running
-        with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            for _ in pool.map(_render_one, jobs, chunksize=32):
-                pass
-    else:
-        for job in jobs:
-            _render_one(job)
+    from stores.progress import progress
+
+    with progress(transient=True) as bar:
+        task = bar.add_task("drawing demo videos", total=len(jobs), unit="videos")
+        if workers > 1:
+            # spawn, not fork: the teacher stage may call this with torch's threads running
+            with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+                for _ in pool.map(_render_one, jobs, chunksize=32):
+                    bar.advance(task)
+        else:
+            for job in jobs:
+                _render_one(job)
+                bar.advance(task)
     with open(tmp / "annotations.jsonl", "w") as f:
         for c in p.captions:
             row = {"video_id": c.video_id, "caption_id": c.caption_id, "path": f"videos/{c.video_id}.mp4",

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from stores.errors import InputError
+
 from .captions import caption
 from .captions import captions as make_captions
 from .render import Timeline, plan_timeline
@@ -22,7 +24,7 @@ TWIN_PROBABILITY = 0.2  # share of videos that are the order-swapped twin of the
 SPLITS = ("train", "test")
 
 
-class DemoError(RuntimeError):
+class DemoError(InputError, RuntimeError):
     """The demo cannot be written (bad options, or an output folder in the way)."""
 
 

@@ -12,7 +12,6 @@ Progress goes to stderr; one result line per teacher and the metrics table go to
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import time
@@ -20,6 +19,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable
 
+import stores.progress
 from stores.layout import Store
 from stores.metrics import format_table
 from stores.writer import RunWriter
@@ -67,6 +67,7 @@ class Job:
         self.plan, self.cfg, self.name = plan, plan.cfg, plan.name
         self.teacher, self.writer = teacher, writer
         self.timings: dict[str, float] = defaultdict(float)
+        self.committed = False
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings[stage] += seconds
@@ -80,18 +81,26 @@ def run_teachers(
     progress: bool = True,
 ) -> list[Outcome]:
     """Run the selected teachers (all when ``only`` is empty); return one Outcome each."""
-    from .progress import stderr_console
+    console = stores.progress.stderr_console()
+    log = log or stores.progress.log
+    from ..teachers.checks import check_teacher
 
-    console = stderr_console()
-    log = log or (lambda msg: console.print(msg, highlight=False, markup=False))
     selected = cfg.select(only)
+    for t in selected:  # cheap (small files only): a bad checkpoint is refused before the manifest
+        if t.bootstrap is None:
+            check_teacher(t)
+    if cfg.overrides:
+        log("config overrides: " + " ".join(cfg.overrides))
     t0 = time.perf_counter()
     ensure_demo(cfg, log)
     t1 = time.perf_counter()
-    manifest = ensure_manifest(cfg, log)
+    manifest = ensure_manifest(cfg, log, progress)
     store = Store(cfg.store.root)
     t2 = time.perf_counter()
     ensure_bootstraps(selected, store.root, log)
+    for t in selected:
+        if t.bootstrap is not None:
+            check_teacher(t)
     t3 = time.perf_counter()
     log(f"ready in {t3 - t0:.1f}s (demo {t1 - t0:.1f}s, manifest {t2 - t1:.1f}s, bootstrap {t3 - t2:.1f}s)")
 
@@ -121,7 +130,7 @@ def run_teachers(
             out(o.line())
         out(f"{len(todo)} teacher(s) computed in {time.perf_counter() - start:.1f}s")
     ordered = [outcomes[t.name] for t in selected]
-    table = {o.name: o.metrics for o in ordered if "t2v" in o.metrics}
+    table = {o.name: o.metrics for o in ordered if "t2v" in o.metrics or "not_measurable" in o.metrics}
     if table:
         out("")
         out("test-split retrieval, computed from the stored scores:")
@@ -137,36 +146,57 @@ def _from_row(store: Store, name: str, status: str, row: dict) -> Outcome:
 
 
 def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, console, log, progress: bool):
-    import torch
+    from stores.errors import InputError, TeachkitError
 
     from ..teachers import build_teacher
     from ..teachers.device import resolve_device
-    from stores.splits import load_splits
-    from .progress import make_progress
-    from .quality import EVAL_SPLIT, stored_metrics
-    from .shards import pending_shards, write_split
-    from .videos import encode_split
 
     jobs: list[Job] = []
     started = time.perf_counter()
+    # every teacher is loaded and checked before any run is begun: a teacher that cannot be
+    # loaded leaves no `running` row behind, its own or another's
+    loaded = []
     for plan in plans:
         t0 = time.perf_counter()
-        device = resolve_device(plan.cfg.device)
+        try:
+            device = resolve_device(plan.cfg.device)
+        except InputError as e:
+            raise InputError(f"teacher {plan.name}: {e.one_line()}") from None
         log(f"{plan.name}: loading {plan.cfg.kind} teacher {plan.model or plan.cfg.plugin} on {device}")
         teacher = build_teacher(plan.cfg, plan.model, device)
         _check_capabilities(plan, teacher)
+        loaded.append((plan, teacher, time.perf_counter() - t0))
+    for plan, teacher, load_s in loaded:
         writer = RunWriter(store, plan.name, plan.cfg.kind, plan.fingerprint, plan.config_json,
-                           plan.code_version, plan.cfg.score_dtype)
+                           plan.code_version, plan.cfg.score_dtype,
+                           embedding_dtype=plan.cfg.embeddings if plan.cfg.embeddings != "none" else "float16")
         done = writer.begin()
         if done:
             log(f"{plan.name}: resuming run {writer.run} ({done} shard files already written)")
         job = Job(plan, teacher, writer)
-        job.add_time("load", time.perf_counter() - t0)
+        job.add_time("load", load_s)
         jobs.append(job)
+    try:
+        return _compute_jobs(jobs, cfg, store, console, progress, started)
+    except Exception as e:
+        # a refused or failed run says so in its `runs` row (a rerun resumes it); a kill
+        # leaves `running`, which a rerun resumes the same way
+        for j in jobs:
+            if not j.committed:
+                j.writer.fail(e.one_line() if isinstance(e, TeachkitError) else f"{type(e).__name__}: {e}")
+        raise
+
+
+def _compute_jobs(jobs: list[Job], cfg: PipelineConfig, store: Store, console, progress: bool, started: float):
+    import torch
+
+    from stores.splits import load_splits
+    from .quality import EVAL_SPLIT, stored_metrics
+    from .shards import pending_shards, write_split
+    from .videos import encode_split
 
     splits = load_splits(store)  # video paths against the root ensure_manifest recorded
-    bar = make_progress(console) if progress else None
-    with bar if bar is not None else contextlib.nullcontext():
+    with stores.progress.progress(enabled=progress, console=console) as bar:
         for split in splits.values():
             active = [j for j in jobs if pending_shards(j, split)]
             if not active:
@@ -175,32 +205,54 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
             for j in active:
                 enc = encoded.pop(j.name)
                 j.writer.write_failures(f"videos-{split.name}", enc.failures)
+                j.writer.write_failures(f"warnings-{split.name}", enc.warnings, level="warning")
                 write_split(j, split, enc, bar)
                 del enc
             del encoded
 
-    outcomes = []
+    outcomes, empty = [], []
     for j in jobs:
         t0 = time.perf_counter()
         failures = j.writer.failures()
         failed = {item for item, _ in failures}
-        metrics = stored_metrics(j.writer, splits[EVAL_SPLIT], failed) if EVAL_SPLIT in splits else {}
+        rows = j.writer.rows("scores")
+        if rows == 0:  # the others still commit; this one is refused below
+            empty.append(_empty_run(j, failures, splits))
+            continue
+        metrics = stored_metrics(j.writer, splits[EVAL_SPLIT]) if EVAL_SPLIT in splits else {}
         j.add_time("metrics", time.perf_counter() - t0)
         own = sum(j.timings.values())
         # "wall": the whole computation, shared by the teachers computed together
         timings = {k: round(v, 3) for k, v in j.timings.items()} | {
             "own": round(own, 3), "wall": round(time.perf_counter() - started, 3)}
         j.writer.commit(timings=timings, metrics=metrics)
+        j.committed = True
         outcomes.append(Outcome(
-            j.name, j.cfg.kind, "computed", j.writer.run, j.writer.rows("scores"), j.writer.rows("frames"),
+            j.name, j.cfg.kind, "computed", j.writer.run, rows, j.writer.rows("frames"),
             len(failed), loaded=True, seconds=own, metrics=metrics, timings=timings,
         ))
         j.teacher = None
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+    if empty:
+        raise empty[0]
     return outcomes
 
+
+
+def _empty_run(job: Job, failures: list[tuple[str, str]], splits: dict):
+    """The error for a run that scored no pair: it is never committed (it would be `cached` after)."""
+    from stores.errors import RuntimeFailure
+
+    videos = sum(len(s.video_ids) for s in splits.values())
+    if job.teacher.needs_frames and failures:
+        item, why = failures[0]
+        return RuntimeFailure(
+            f"teacher {job.name}: no video could be decoded ({len(failures)} of {videos} failed, e.g. "
+            f"{item}: {why}); nothing committed"
+        )
+    return RuntimeFailure(f"teacher {job.name}: the run scored no (caption, video) pair; nothing committed")
 
 
 def _check_capabilities(plan: TeacherPlan, teacher) -> None:

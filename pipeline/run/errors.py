@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from stores.errors import RuntimeFailure
 
-class NonFiniteScoreError(ValueError):
+
+class NonFiniteScoreError(RuntimeFailure, ValueError):
     """A teacher produced NaN/inf for a pair it claims to score; nothing of the shard is written."""
 
 

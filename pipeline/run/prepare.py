@@ -4,7 +4,7 @@ Each step is cheap when there is nothing to do (the demo and the manifest compar
 inputs' fingerprints; ``ensure_checkpoint`` compares its marker), so ``teachkit teachers
 run`` calls all of them every time. :func:`plan_teacher` computes a teacher's fingerprint
 without loading its model: the canonical config (model identity, scorer, frame sampling,
-score plan, score dtype, shard size), the manifest's fingerprint and the code version.
+score plan, score and embedding dtypes, shard size), the manifest's fingerprint and the code version.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from stores.layout import Manifest
 
 from ..code_version import code_version
 from ..config import ConfigError, FramesConfig, PipelineConfig, TeacherConfig
-from ..teachers.models import ModelRef, resolve_model
+from ..teachers.models import ModelError, ModelRef, resolve_model
 
 
 def ensure_demo(cfg: PipelineConfig, log) -> None:
@@ -37,7 +37,7 @@ def ensure_demo(cfg: PipelineConfig, log) -> None:
         log(f"demo: wrote {demo.out}")
 
 
-def ensure_manifest(cfg: PipelineConfig, log) -> Manifest:
+def ensure_manifest(cfg: PipelineConfig, log, progress: bool = True) -> Manifest:
     """Build the store's manifest from ``[dataset]`` (skipped by the builder when unchanged)."""
     from stores.layout import Store
 
@@ -47,7 +47,7 @@ def ensure_manifest(cfg: PipelineConfig, log) -> Manifest:
     if not ds.source.exists():
         raise ConfigError(f"dataset.source: {ds.source} does not exist")
     before = Store(cfg.store.root, create=True).manifest()
-    m = build_manifest(cfg.store.root, ds.adapter, ds.source, ds.videos, train_split=ds.train_split)
+    m = build_manifest(cfg.store.root, ds.adapter, ds.source, ds.videos, train_split=ds.train_split, progress=progress)
     state = "unchanged" if before is not None and before.fingerprint == m.fingerprint else "built"
     log(f"manifest {m.short} ({state}): {m.videos} videos, {m.captions} captions, {m.failures} failures")
     return m
@@ -88,6 +88,7 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
         "model": None if model is None else model.identity,
         "plan": {"kind": t.plan, "k": t.k},
         "score_dtype": t.score_dtype,
+        "embeddings": t.embeddings,
         "shard_captions": t.shard_captions,
         "max_length": t.max_length,
     }
@@ -104,7 +105,10 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
 
 
 def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest) -> TeacherPlan:
-    model = resolve_model(t.model) if t.model else None
+    try:
+        model = resolve_model(t.model) if t.model else None
+    except ModelError as e:
+        raise ModelError(f"teacher {t.name}: {e}") from None
     config = teacher_config(t, frames, model)
     extra: tuple[str, ...] = ()
     if t.kind == "plugin":

@@ -12,6 +12,12 @@ top-k videos by holistic embedding plus the positive. Pairs the teacher declines
 (``own``) or for every scored pair (``all``); the frames shard is written before the scores
 shard, whose presence marks the shard done.
 
+Holistic embeddings (``embeddings`` table), when the teacher offers them and its config
+does not say ``embeddings = "none"``: the split's video embeddings in one shard
+(``part-video-00000``), written before any scores shard of the split, and each shard's
+caption embeddings (``part-caption-<i>``), written before that shard's frames and scores.
+So a resumed run finds exactly the embeddings of the shards it skips.
+
 Score rows are sorted within a shard by :func:`stores.writer.score_row_order`: video-major
 when the shard holds fewer captions than there are videos (then ``video_id`` collapses into
 runs and ``caption_id`` costs codes of the shard's own captions), caption-major otherwise.
@@ -26,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from stores.embeddings import vectors_table
 from stores.writer import score_row_order
 
 from ..plans import build_index, topk_candidates
@@ -44,6 +51,18 @@ def frame_mode(job) -> str:
     return job.cfg.frame_relevance if has else "none"
 
 
+def embedding_kinds(job) -> tuple[str, ...]:
+    """The embeddings this job stores: ``video`` / ``caption`` where the teacher has them."""
+    if job.cfg.embeddings == "none":
+        return ()
+    out = []
+    for kind, method in (("video", "holistic_videos"), ("caption", "holistic_captions")):
+        fn = getattr(type(job.teacher), method, None)
+        if callable(fn) and fn is not getattr(BaseTeacher, method):
+            out.append(kind)
+    return tuple(out)
+
+
 def pending_shards(job, split: SplitData) -> list[int]:
     return [i for i in range(len(split.shards(job.cfg.shard_captions)))
             if not job.writer.has_shard("scores", split.name, i)]
@@ -58,11 +77,16 @@ def write_split(job, split: SplitData, enc: EncodedVideos, progress=None) -> Non
     row_of = np.full(len(split.video_ids), -1, dtype=np.int64)
     row_of[enc.ok] = np.arange(len(enc.ok))
     index = None
-    if job.cfg.plan == "topk" and enc.features is not None:
+    kinds = embedding_kinds(job)
+    if enc.features is not None and (job.cfg.plan == "topk" or "video" in kinds):
         start = time.perf_counter()
         with torch.inference_mode():
             holistic = job.teacher.holistic_videos(enc.features).float().cpu().numpy()
-        index = build_index(holistic)
+        if "video" in kinds and not job.writer.has_shard("embeddings", split.name, 0, "video"):
+            job.writer.write_shard("embeddings", split.name, 0,
+                                   vectors_table(split.video_array.take(pa.array(enc.ok)), holistic), "video")
+        if job.cfg.plan == "topk":
+            index = build_index(holistic)
         job.add_time("index", time.perf_counter() - start)
     mode = frame_mode(job)
     task = None
@@ -72,14 +96,18 @@ def write_split(job, split: SplitData, enc: EncodedVideos, progress=None) -> Non
     for s in pending:
         caps = np.arange(shards[s].start, shards[s].stop, dtype=np.int64)
         caps = caps[row_of[split.caption_video[caps]] >= 0] if len(caps) else caps
-        score_parts, frame_parts = [], []
+        score_parts, frame_parts, caption_vectors = [], [], []
         for lo in range(0, len(caps), job.cfg.text_batch):
             chunk = caps[lo : lo + job.cfg.text_batch]
             start = time.perf_counter()
             cf = job.teacher.encode_captions(
                 CaptionBatch([split.caption_ids[i] for i in chunk], [split.texts[i] for i in chunk], chunk)
             )
+            if "caption" in kinds:
+                with torch.inference_mode():
+                    caption_vectors.append(job.teacher.holistic_captions(cf).float().cpu().numpy())
             job.add_time("encode_captions", time.perf_counter() - start)
+            _check_distinct(job, split, chunk, cf)
             start = time.perf_counter()
             own = row_of[split.caption_video[chunk]]
             ci, vr, sc = _score_chunk(job, split, s, cf, enc.features, own, index, chunk)
@@ -89,12 +117,44 @@ def write_split(job, split: SplitData, enc: EncodedVideos, progress=None) -> Non
                 frame_parts.append(_frames_table(job, split, chunk, cf, enc.features, enc.ok, *pairs))
             job.add_time("score", time.perf_counter() - start)
         start = time.perf_counter()
+        if "caption" in kinds:
+            vecs = np.concatenate(caption_vectors) if caption_vectors else np.zeros((0, 0), np.float32)
+            job.writer.write_shard("embeddings", split.name, s,
+                                   vectors_table(split.caption_array.take(pa.array(caps)), vecs), "caption")
         if mode != "none":
             job.writer.write_shard("frames", split.name, s, _concat(frame_parts, _FRAMES))
         job.writer.write_shard("scores", split.name, s, _shard_scores(split, score_parts))
         job.add_time("write", time.perf_counter() - start)
         if task is not None:
             progress.advance(task, len(shards[s]))
+
+
+def _check_distinct(job, split: SplitData, chunk, cf: Features) -> None:
+    """Refuse a teacher under which distinct captions all encode the same (scores would be garbage).
+
+    Seen with a CLIP folder saved without its tokenizer files: transformers builds a
+    2-token tokenizer, every caption becomes the same ids, and each video gets one score
+    for every caption. Compared: the holistic caption embedding when the teacher has one,
+    else every floating feature. Only the built-in encoders are checked: a plugin may map
+    distinct captions to one embedding on purpose (a toy teacher that only reads colours).
+    """
+    if job.cfg.kind not in ("clip", "text"):
+        return
+    distinct = len({split.texts[i] for i in chunk})
+    if distinct < 2:
+        return
+    try:
+        with torch.inference_mode():
+            tensors = [job.teacher.holistic_captions(cf)]
+    except (AttributeError, NotImplementedError):
+        tensors = [v for v in cf.values() if torch.is_tensor(v) and v.is_floating_point()]
+    if tensors and all(len(t) > 1 and bool((t == t[:1]).all()) for t in tensors):
+        from ..teachers.models import ModelError
+
+        raise ModelError(
+            f"teacher {job.name}: {distinct} distinct captions of split {split.name} all encode to the "
+            "same embedding (a tokenizer that does not fit the model?); nothing written"
+        )
 
 
 def _score_chunk(job, split, shard, cf: Features, videos: Features, own, index, chunk):

@@ -5,7 +5,9 @@ teacher's ``prepare`` (resize + crop) in the same worker, deduplicated by ``prep
 the main thread feeds the results, in order, to every teacher's ``encode_videos`` in that
 teacher's own ``video_batch``. Features stay in memory (on the teacher's device) for the
 scoring that follows. A video that cannot be decoded becomes a failure ``(video_id,
-reason)`` of every visual teacher and is left out of its scores; it stops nothing.
+reason)`` of every visual teacher and is left out of its scores; it stops nothing. A video
+that decoded past corrupt packets is used and becomes a warning ``(video_id, what was
+recovered)`` (the ``failures`` view, ``level = 'warning'``).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from stores.media import decode_frames
+from stores.media import MediaError, decode_frames
 
 from ..config import FramesConfig
 from ..teachers.protocol import Features, VideoBatch, concat_features
@@ -31,6 +33,7 @@ class EncodedVideos:
     features: Features | None
     ok: np.ndarray
     failures: list[tuple[str, str]] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
 
 
 class _Failed:
@@ -52,6 +55,7 @@ class _Buffer:
         self.parts: list[Features] = []
         self.ok: list[int] = []
         self.failures: list[tuple[str, str]] = []
+        self.warnings: list[tuple[str, str]] = []
 
     def add(self, i: int, item, split: SplitData) -> None:
         self.index.append(i)
@@ -76,7 +80,7 @@ class _Buffer:
 
     def result(self) -> EncodedVideos:
         feats = concat_features(self.parts) if self.parts else None
-        return EncodedVideos(feats, np.array(self.ok, dtype=np.int64), self.failures)
+        return EncodedVideos(feats, np.array(self.ok, dtype=np.int64), self.failures, self.warnings)
 
 
 def encode_split(split: SplitData, jobs: list, frames: FramesConfig, progress=None) -> dict[str, EncodedVideos]:
@@ -93,9 +97,11 @@ def encode_split(split: SplitData, jobs: list, frames: FramesConfig, progress=No
         path = split.paths[i]
         try:
             sampled = decode_frames(path, frames.num_frames, frames.fps)
-        except Exception as e:  # MediaError, or a decoder bug on one file: skip it, never stop
-            return _Failed(f"{path}: {e}" if str(path) in str(e) else f"{path}: {type(e).__name__}: {e}")
-        return {key: fn(sampled) for key, fn in prepares.items()}
+        except MediaError as e:  # its message names the file once
+            return _Failed(e.one_line())
+        except Exception as e:  # a decoder bug on one file: skip it, never stop
+            return _Failed(f"{path}: {type(e).__name__}: {e}")
+        return {key: fn(sampled) for key, fn in prepares.items()}, sampled.warning
 
     n = len(split.video_ids)
     task = progress.add_task(f"{split.name}: videos", total=n, unit="videos") if progress else None
@@ -113,7 +119,10 @@ def encode_split(split: SplitData, jobs: list, frames: FramesConfig, progress=No
                 elif isinstance(res, _Failed):
                     b.failures.append((split.video_ids[i], res.reason))
                 else:
-                    b.add(i, res[keys[j.name]], split)
+                    prepared, warning = res
+                    if warning:
+                        b.warnings.append((split.video_ids[i], warning))
+                    b.add(i, prepared[keys[j.name]], split)
             if task is not None:
                 progress.advance(task)
     finally:

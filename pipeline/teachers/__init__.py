@@ -19,18 +19,35 @@ KINDS: dict[str, tuple[str, str]] = {
 
 
 def build_teacher(cfg, model, device):
-    """Instantiate the teacher ``cfg`` describes (``model``: a resolved ModelRef or None)."""
+    """Instantiate the teacher ``cfg`` describes (``model``: a resolved ModelRef or None).
+
+    Whatever loading raises becomes one line naming the teacher and its folder: the known
+    errors keep their class, anything else (transformers' OSError, ValueError, a
+    SafetensorError, ...) becomes a :class:`~pipeline.teachers.models.ModelError` with the
+    original chained (``TEACHKIT_TRACEBACK=1`` shows it)."""
     try:
         module, _ = KINDS[cfg.kind]
     except KeyError:
         raise ValueError(f"unknown teacher kind {cfg.kind!r}; kinds are {sorted(KINDS)}") from None
     from transformers.utils import logging as hf_logging
 
+    from stores.errors import TeachkitError
+
+    from .models import ModelError
+
     # the run draws its own progress; a "Loading weights" bar per teacher is noise on stderr
     enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
         return importlib.import_module(module).build(cfg, model, device)
+    except TeachkitError as e:
+        text = e.one_line()
+        raise type(e)(text if text.startswith("teacher ") else f"teacher {cfg.name}: {text}") from None
+    except Exception as e:  # from_pretrained raises OSError, ValueError, RuntimeError, SafetensorError, ...
+        where = f"model folder {model.path}" if model is not None else f"plugin {cfg.plugin}"
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise ModelError(f"teacher {cfg.name}: cannot load {where} as a {cfg.kind} teacher: "
+                         f"{type(e).__name__}: {first}") from e
     finally:
         if enabled:
             hf_logging.enable_progress_bar()

@@ -1,7 +1,8 @@
 """``teachkit teachers run`` and ``teachkit teachers list``.
 
 The config is parsed once here (:func:`pipeline.config.load_config`); known errors (bad
-config, missing model, unusable store or dataset) print one line on stderr and exit 1.
+config, missing model, unusable store or dataset) are :class:`stores.errors.TeachkitError`
+subclasses, which the CLI edge (:mod:`stores.command`) prints as one line on stderr.
 """
 
 from __future__ import annotations
@@ -14,41 +15,6 @@ import typer
 DEFAULT_CONFIG = Path("configs/demo.toml")
 
 
-def _fail(e: Exception) -> None:
-    typer.echo(f"error: {e}", err=True)
-    raise typer.Exit(1)
-
-
-def _known_errors() -> tuple[type[Exception], ...]:
-    from stores.fingerprint import FingerprintError
-    from stores.layout import StoreError
-
-    from ..config import ConfigError
-    from .models import ModelError
-    from .plugin import PluginError
-
-    errors: list[type[Exception]] = [ConfigError, ModelError, PluginError, StoreError, FingerprintError]
-    try:
-        from ..datasets import DatasetError
-
-        errors.append(DatasetError)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from ..bootstrap import BootstrapOptionsError
-
-        errors.append(BootstrapOptionsError)
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        from ..demo import DemoError
-
-        errors.append(DemoError)
-    except ImportError:  # pragma: no cover
-        pass
-    return tuple(errors)
-
-
 def register(app: typer.Typer) -> None:
     """Add ``run`` and ``list`` to the ``teachers`` command group."""
 
@@ -56,7 +22,10 @@ def register(app: typer.Typer) -> None:
     def run_cmd(
         config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline TOML config."),
         only: Optional[list[str]] = typer.Option(None, "--only", help="Run only this teacher (repeatable)."),
-        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars on stderr."),
+        no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
+        overrides: Optional[list[str]] = typer.Option(
+            None, "--set", metavar="FIELD=VALUE", help="Override a config field (repeatable), e.g. teachers.minilm.text_batch=64."
+        ),
         videos: Optional[Path] = typer.Option(
             None, "--videos", help="Override [dataset] videos: the folder the dataset's videos are under."
         ),
@@ -64,30 +33,28 @@ def register(app: typer.Typer) -> None:
         """Run every teacher once into the store (unchanged teachers print `cached`)."""
         import dataclasses
 
+        import stores.progress
+
         from ..config import load_config
         from ..run import run_teachers
-        from ..run.errors import NonFiniteScoreError
 
-        try:
-            cfg = load_config(config)
-            if videos is not None:
-                cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, videos=videos))
-            run_teachers(cfg, only=only, out=typer.echo, progress=not no_progress)
-        except _known_errors() + (NonFiniteScoreError,) as e:
-            _fail(e)
+        stores.progress.configure(enabled=not no_progress)
+        cfg = load_config(config, overrides=overrides or ())
+        if videos is not None:
+            cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, videos=videos))
+        run_teachers(cfg, only=only, out=typer.echo, progress=not no_progress)
 
     @app.command("list")
     def list_cmd(
         config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline TOML config."),
+        overrides: Optional[list[str]] = typer.Option(
+            None, "--set", metavar="FIELD=VALUE", help="Override a config field (repeatable)."
+        ),
     ) -> None:
         """The config's teachers and their state in the store, plus teachers only the store knows."""
         from ..config import load_config
 
-        try:
-            cfg = load_config(config)
-            rows = teacher_states(cfg)
-        except _known_errors() as e:
-            _fail(e)
+        rows = teacher_states(load_config(config, overrides=overrides or ()))
         width = max(len(r[0]) for r in rows) + 2
         typer.echo(f"{'teacher':<{width}}{'kind':<10}{'state':<22}{'t2v R@1':>8}  details")
         for name, kind, state, r1, details in rows:

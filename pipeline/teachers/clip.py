@@ -17,8 +17,10 @@ import torch
 
 from .. import scorers
 from ..clip_features import encode_frames, encode_text, family, text_padding
+from .checks import check_tokenizer_fits
 from .device import autocast
 from .image_processing import FrameTransform
+from .models import ModelError
 from .protocol import BaseTeacher, CaptionBatch, Features, VideoBatch
 
 
@@ -36,10 +38,11 @@ class ClipTeacher(BaseTeacher):
         try:
             self.family = family(self.model)
         except TypeError as e:
-            raise TypeError(f"{model}: {e}; clip teachers take CLIP or SigLIP checkpoints "
-                            "(use a plugin teacher for other architectures)") from None
+            raise ModelError(f"model folder {model}: {e}; clip teachers take CLIP or SigLIP checkpoints "
+                             "(use a plugin teacher for other architectures)") from None
         self.padding = text_padding(self.model)
         self.tokenizer = AutoTokenizer.from_pretrained(model)
+        check_tokenizer_fits(self.tokenizer, getattr(self.model.config.text_config, "vocab_size", None), model)
         self.transform = FrameTransform.from_pretrained(model)
         self.prepare_key = ("clip-frames", self.transform)
         limit = self.model.config.text_config.max_position_embeddings

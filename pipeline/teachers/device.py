@@ -6,6 +6,8 @@ import contextlib
 
 import torch
 
+from stores.errors import InputError
+
 
 def resolve_device(spec: str = "auto") -> torch.device:
     """``auto`` picks CUDA when present; an explicit CUDA device without CUDA is an error."""
@@ -13,7 +15,7 @@ def resolve_device(spec: str = "auto") -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     device = torch.device(spec)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {spec!r} requested but CUDA is not available")
+        raise InputError(f"device {spec!r} requested but CUDA is not available (device = \"auto\" uses it when present)")
     return device
 
 

@@ -24,12 +24,13 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from stores.errors import InputError
 from stores.fingerprint import file_checksum
 
 PACKAGE_PREFIX = "package:"
 
 
-class ModelError(RuntimeError):
+class ModelError(InputError, RuntimeError):
     """A model spec that cannot be resolved to weights and an identity."""
 
 
@@ -44,12 +45,17 @@ class ModelRef:
 
 
 def looks_local(spec: str, base: Path | None = None, has_bootstrap: bool = False) -> bool:
-    """Whether ``spec`` names a local folder rather than a package resource or an HF id."""
+    """Whether ``spec`` names a local folder rather than a package resource or an HF id.
+
+    ``models/clip`` counts as local when it exists or when its first part (``models``) is
+    a local folder: then a typo is reported as a missing folder, not as an unknown HF id.
+    """
     if spec.startswith(PACKAGE_PREFIX):
         return False
     if has_bootstrap or spec.startswith(("/", ".", "~")) or spec.count("/") >= 2:
         return True
-    return (Path(base or Path.cwd()) / spec).exists()
+    here = Path(base or Path.cwd())
+    return (here / spec).exists() or ("/" in spec and "@" not in spec and (here / spec.split("/")[0]).is_dir())
 
 
 def package_path(spec: str) -> Path:
@@ -90,10 +96,11 @@ def hf_snapshot(spec: str) -> ModelRef:
     try:
         folder = Path(snapshot_download(repo_id, revision=revision or None, local_files_only=True))
     except Exception as e:  # LocalEntryNotFoundError, RepositoryNotFoundError, HFValidationError
+        local = Path.cwd() / spec
         raise ModelError(
-            f"model {spec!r} is neither a local folder nor a snapshot in the local Hugging Face cache "
-            f"({type(e).__name__}: {e}); download it first (e.g. `hf download {repo_id}`) or give a "
-            "local folder, so its revision and checksum can be fingerprinted"
+            f"model {spec!r} is neither a local folder ({local} does not exist) nor a snapshot in the "
+            f"local Hugging Face cache ({type(e).__name__}); download it first (e.g. `hf download "
+            f"{repo_id}`) or give the folder's path"
         ) from None
     h = hashlib.sha256()
     files = sorted(p for p in folder.rglob("*") if p.is_file())
@@ -107,16 +114,25 @@ def hf_snapshot(spec: str) -> ModelRef:
     return ModelRef(spec, folder, identity)
 
 
-def resolve_model(spec: str, base: Path | None = None) -> ModelRef:
-    """Where ``spec`` lives and its identity; raises :class:`ModelError` if either is unknown."""
+def model_folder(spec: str, base: Path | None = None) -> Path:
+    """The local folder ``spec`` is loaded from, without hashing anything (HF ids: the cached snapshot)."""
     if spec.startswith(PACKAGE_PREFIX):
-        path = package_path(spec)
-        return ModelRef(spec, path, {"checksum": folder_checksum(path)})
+        return package_path(spec)
     if looks_local(spec, base):
         path = Path(spec).expanduser()
         if not path.is_absolute():
             path = Path(base or Path.cwd()) / path
+        if path.is_file():
+            raise ModelError(f"model folder {path} is a file, not a checkpoint folder")
         if not path.is_dir():
             raise ModelError(f"model folder {path} does not exist")
+        return path
+    return hf_snapshot(spec).path
+
+
+def resolve_model(spec: str, base: Path | None = None) -> ModelRef:
+    """Where ``spec`` lives and its identity; raises :class:`ModelError` if either is unknown."""
+    if spec.startswith(PACKAGE_PREFIX) or looks_local(spec, base):
+        path = model_folder(spec, base)
         return ModelRef(spec, path, {"checksum": folder_checksum(path)})
     return hf_snapshot(spec)

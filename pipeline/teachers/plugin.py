@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import importlib
 
+from stores.errors import InputError
+
 from .protocol import Teacher
 
 
-class PluginError(RuntimeError):
+class PluginError(InputError, RuntimeError):
     """A plugin path that does not name a usable teacher class."""
 
 

@@ -131,6 +131,30 @@ def random_frames(rng: np.random.Generator, n: int = 6, size: tuple[int, int] = 
     return np.stack(out).astype(np.uint8)
 
 
+def textured_clip(path: str | Path, n: int = 250, size: tuple[int, int] = (64, 96), fps: int = 25,
+                  seed: int = 0) -> Path:
+    """An MP4 of ``n`` frames with some texture, so its packets carry real data (for corrupting)."""
+    rng = np.random.default_rng(seed)
+    frames = random_frames(rng, n, size).astype(np.int16) + rng.integers(-20, 20, (n, *size, 3))
+    return write_video(path, np.clip(frames, 0, 255).astype(np.uint8), fps=fps)
+
+
+def corrupt_mid_file(path: str | Path, share: float, out: str | Path | None = None, seed: int = 0) -> Path:
+    """Overwrite ``share`` of an MP4's media data, mid-``mdat``, with random bytes (as a bad disk or
+    transfer does); write it to ``out`` (default: ``corrupt-<name>`` beside it)."""
+    path = Path(path)
+    data = bytearray(path.read_bytes())
+    start, end = data.find(b"mdat"), data.find(b"moov")
+    if not 0 < start < end:
+        raise ValueError(f"{path}: expected the mdat box before moov (as PyAV writes them)")
+    n = int((end - start) * share)
+    mid = (start + end) // 2 - n // 2
+    data[mid : mid + n] = np.random.default_rng(seed).integers(0, 256, n, dtype=np.uint8).tobytes()
+    out = Path(out) if out is not None else path.with_name("corrupt-" + path.name)
+    out.write_bytes(bytes(data))
+    return out
+
+
 def write_dataset(root: str | Path, videos: dict[str, tuple[str, list[str]]], seed: int = 0,
                   frames: int = 6, corrupt: tuple[str, ...] = ()) -> Path:
     """Write ``root/videos/<id>.mp4`` and ``root/annotations.jsonl``; return the jsonl path.

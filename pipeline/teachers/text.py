@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checks import check_tokenizer_fits
 from .device import autocast
 from .protocol import BaseTeacher, CaptionBatch, Features, VideoBatch
 
@@ -33,6 +34,7 @@ class TextTeacher(BaseTeacher):
         self.text_batch = text_batch
         self.model = AutoModel.from_pretrained(model).to(device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(model)
+        check_tokenizer_fits(self.tokenizer, getattr(self.model.config, "vocab_size", None), model)
         limits = [getattr(self.model.config, "max_position_embeddings", None), max_length,
                   _sentence_transformers_limit(model)]
         tok_limit = getattr(self.tokenizer, "model_max_length", None)

@@ -12,11 +12,16 @@ from __future__ import annotations
 from torch import nn
 
 from .coarse import CoarseDistillation
+from .discrimination import StructureDiscrimination, structure_discrimination
 from .frame_ce import FrameCE, frame_ce
 from .infonce import InfoNCE, symmetric_infonce
 from .kl import KLDistillation, kl_rows
 from .margin_mse import MarginMSEDistillation, margin_mse_rows
+from .intra import IntraModalDistillation
 from .pearson import PearsonDistillation, pearson_rows
+from .relational import RelationalKL, relational_kl
+from .rkd_angle import RKDAngle, rkd_angle
+from .rkd_distance import RKDDistance, rkd_distance
 from .smoothl1 import SmoothL1Distillation, smoothl1_entries
 from .soft_ce import SoftCEDistillation, soft_ce_rows
 
@@ -29,8 +34,18 @@ COARSE_LOSSES: dict[str, type[CoarseDistillation]] = {
     "margin_mse": MarginMSEDistillation,
 }
 
+#: relational (intra-modal: video x video, caption x caption) losses by ``loss.relational.kind``
+RELATIONAL_LOSSES: dict[str, type[IntraModalDistillation]] = {
+    "relational": RelationalKL,
+    "rkd_distance": RKDDistance,
+    "rkd_angle": RKDAngle,
+}
+
 #: every loss module by name
-LOSSES: dict[str, type[nn.Module]] = {"infonce": InfoNCE, **COARSE_LOSSES, "frame_ce": FrameCE}
+LOSSES: dict[str, type[nn.Module]] = {
+    "infonce": InfoNCE, **COARSE_LOSSES, "frame_ce": FrameCE, **RELATIONAL_LOSSES,
+    "discrimination": StructureDiscrimination,
+}
 
 
 def build_objective(cfg, logit_scale_max: float) -> nn.ModuleList:
@@ -55,6 +70,21 @@ def build_objective(cfg, logit_scale_max: float) -> nn.ModuleList:
         )
     if cfg.fine.active:
         modules.append(FrameCE(cfg.fine.teachers, cfg.fine.weight, cfg.fine.temperature))
+    r = cfg.relational
+    if r.teachers:
+        common = dict(
+            teachers=r.teachers, aggregation=r.aggregation, teacher_weights=r.teacher_weights,
+            modalities=tuple(r.modalities), teacher_norm=r.teacher_norm,
+        )
+        if r.active:
+            modules.append(RELATIONAL_LOSSES[r.kind](
+                weight=r.weight, teacher_temperatures={t: r.temperature_of(t) for t in r.teachers},
+                student_temperature=r.student_temperature, beta=r.rkd_beta, **common,
+            ))
+        if r.discrimination > 0:
+            modules.append(StructureDiscrimination(
+                weight=r.discrimination, margin=r.discrimination_margin, gap=r.discrimination_gap, **common,
+            ))
     if not modules:
         raise ValueError("loss: every term has weight 0; nothing to train")
     return nn.ModuleList(modules)
@@ -68,6 +98,7 @@ def total_loss(parts: dict) -> "torch.Tensor":  # noqa: F821
 __all__ = [
     "COARSE_LOSSES",
     "LOSSES",
+    "RELATIONAL_LOSSES",
     "build_objective",
     "total_loss",
     "symmetric_infonce",
@@ -77,4 +108,8 @@ __all__ = [
     "smoothl1_entries",
     "margin_mse_rows",
     "frame_ce",
+    "relational_kl",
+    "rkd_distance",
+    "rkd_angle",
+    "structure_discrimination",
 ]

@@ -18,6 +18,13 @@ CLIP's fine-grained scores within a few hundredths), so ``teacher_norm = "zscore
 standardises each teacher row over its scored entries first; a temperature then means
 "standard deviations per logit" for every teacher alike.
 
+Scale conventions (against TeachCLIP's ``train.py``, github.com/ruc-aimc-lab/TeachCLIP): a
+row loss here is a *mean over rows* (each row summed over its entries), and the two
+directions are *averaged*. TeachCLIP *sums* its t2v and v2t terms, and its soft CE is an
+elementwise mean over the B x B matrix, i.e. this module's value divided by B (see
+:mod:`.pearson` and :mod:`.soft_ce` for the weights that reproduce its recipe).
+``mean_loss`` averages teachers as TeachCLIP does (``distill_loss / len(teachers)``).
+
 Subclasses (one module per loss) set ``name``, ``uses_temperature`` and ``row_loss``.
 """
 

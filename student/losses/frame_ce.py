@@ -45,6 +45,15 @@ class FrameCE(nn.Module):
 
     Returns ``{"frame_distill_loss": weight * L}``.
 
+    Scale against TeachCLIP's code (``train.py``, ``fine_method == "ce"``): its frame CE is
+    ``(-log(w) * r).mean()``, an elementwise mean over the B x T matrix, where this loss sums
+    over the T frames and averages over rows: TeachCLIP's term is 1 / T x this loss (T =
+    frames per video). Its teacher distribution ``r`` is X-CLIP's ``softmax(sentence .
+    frames)`` of normalised features, i.e. temperature 1 on cosines: ``temperature = 1.0``
+    here. So TeachCLIP's ``2 * frame_ce`` (Pearson recipe) is ``weight = 2 / T``. (Its student
+    side is ``softmax`` of the AFA logits at temperature 1, while its aggregation uses 0.1;
+    here the loss reads the weights the head aggregates with, ``model.afa_temperature``.)
+
     Reference: Tian et al., *TeachCLIP*, CVPR 2024 (arXiv:2308.01217), fine-grained teaching.
 
     Example::

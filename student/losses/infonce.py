@@ -40,6 +40,9 @@ class InfoNCE(nn.Module):
 
     Returns ``{"retrieval_loss": weight * L}``.
 
+    TeachCLIP's ``gt_loss`` is the same symmetric mean (``(CrossEn(S) + CrossEn(S.T)) / 2``
+    over ``S / beta``); its Pearson recipe weighs it 0.2 (see :mod:`.pearson`).
+
     References: Radford et al., *Learning Transferable Visual Models From Natural Language
     Supervision*, 2021 (arXiv:2103.00020); Luo et al., *CLIP4Clip*, 2022 (arXiv:2104.08860).
 

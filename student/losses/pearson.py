@@ -47,6 +47,15 @@ class PearsonDistillation(CoarseDistillation):
     Args / Inputs: as :class:`student.losses.kl.KLDistillation`.
     Returns ``{"pearson_distill_loss": weight * L}``.
 
+    Scale against TeachCLIP's code (``train.py``, ``distill_method == "pear"``): per teacher it
+    computes the same row mean of 1 - rho on ``softmax(S / beta)`` and ``softmax(T / beta)``
+    (S = logit_scale x cosine, so ``student_temperature`` plays ``beta / logit_scale``), but
+    *sums* t2v and v2t where this module averages them: TeachCLIP's term is 2 x this loss.
+    Its recipe ``0.2 * infonce + 1 * pearson + 2 * frame_ce`` is therefore
+    ``loss.retrieval.weight = 0.2``, ``loss.coarse`` ``kind = "pearson"``, ``aggregation =
+    "mean_loss"``, both directions, ``weight = 2.0``, and ``loss.fine.weight = 2 / T`` with
+    ``temperature = 1.0`` (see :mod:`.frame_ce`; T = frames per video).
+
     References: Tian et al., *TeachCLIP: Multi-Grained Teaching for Efficient Text-to-Video
     Retrieval* / *Holistic Features are almost Sufficient for Text-to-Video Retrieval*,
     CVPR 2024 (arXiv:2308.01217); Huang et al., *Knowledge Distillation from A Stronger

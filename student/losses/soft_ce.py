@@ -36,6 +36,13 @@ class SoftCEDistillation(CoarseDistillation):
     Args / Inputs: as :class:`student.losses.kl.KLDistillation`.
     Returns ``{"soft_ce_distill_loss": weight * L}``.
 
+    Scale against TeachCLIP's code (``train.py``, ``distill_method == "ce"``): its soft CE is
+    ``(-softmax(T) * log_softmax(S)).mean()``, an elementwise mean over the B x B matrix, per
+    direction, with the directions *summed*; this module takes the mean over rows of each
+    row's sum and averages the directions. TeachCLIP's term is 2 / B x this loss, so its
+    ``1 * infonce + 10 * soft_ce + 1 * frame_ce`` recipe is ``loss.coarse.weight = 20 / B``
+    (B = ``data.batch_size``), ``loss.retrieval.weight = 1`` and ``loss.fine.weight = 1 / T``.
+
     Reference: Wu et al., *TinyCLIP: CLIP Distillation via Affinity Mimicking and Weight
     Inheritance*, ICCV 2023 (arXiv:2309.12314).
 

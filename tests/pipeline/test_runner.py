@@ -13,6 +13,7 @@ import time
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import stores
@@ -184,6 +185,48 @@ def test_undecodable_video_is_a_failure_and_the_run_completes(dataset, plugin_pa
     assert o.metrics["videos"] == N_TEST_VIDEOS and o.metrics["captions"] == N_TEST_CAPTIONS
 
 
+def test_holistic_embeddings_are_stored_once_per_run_in_float16(dataset, plugin_path, tmp_path):
+    """Video and caption embeddings as the teacher gives them; none for `embeddings = "none"`."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    root, source, _, clip = dataset
+    teachers = [
+        {"name": "colour", "kind": "plugin", "plugin": f"{plugin_path}:ColourTeacher", "shard_captions": 2},
+        {"name": "bare", "kind": "plugin", "plugin": f"{plugin_path}:ColourTeacher", "embeddings": "none"},
+        {"name": "clip", "kind": "clip", "model": str(clip), "embeddings": "float32"},
+    ]
+    outcomes = run_teachers(_config(tmp_path, source, teachers), out=lambda s: None, progress=False)
+    store = tmp_path / "store"
+    rows = _rows(store, "SELECT teacher, split, kind, id, vector, run FROM embeddings ORDER BY ALL")
+    colour = [r for r in rows if r[0] == "colour"]
+    # one row per decodable video and per caption of a decodable video, each exactly once
+    assert sorted((k, i) for _, _, k, i, _, _ in colour) == sorted(
+        [("video", v) for v in ("t0", "t1", "t2", "t3", "t4", "r0", "r1", "r2")]
+        + [("caption", c) for c, _ in _rows(store, "SELECT caption_id, video_id FROM captions WHERE video_id != 'bad'")]
+    )
+    assert {r[5] for r in colour} == {outcomes[0].run}
+    vec = {(k, i): np.array(v) for _, _, k, i, v, _ in colour}
+    # "a red ball": colour counts (1.1, 0.1, 0.1), normalised, stored in float16
+    red = np.array([1.1, 0.1, 0.1]) / np.linalg.norm([1.1, 0.1, 0.1])
+    np.testing.assert_allclose(vec[("caption", "t0_0")], red, atol=1e-3)
+    assert not np.allclose(vec[("caption", "t0_0")], red, atol=1e-6)  # float16, not float32
+    # the stored video vector is the teacher's holistic_videos: a unit vector with mean-RGB direction
+    assert np.linalg.norm(vec[("video", "t0")]) == pytest.approx(1.0, abs=2e-3)
+    files = sorted((store / "embeddings" / "teacher=colour").rglob("*.parquet"))
+    assert [f.name for f in files if "split=test" in str(f)] == [
+        "part-caption-00000.parquet", "part-caption-00001.parquet", "part-caption-00002.parquet",
+        "part-caption-00003.parquet", "part-video-00000.parquet"]
+    assert pq.read_schema(files[0]).field("vector").type.value_type == pa.float16()
+    assert not [r for r in rows if r[0] == "bare"]  # a teacher stores none when told so
+    clip_rows = [r for r in rows if r[0] == "clip"]
+    assert len(clip_rows) == len(colour)  # CLIP teachers: holistic_videos / holistic_captions
+    clip_file = next((store / "embeddings" / "teacher=clip").rglob("part-video-*.parquet"))
+    assert pq.read_schema(clip_file).field("vector").type.value_type == pa.float32()
+    # the embeddings setting is part of the fingerprint
+    assert outcomes[0].run != outcomes[1].run
+
+
 def test_only_the_changed_teacher_is_recomputed(dataset, plugin_path, tmp_path, monkeypatch):
     import transformers
 
@@ -287,3 +330,5 @@ def test_killed_run_resumes_without_duplicates(dataset, plugin_path, tmp_path):
     assert all(after[p] == t for p, t in before.items())  # kept, not rewritten
     rows = _rows(tmp_path / "store", "SELECT caption_id, video_id FROM scores WHERE teacher = 'slow'")
     assert len(rows) == len(set(rows)) == N_TEST_CAPTIONS * N_TEST_VIDEOS + 4 * 3
+    emb = _rows(tmp_path / "store", "SELECT kind, id FROM embeddings WHERE teacher = 'slow'")
+    assert len(emb) == len(set(emb)) == N_TEST_CAPTIONS + 4 + N_TEST_VIDEOS + 3  # each exactly once

@@ -75,11 +75,11 @@ def test_errors_are_one_line_on_stderr(project, monkeypatch, tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(config.read_text().replace('kind = "clip"', 'kind = "clip"\nplan = "topk"'))
     result = CliRunner().invoke(app, ["teachers", "run", "--config", str(bad)])
-    assert result.exit_code == 1
+    assert result.exit_code == 2  # bad input
     assert result.stderr.strip() == "error: teachers[0] (clip).k: a topk plan needs k >= 1 (videos per caption)"
 
     only = CliRunner().invoke(app, ["teachers", "run", "--config", str(config), "--only", "nope"])
-    assert only.exit_code == 1 and "no teacher named 'nope'" in only.stderr
+    assert only.exit_code == 2 and "no teacher named 'nope'" in only.stderr
 
 
 def test_imported_teachers_are_reported_not_run(project, monkeypatch):

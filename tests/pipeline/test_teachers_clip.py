@@ -211,8 +211,9 @@ def test_siglip_teacher_matches_siglip_own_features(tmp_path):
 
 def test_non_clip_checkpoints_are_refused_with_a_reason(tmp_path):
     from pipeline.teachers.clip import ClipTeacher
+    from pipeline.teachers.models import ModelError
     from pipeline.teachers.testing import tiny_text_encoder
 
     bert = tiny_text_encoder(tmp_path / "bert", WORDS)
-    with pytest.raises(TypeError, match="neither CLIP-like .* nor SigLIP-like"):
+    with pytest.raises(ModelError, match="neither CLIP-like .* nor SigLIP-like"):
         ClipTeacher(bert, torch.device("cpu"))

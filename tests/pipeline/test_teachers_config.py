@@ -56,8 +56,8 @@ def test_bootstrap_tables_are_valid_bootstrap_options():
         (dict(score_dtype="int8"), r"\.score_dtype must be one of"),
         (dict(frame_relevance="some"), r"\.frame_relevance must be one of \['own', 'all', 'none'\]"),
         (dict(video_batch=0), r"\.video_batch must be >= 1"),
-        (dict(video_batch="8"), r"teachers\[0\]\.video_batch: expected an integer"),
-        (dict(devise="cpu"), r"teachers\[0\]: unknown field\(s\) \['devise'\]"),
+        (dict(video_batch="8"), r"teachers\[0\]\.video_batch must be an integer"),
+        (dict(devise="cpu"), r"unknown field teachers\[0\]\.devise; teachers\[0\] fields are"),
         (dict(device="tpu"), r"\.device must be auto, cpu, cuda or cuda:N"),
         (dict(kind="xclip"), r"\.kind must be one of \['clip', 'text', 'plugin', 'imported'\]"),
         (dict(kind="plugin"), r"\.plugin: a plugin teacher needs"),
@@ -71,8 +71,10 @@ def test_teacher_errors_name_the_field(change, message, tmp_path):
 
 
 def test_other_errors_name_the_field(tmp_path):
-    with pytest.raises(ConfigError, match=r"config: missing \[dataset\] table"):
-        parse_config({"teachers": []}, tmp_path)
+    with pytest.raises(ConfigError, match=r"^dataset: required field missing"):
+        parse_config({"teachers": _raw()["teachers"]}, tmp_path)
+    with pytest.raises(ConfigError, match=r"teachers: expected at least one \[\[teachers\]\] table"):
+        parse_config(_raw() | {"teachers": []}, tmp_path)
     with pytest.raises(ConfigError, match=r"frames.num_frames must be >= 1"):
         parse_config(_raw() | {"frames": {"num_frames": 0}}, tmp_path)
     with pytest.raises(ConfigError, match=r"dataset.source: required field missing"):
@@ -81,7 +83,7 @@ def test_other_errors_name_the_field(tmp_path):
         raw = _raw()
         raw["teachers"] *= 2
         parse_config(raw, tmp_path)
-    with pytest.raises(ConfigError, match=r"config: unknown field\(s\) \['teacher'\]"):
+    with pytest.raises(ConfigError, match=r"unknown field teacher; config fields are"):
         parse_config(_raw() | {"teacher": {}}, tmp_path)
     bad = tmp_path / "bad.toml"
     bad.write_text("[store\nroot = 1")
@@ -175,3 +177,33 @@ def test_fingerprints_follow_what_changes_scores(tmp_path):
     # the weights: a changed file in the model folder
     (clip / "config.json").write_text((clip / "config.json").read_text() + "\n")
     assert fps(cfg)[0] != base[0]
+
+
+def test_set_overrides_any_field_teachers_by_name(tmp_path):
+    demo = REPO / "configs" / "demo.toml"
+    cfg = load_config(demo, base=tmp_path, overrides=[
+        "teachers.clip_fine.video_batch=8", "teachers[2].plan=topk", "teachers.clip_mean.k=5",
+        "frames.num_frames=6", "store.root=elsewhere", "teachers.clip_fine.bootstrap.steps=20",
+    ])
+    by_name = {t.name: t for t in cfg.teachers}
+    assert by_name["clip_fine"].video_batch == 8 and by_name["clip_fine"].bootstrap["steps"] == 20
+    assert (by_name["clip_mean"].plan, by_name["clip_mean"].k) == ("topk", 5)
+    assert cfg.frames.num_frames == 6 and cfg.store.root == tmp_path / "elsewhere"
+    assert cfg.overrides[0] == "teachers.clip_fine.video_batch=8"
+    with pytest.raises(ConfigError, match=r"--set teachers\.clip_fine\.video_bacth: unknown field"):
+        load_config(demo, overrides=["teachers.clip_fine.video_bacth=8"])
+    with pytest.raises(ConfigError, match=r"no item named 'nope'"):
+        load_config(demo, overrides=["teachers.nope.video_batch=8"])
+    with pytest.raises(ConfigError, match=r"teachers\[0\] \(minilm\)\.plan must be one of"):
+        load_config(demo, overrides=["teachers.minilm.plan=best"])
+
+
+def test_teachers_commands_refuse_an_unknown_override_in_one_line(tmp_path):
+    from typer.testing import CliRunner
+
+    from teachkit.cli import app
+
+    for command in (["teachers", "list"], ["teachers", "run", "--no-progress"], ["teachers", "bootstrap"]):
+        result = CliRunner().invoke(app, [*command, "-c", str(REPO / "configs" / "demo.toml"), "--set", "frames.numframes=3"])
+        assert result.exit_code == 2, (command, result.output)
+        assert "unknown field frames.numframes" in result.output and "Traceback" not in result.output

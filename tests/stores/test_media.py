@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from pipeline.teachers.testing import corrupt_mid_file, textured_clip
 from stores.media import MediaError, decode_frames, probe, sample_indices
 
 
@@ -59,3 +60,36 @@ def test_missing_and_corrupt_files_raise_media_error(tmp_path):
         probe(bad)
     with pytest.raises(MediaError):
         decode_frames(bad, 4)
+
+
+def test_decoding_goes_past_corrupt_packets_and_says_what_it_recovered(tmp_path):
+    """One corrupt stretch used to drop the whole video (``container.decode`` stops at it)."""
+    import av
+
+    clean = textured_clip(tmp_path / "bikes.mp4")
+    bad = corrupt_mid_file(clean, 1 / 12)
+    with pytest.raises(av.FFmpegError), av.open(str(bad)) as c:  # what decoding did before
+        sum(1 for _ in c.decode(c.streams.video[0]))
+
+    got = decode_frames(bad, 12)
+    assert got.mask.all() and got.frames.shape == (12, 64, 96, 3)
+    recovered, claimed = (int(x) for x in got.warning.split("recovered ")[1].split(" frames")[0].split(" of "))
+    assert claimed == 250 and 0.8 * 250 < recovered < 250
+    assert got.warning.count(str(bad)) == 1 and "corrupt packets skipped" in got.warning
+    # the sampled indices are CLIP4Clip's linspace over the frames that did decode
+    np.testing.assert_array_equal(got.indices, sample_indices(recovered, 12))
+    assert decode_frames(clean, 12).warning is None
+    assert probe(bad).frames == 250  # the container's count; decoding is where frames are lost
+
+
+def test_too_little_left_after_corrupt_packets_is_a_media_error(tmp_path):
+    bad = corrupt_mid_file(textured_clip(tmp_path / "bikes.mp4"), 0.7)
+    with pytest.raises(MediaError, match=r"only \d+ of 250 frames decode"):
+        decode_frames(bad, 12)
+
+
+def test_a_directory_named_like_a_video_says_so(tmp_path):
+    (tmp_path / "x.mp4").mkdir()
+    for fn in (probe, lambda p: decode_frames(p, 4)):
+        with pytest.raises(MediaError, match=r"x\.mp4 is a directory, not a video file"):
+            fn(tmp_path / "x.mp4")

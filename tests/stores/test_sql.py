@@ -68,9 +68,16 @@ def test_table_output_and_several_statements(scored_store):
 def test_interactive_prompt_reads_until_semicolon_and_quits(scored_store):
     r = _sql(scored_store, "--format", "csv",
              input="SELECT count(*)\n  AS n FROM videos;\nSELECT nope FROM videos;\nSELECT 7 AS x;\n.quit\nSELECT 8;\n")
-    assert r.exit_code == 0
     assert r.stdout.splitlines() == ["n", "6", "x", "7"]  # the error did not end the session
     assert r.stderr.count("error:") == 1
+    assert r.exit_code == 2  # ... but a script piping SQL in learns that a statement failed
+
+
+def test_statements_from_stdin_exit_zero_only_when_all_succeed(scored_store):
+    ok = _sql(scored_store, "--format", "csv", input="SELECT 1 AS a;\nSELECT 2 AS b;\n")
+    assert ok.exit_code == 0 and ok.stdout.splitlines() == ["a", "1", "b", "2"]
+    refused = _sql(scored_store, input="SELECT 1;\nDROP VIEW scores;\n")
+    assert refused.exit_code == 2 and refused.stderr.startswith("error: refused")
 
 
 @pytest.mark.parametrize(
@@ -83,7 +90,7 @@ def test_interactive_prompt_reads_until_semicolon_and_quits(scored_store):
 )
 def test_sql_errors_are_one_line_on_stderr(scored_store, query, words):
     r = _sql(scored_store, query)
-    assert r.exit_code == 1 and r.stdout == ""
+    assert r.exit_code == 2 and r.stdout == ""  # a mistake in the SQL: exit 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert all(w in lines[0] for w in words) and "Traceback" not in r.stderr
@@ -92,7 +99,7 @@ def test_sql_errors_are_one_line_on_stderr(scored_store, query, words):
 def test_incompatible_store_is_one_line(scored_store):
     (scored_store.root / "store.json").write_text(json.dumps({"schema_version": 999}))
     r = _sql(scored_store, "SELECT 1")
-    assert r.exit_code == 1
+    assert r.exit_code == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "schema version 999" in lines[0]
 
@@ -119,7 +126,7 @@ def test_incompatible_store_is_one_line(scored_store):
 def test_writes_are_refused_and_the_store_is_unchanged(scored_store, query):
     before = _snapshot(scored_store.root)
     r = _sql(scored_store, query.format(root=scored_store.root))
-    assert r.exit_code == 1 and r.stdout == ""
+    assert r.exit_code == 2 and r.stdout == ""
     assert r.stderr.startswith("error: refused")
     assert _snapshot(scored_store.root) == before
 

@@ -1,7 +1,8 @@
 """Synthetic stores for the student tests: tiny MP4s (PyAV), captions, two teachers.
 
-Teacher ``fine_t`` scores every (caption, video) pair of both splits and stores frame
-relevance for each matched pair; teacher ``sparse_t`` scores only the first half of the
+Teacher ``fine_t`` scores every (caption, video) pair of both splits, stores frame
+relevance for each matched pair and holistic embeddings (8-d, float16) of every video and
+every caption but the last train video's (an id without an embedding); teacher ``sparse_t`` scores only the first half of the
 videos for each caption (a ``topk``-like plan), so the loader has entries to mask.
 """
 
@@ -82,6 +83,7 @@ def build_store(root, n_train=12, n_test=6, caps_per_video=2, seed=0):
         pa.table({"caption_id": [c[0] for c in caps], "video_id": [c[1] for c in caps],
                   "split": [c[2] for c in caps], "text": [c[3] for c in caps]}),
     )
+    erng = np.random.default_rng(seed + 100)
     for teacher, sparse in (("fine_t", False), ("sparse_t", True)):
         w = RunWriter(store, teacher, "synthetic", f"{teacher}-fp-{seed}", "{}", "test", score_dtype="float32")
         w.begin()
@@ -106,6 +108,14 @@ def build_store(root, n_train=12, n_test=6, caps_per_video=2, seed=0):
                         ff.append(f)
                         fs.append(float(rng.normal()))
                 w.write_shard("frames", split, 0, pa.table({"caption_id": fc, "video_id": fv, "frame": ff, "score": fs}))
+                from stores.embeddings import vectors_table
+
+                kept = svids[:-1] if split == "train" else svids  # the last train video has none
+                ev = erng.normal(size=(len(kept), 8))
+                w.write_shard("embeddings", split, 0, vectors_table(kept, ev / np.linalg.norm(ev, axis=1, keepdims=True)), "video")
+                ec = erng.normal(size=(len(scaps), 8))
+                w.write_shard("embeddings", split, 0, vectors_table([c[0] for c in scaps],
+                                                                     ec / np.linalg.norm(ec, axis=1, keepdims=True)), "caption")
         w.commit()
     tok = save_tokenizer(root / "tokenizer", [c[3] for c in caps])
     return root / "store", tok

@@ -43,6 +43,13 @@ def test_defaults_and_values(tmp_path):
         ("[loss.coarse]\nkind = 'kl'\nteachers = ['a']\naggregation = 'weighted'\n", "loss.coarse.teacher_weights"),
         ("[loss.coarse]\nkind = 'kl'\nteachers = ['a']\nteacher_temperatures = { a = 0.0 }\n", "loss.coarse.teacher_temperatures.a"),
         ("[data]\nbatch_size = 1\n", "data.batch_size"),
+        ("[loss.relational]\nkind = 'mckd'\nteachers = ['a']\n", "loss.relational.kind"),
+        ("[loss.relational]\nkind = 'relational'\n", "loss.relational.teachers"),
+        ("[loss.relational]\ndiscrimination = 1.0\n", "loss.relational.teachers"),
+        ("[loss.relational]\nkind = 'relational'\nteachers = ['a']\nmodalities = ['audio']\n", "loss.relational.modalities"),
+        ("[loss.relational]\nkind = 'rkd_angle'\nteachers = ['a']\nteacher_norm = 'zscore'\n", "loss.relational.teacher_norm"),
+        ("[loss.relational]\nkind = 'relational'\nteachers = ['a']\naggregation = 'weighted'\n",
+         "loss.relational.teacher_weights"),
     ],
 )
 def test_errors_name_the_field(tmp_path, extra, field):
@@ -77,3 +84,53 @@ def test_the_shipped_demo_config_parses():
 def test_from_dict_round_trips():
     cfg = from_dict(ExperimentConfig, {"model": {"tokenizer": "t"}}).check()
     assert from_dict(ExperimentConfig, cfg.to_dict()) == cfg
+
+
+def test_overrides_change_any_field_and_are_checked(tmp_path):
+    path = _write(tmp_path, BASE)
+    cfg = load_experiment(path, ["train.steps=20", "data.batch_size=32", "model.head=meanP", "loss.coarse.directions=['t2v']"])
+    assert (cfg.train.steps, cfg.data.batch_size, cfg.model.head, cfg.loss.coarse.directions) == (20, 32, "meanP", ["t2v"])
+    with pytest.raises(ConfigError, match=r"--set train\.stpes: unknown field train\.stpes"):
+        load_experiment(path, ["train.stpes=3"])
+    with pytest.raises(ConfigError, match=r"train\.steps must be > 0"):
+        load_experiment(path, ["train.steps=0"])
+    demo = load_demo(path, ["demo.seeds=[4]", "train.steps=2"])
+    assert demo.seeds == [4] and demo.experiment.train.steps == 2
+    with pytest.raises(ConfigError, match=r"--set demo\.seedz"):
+        load_demo(path, ["demo.seedz=[4]"])
+
+
+def _toml(data: dict, prefix: str = "") -> str:
+    """A nested dict of scalars and lists as TOML tables (enough for the tiny config)."""
+    import json
+
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    out = [f"[{prefix}]"] if prefix and scalars else []
+    out += [f"{k} = {json.dumps(v)}" for k, v in scalars.items()]
+    for k, v in data.items():
+        if isinstance(v, dict):
+            out.append(_toml(v, f"{prefix}.{k}" if prefix else k))
+    return "\n".join(out)
+
+
+def test_student_train_set_is_recorded_in_the_runs_config_json(synthetic_store, tiny_config, tmp_path):
+    import dataclasses
+    import json
+
+    from typer.testing import CliRunner
+
+    from teachkit.cli import app
+
+    store, tok, _ = synthetic_store
+    cfg = tiny_config(store, tok, tmp_path / "cache", tmp_path / "runs")
+    path = _write(tmp_path, _toml(dataclasses.asdict(cfg)))
+    run = tmp_path / "run"
+    result = CliRunner().invoke(app, ["student", "train", "-c", str(path), "--out", str(run), "--no-progress",
+                                      "--set", "train.steps=1", "--set", "data.batch_size=3"])
+    assert result.exit_code == 0, result.output
+    recorded = json.loads((run / "config.json").read_text())
+    assert recorded["train"]["steps"] == 1 and recorded["data"]["batch_size"] == 3
+    assert cfg.train.steps != 1 and cfg.data.batch_size != 3  # both really changed
+    bad = CliRunner().invoke(app, ["student", "train", "-c", str(path), "--set", "data.batchsize=3"])
+    assert bad.exit_code == 2
+    assert "unknown field data.batchsize" in bad.output and "Traceback" not in bad.output

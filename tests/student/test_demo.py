@@ -7,7 +7,7 @@ import pytest
 
 import stores
 from stores.metrics import retrieval_metrics
-from student.config import DemoConfig
+from student.config import ComparisonConfig
 from student.demo import demo_table, run_demo, teacher_metrics
 
 
@@ -23,13 +23,15 @@ def test_teacher_metrics_come_from_the_stored_scores(synthetic_store):
     sim = np.full((len(caps), len(vids)), np.nan)
     for c, v, s in rows:
         sim[ci[c], vids.index(v)] = s
-    assert got["fine_t"] == retrieval_metrics(sim, np.array([vids.index(v) for _, v in caps]))
+    expected = retrieval_metrics(sim, np.array([vids.index(v) for _, v in caps]))
+    assert (got["fine_t"]["t2v"], got["fine_t"]["v2t"]) == (expected["t2v"], expected["v2t"])
+    assert (got["fine_t"]["captions"], got["fine_t"]["videos"], got["fine_t"]["split"]) == (len(caps), len(vids), "test")
 
 
 def test_demo_trains_both_students_per_seed_and_writes_metrics(synthetic_store, tiny_config, tmp_path, capsys):
     store, tok, _ = synthetic_store
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
-    metrics = run_demo(DemoConfig(seeds=[0, 1], out=str(tmp_path / "demo"), experiment=exp).check(), log=lambda *a: None)
+    metrics = run_demo(ComparisonConfig(seeds=[0, 1], out=str(tmp_path / "demo"), experiment=exp).check(), log=lambda *a: None)
     on_disk = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(on_disk["teachers"]) == {"fine_t", "sparse_t"}
     for name in ("student_plain", "student_distilled"):
@@ -57,7 +59,7 @@ def test_demo_command_overrides_seeds_and_output(synthetic_store, tiny_config, t
 
     store, tok, _ = synthetic_store
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
-    monkeypatch.setattr(student.config, "load_demo", lambda path: DemoConfig(seeds=[0, 1], out="ignored", experiment=exp))
+    monkeypatch.setattr(student.config, "load_demo", lambda path, overrides=(): ComparisonConfig(seeds=[0, 1], out="ignored", experiment=exp))
     result = CliRunner().invoke(app, ["student", "demo", "--seeds", "5", "--out", str(tmp_path / "extra")])
     assert result.exit_code == 0, result.output
     on_disk = json.loads((tmp_path / "extra" / "metrics.json").read_text())
@@ -65,3 +67,39 @@ def test_demo_command_overrides_seeds_and_output(synthetic_store, tiny_config, t
     assert not (tmp_path / "ignored").exists()
     bad = CliRunner().invoke(app, ["student", "demo", "--seeds", "1,1"])
     assert bad.exit_code == 2 and "distinct seeds" in bad.output
+
+
+def test_relational_ablation_trains_four_students_and_merges_disjoint_seeds(synthetic_store, tiny_config, tmp_path):
+    from student.demo import merge_demos
+
+    store, tok, _ = synthetic_store
+    exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{
+        "train.steps": 2, "loss.relational.kind": "relational", "loss.relational.teachers": ["fine_t"],
+        "loss.relational.discrimination": 0.5})
+    for seed in (0, 1):
+        run_demo(ComparisonConfig(seeds=[seed], out=str(tmp_path / f"s{seed}"), experiment=exp, ablate_relational=True).check(),
+                 log=lambda *a: None, only=["plain", "distilled"] if seed == 1 else None)
+    run_demo(ComparisonConfig(seeds=[1], out=str(tmp_path / "s1r"), experiment=exp, ablate_relational=True).check(),
+             log=lambda *a: None, only=["relational", "distilled_relational"])
+    with pytest.raises(ValueError, match="different seeds"):
+        merge_demos([tmp_path / "s0", tmp_path / "s1"], tmp_path / "half")
+    merged = merge_demos([tmp_path / "s0", tmp_path / "s1", tmp_path / "s1r"], tmp_path / "all")
+    names = ["student_plain", "student_distilled", "student_relational", "student_distilled_relational"]
+    assert list(merged["seeds"]) == names
+    for name in names:
+        assert set(merged["seeds"][name]) == {"0", "1"}
+        r1 = [merged["seeds"][name][s]["t2v"]["R@1"] for s in ("0", "1")]
+        assert merged["mean"][name]["t2v"]["R@1"] == pytest.approx(np.mean(r1))
+    cfg = {n: json.loads((tmp_path / "s0" / f"{n.removeprefix('student_')}-seed0" / "config.json").read_text())["loss"]
+           for n in names}
+    assert cfg["student_distilled"]["relational"]["kind"] == "none" and cfg["student_distilled"]["coarse"]["kind"] == "kl"
+    assert cfg["student_relational"]["coarse"]["kind"] == "none" and cfg["student_relational"]["fine"]["weight"] == 0
+    assert cfg["student_relational"]["relational"] == cfg["student_distilled_relational"]["relational"]
+    log = (tmp_path / "s0" / "relational-seed0" / "train_log.jsonl").read_text().splitlines()
+    parts = json.loads(log[0])
+    assert parts["relational_distill_loss"] > 0 and "discrimination_distill_loss" in parts
+    assert "kl_distill_loss" not in parts
+    table = demo_table(merged)
+    assert "student distilled + relational (mean of 2)" in table
+    with pytest.raises(ValueError, match="seed"):
+        merge_demos([tmp_path / "s0", tmp_path / "s0"], tmp_path / "bad")

@@ -17,11 +17,12 @@ def _batches(con, rng, n_batches, size):
     return out
 
 
-def _matrix_reader(store, cache, score_teachers, frame_teachers):
+def _matrix_reader(store, cache, score_teachers, frame_teachers, relational_teachers=()):
     with stores.connect(store) as con:
         pairs = [(c, v) for c, v, _ in split_pairs(con, "train")]
     videos = sorted({v for _, v in pairs})
-    return MatrixReader(str(store), "train", score_teachers, frame_teachers, pairs, videos, cache)
+    return MatrixReader(str(store), "train", score_teachers, frame_teachers, pairs, videos, cache,
+                        relational_teachers=relational_teachers)
 
 
 @pytest.mark.parametrize("source", ["window", "matrix"])
@@ -125,3 +126,64 @@ def test_align_relevance_equals_np_interp_row_by_row():
             expected = np.interp(s_pos, t_pos, rel[k, r, t_real]).astype(np.float32)
             np.testing.assert_array_equal(got[k, r, s_real], expected)  # bit for bit: same arithmetic
             assert np.isnan(got[k, r, ~mask[r]]).all()
+
+
+def _stored_vectors(con, kind):
+    rows = con.execute("SELECT id, vector FROM embeddings WHERE teacher = 'fine_t' AND split = 'train' AND kind = ?",
+                       [kind]).fetchall()
+    return {i: np.array(v, dtype=np.float64) for i, v in rows}
+
+
+def _cos(vectors, ids):
+    out = np.full((len(ids), len(ids)), np.nan)
+    for a, x in enumerate(ids):
+        for b, y in enumerate(ids):
+            if x in vectors and y in vectors:
+                u, v = vectors[x], vectors[y]
+                out[a, b] = u @ v / np.linalg.norm(u) / np.linalg.norm(v)
+    return out
+
+
+@pytest.mark.parametrize("source", ["window", "matrix"])
+def test_intra_modal_matrices_are_the_stored_embeddings_cosines(synthetic_store, tmp_path, source):
+    store, _, _ = synthetic_store
+    if source == "window":
+        reader = KnowledgeReader(str(store), "train", [], [], relational_teachers=["fine_t"])
+    else:
+        reader = _matrix_reader(store, tmp_path, [], [], relational_teachers=["fine_t"])
+    with stores.connect(store) as con:
+        videos, captions = _stored_vectors(con, "video"), _stored_vectors(con, "caption")
+        pairs = split_pairs(con, "train")
+    # every train video once (one caption each): the last one has no embedding
+    first = {}
+    for c, v, _ in pairs:
+        first.setdefault(v, c)
+    vids = sorted(first)
+    cids = [first[v] for v in vids]
+    (k,) = reader.fetch([(cids, vids)])
+    assert k.video_sims.shape == k.caption_sims.shape == (1, len(vids), len(vids))
+    np.testing.assert_allclose(k.video_sims[0], _cos(videos, vids), atol=1e-5)
+    np.testing.assert_allclose(k.caption_sims[0], _cos(captions, cids), atol=1e-5)
+    missing = vids.index(max(vids))
+    assert np.isnan(k.video_sims[0, missing]).all() and np.isnan(k.video_sims[0, :, missing]).all()
+    assert not np.isnan(np.delete(np.delete(k.video_sims[0], missing, 0), missing, 1)).any()
+
+
+def test_embedding_cache_is_built_once_in_the_stores_precision(synthetic_store, tmp_path):
+    store, _, _ = synthetic_store
+    _matrix_reader(store, tmp_path, [], [], relational_teachers=["fine_t"])
+    files = sorted(tmp_path.glob("teachers/fine_t-*/train-*-embeddings.npy"))
+    assert [f.name.split("-")[-2] for f in files] == ["caption", "video"]
+    assert all(np.load(f).dtype == np.float16 for f in files)  # float16 in the store: float16 here
+    stamps = [f.stat().st_mtime_ns for f in files]
+    _matrix_reader(store, tmp_path, [], [], relational_teachers=["fine_t"])  # another student, same run
+    assert [f.stat().st_mtime_ns for f in files] == stamps
+    assert not list(tmp_path.glob("teachers/*/.*tmp"))
+
+
+def test_relational_teacher_without_embeddings_is_refused(synthetic_store, tmp_path):
+    from student.knowledge import EmbeddingsMissing
+
+    store, _, _ = synthetic_store
+    with pytest.raises(EmbeddingsMissing, match="loss.relational.teachers: teacher 'sparse_t' .* stored no video embeddings"):
+        _matrix_reader(store, tmp_path, [], [], relational_teachers=["sparse_t"])
