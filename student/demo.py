@@ -159,7 +159,11 @@ def _comparable(part: dict) -> dict:
     value = part["config"]
     if any(k in RELATIONAL_VARIANTS for k in part["seeds"]):
         return value
-    return {**value, "loss": {k: v for k, v in value["loss"].items() if k != "relational"}}
+    return _strip(value)
+
+
+def _strip(config: dict) -> dict:
+    return {**config, "loss": {k: v for k, v in config["loss"].items() if k != "relational"}}
 
 
 def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
@@ -175,7 +179,7 @@ def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
     first = max(parts, key=lambda p: any(k in RELATIONAL_VARIANTS for k in p["seeds"]))
     teacher_runs: dict = {}
     for f, p in zip(folders, parts):
-        if _comparable(p) != _comparable(first):
+        if _comparable(p) != _comparable(first) and _comparable(p) != _strip(first["config"]):
             raise ValueError(f"{f}: its config differs from the other folders'; only one experiment merges")
         for t, run in p["teacher_runs"].items():
             if teacher_runs.setdefault(t, run) != run:
