@@ -15,7 +15,8 @@ import duckdb
 
 from .layout import Store
 
-VIEWS = ("videos", "captions", "scores", "frames", "runs", "current_runs", "failures")  # creation order
+VIEWS = ("videos", "captions", "scores", "frames", "runs", "current_runs", "failures",
+         "caption_audit", "exclusions")  # creation order
 
 _EMPTY = {
     "videos": "SELECT NULL::VARCHAR video_id, NULL::VARCHAR split, NULL::VARCHAR path, "
@@ -31,6 +32,10 @@ _EMPTY = {
     "NULL::BIGINT rows, NULL::VARCHAR timings, NULL::VARCHAR metrics, NULL::VARCHAR code_version, "
     "NULL::TIMESTAMPTZ started_at, NULL::TIMESTAMPTZ finished_at WHERE false",
     "failures": "SELECT NULL::VARCHAR run, NULL::VARCHAR item, NULL::VARCHAR error WHERE false",
+    "caption_audit": "SELECT NULL::VARCHAR caption_id, NULL::VARCHAR video_id, NULL::VARCHAR split, "
+    "NULL::FLOAT score, NULL::BOOLEAN flagged, NULL::VARCHAR run WHERE false",
+    # the flagged captions of the current audit: what the student leaves out (data.drop_excluded)
+    "exclusions": "SELECT caption_id, video_id, split, score FROM caption_audit WHERE flagged",
 }
 
 
@@ -78,6 +83,11 @@ def view_sql(store: Store) -> dict[str, str]:
     ]
     if fail_files:
         sql["failures"] = f"SELECT run, item, error FROM {_scan(fail_files)}"
+    audits = sorted((r for r in current.values() if r["kind"] == "audit"), key=lambda r: r["finished_at"])
+    if audits:  # the current audit: the latest committed one (stores.audit)
+        a = audits[-1]
+        f = root / "caption_audit" / f"teacher={a['teacher']}" / f"run={a['run']}" / "split=*" / "*.parquet"
+        sql["caption_audit"] = f"SELECT caption_id, video_id, split, score, flagged, run FROM {_scan([str(f)])}"
     cur = ", ".join(_lit(r["fingerprint"]) for r in current.values()) or "NULL"
     sql["current_runs"] = f"SELECT * FROM runs WHERE fingerprint IN ({cur})"
     return sql

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from .fingerprint import short
 from .layout import TMP_SUFFIX, Store, StoreError, check_name, write_parquet_atomic
 
-SHARD_TABLES = ("scores", "frames")
+SHARD_TABLES = ("scores", "frames", "caption_audit")
 
 
 def score_row_order(caption_rows, video_rows):
@@ -140,7 +140,8 @@ class RunWriter:
         if self._started_at is None:
             raise StoreError("commit() before begin()")
         row = self._write_run_row(
-            "committed", rows=self.rows("scores"), timings=timings or {}, metrics=metrics or {},
+            "committed", rows=self.rows("caption_audit" if self.kind == "audit" else "scores"),
+            timings=timings or {}, metrics=metrics or {},
             finished=_now(),
         )
         return row

@@ -2,6 +2,7 @@
 
 * ``pipeline.cli``: ``teachkit data ...``, ``teachkit teachers ...``, ``teachkit scores ...``
 * ``stores.cli``: ``teachkit sql``
+* ``stores.audit.cli``: ``teachkit captions audit``, ``teachkit captions measure``
 * ``student.cli``: ``teachkit student ...``, ``teachkit search``
 
 Heavy imports (torch, transformers) happen inside commands, so ``teachkit --help`` and
@@ -13,6 +14,7 @@ from __future__ import annotations
 import typer
 
 import pipeline.cli
+import stores.audit.cli
 import stores.cli
 import student.cli
 
@@ -23,7 +25,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (pipeline.cli, stores.cli, student.cli):
+for module in (pipeline.cli, stores.cli, stores.audit.cli, student.cli):
     module.register(app)
 
 

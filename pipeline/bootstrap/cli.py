@@ -41,7 +41,8 @@ def bootstrap_targets(raw: dict, base: Path) -> tuple[Path, list[tuple[str, Path
         model = t.get("model")
         if not isinstance(model, str) or not model:
             raise BootstrapConfigError(f"{where}.model: a bootstrapped teacher needs the folder to write it to")
-        targets.append((str(name), _resolve(model, base), t["bootstrap"]))
+        table = dict(t["bootstrap"]) | ({"holdout": t["holdout"]} if "holdout" in t else {})
+        targets.append((str(name), _resolve(model, base), table))
     return _resolve(root, base), targets
 
 
