@@ -9,7 +9,7 @@ TORCH_SPEC ?= torch==2.13.0
 CONFIG ?= configs/demo.toml
 STUDENT_CONFIG ?= configs/student_demo.toml
 
-.PHONY: setup test test-slow teachers student bench clean
+.PHONY: setup test test-slow teachers student audit student-audit bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,16 @@ teachers: setup
 
 student: setup
 	$(VENV)/bin/teachkit student demo --config $(STUDENT_CONFIG)
+
+# the caption audit (after `make teachers`): cross-fitted judges, the audit, its figures
+audit: setup
+	$(VENV)/bin/teachkit teachers run --config configs/demo_judges.toml
+	$(VENV)/bin/teachkit captions audit --config configs/audit_demo.toml
+	$(VENV)/bin/teachkit captions measure --truth data/demo/ground_truth.json
+
+# distilled students on all captions, without the audit's flagged ones, without the wrong ones
+student-audit: setup
+	$(VENV)/bin/teachkit student demo --config $(STUDENT_CONFIG) --ablation audit --out runs/demo-audit
 
 bench: setup
 	$(PY) -m bench $(BENCH_ARGS)

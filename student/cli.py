@@ -81,6 +81,9 @@ def demo_command(
     config: Path = typer.Option(Path("configs/student_demo.toml"), "--config", "-c", help="demo TOML"),
     seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default: demo.seeds)"),
     out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: demo.out)"),
+    ablation: Optional[str] = typer.Option(None, "--ablation", help="audit: distilled students on all captions, "
+                                           "without the audit's flagged ones and without --truth's wrong ones"),
+    truth: Path = typer.Option(Path("data/demo/ground_truth.json"), "--truth", help="--ablation audit: the known wrong captions"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
@@ -101,7 +104,16 @@ def demo_command(
             demo = dataclasses.replace(demo, seeds=picked).check()
         if out is not None:
             demo = dataclasses.replace(demo, out=str(out))
+        if ablation not in (None, "audit"):
+            raise ConfigError(f"--ablation must be 'audit', got {ablation!r}")
         with _progress(console) as progress:
+            if ablation == "audit":
+                from .ablation import ablation_table, run_audit_ablation
+
+                m = run_audit_ablation(demo, truth, log=console.print, progress=progress)
+                print(ablation_table(m))
+                console.print(f"wrote {Path(demo.out) / 'audit_ablation.json'} ({m['wall_s']:.0f} s)")
+                return
             metrics = run_demo(demo, progress=progress, log=console.print)
     except (ConfigError, StoreError) as e:
         _fail(str(e))

@@ -18,10 +18,12 @@ AUDIT_SQL = "SELECT caption_id, score, flagged FROM caption_audit ORDER BY capti
 
 
 def read_truth(path: str | Path) -> dict[str, str | None]:
-    """``{caption_id: noise kind}`` of the wrong captions in a truth file."""
+    """``{caption_id: noise kind}`` of the wrong captions in a truth file (or a file of ids, one a line)."""
     try:
-        raw = json.loads(Path(path).read_text())
-        caps = raw["captions"]
+        text = Path(path).read_text()
+        if not text.lstrip().startswith("{"):
+            return {line.strip(): "listed" for line in text.splitlines() if line.strip()}
+        caps = json.loads(text)["captions"]
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise ValueError(f"cannot read truth file {path}: {e}") from None
     return {cid: (c.get("noise") or "wrong") for cid, c in caps.items() if c.get("wrong")}
