@@ -4,7 +4,8 @@
 ``captions``, ``scores``, ``frames``, ``runs``, ``failures`` and ``current_runs``. ``scores``
 and ``frames`` show, per teacher, only its latest committed run over the current manifest;
 files of running or superseded runs are never read. The views are a snapshot of what was
-committed when the connection opened.
+committed when the connection opened. ``caption_audit`` shows the latest committed caption audit
+(:mod:`stores.audit`) and ``exclusions`` its flagged captions, which students leave out.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from .demo import aggregate, summary
 from .runs import write_json
 from .train import train, with_seed
 
-VARIANTS = ("all", "audited", "oracle")
+VARIANTS = ("all", "oracle", "audited")
 
 
 def audit_variants(demo: DemoConfig, truth: str) -> dict:
@@ -43,23 +43,20 @@ def run_audit_ablation(demo: DemoConfig, truth: str | Path, log=print, progress=
     """Train the three variants per seed; write ``<out>/audit_ablation.json`` and return it."""
     if not Path(truth).is_file():
         raise ConfigError(f"--truth: no file {truth}")
-    with stores.connect(demo.experiment.data.store) as con:
-        excluded = con.execute("SELECT count(*) FROM exclusions").fetchone()[0]
-        audit = con.execute("SELECT run, metrics FROM current_runs WHERE kind = 'audit' "
-                            "ORDER BY finished_at DESC LIMIT 1").fetchone()
-    if audit is None:
-        raise ConfigError("the store has no caption audit: run `teachkit captions audit` first")
+    audit, excluded = _current_audit(demo)
     t0 = time.perf_counter()
     results: dict[str, dict[str, dict]] = {v: {} for v in VARIANTS}
-    for seed in demo.seeds:
-        for name, cfg in audit_variants(demo, str(truth)).items():
+    for name, cfg in audit_variants(demo, str(truth)).items():
+        if name == "audited":  # the audit these students honour: the current one when they start
+            audit, excluded = _current_audit(demo)
+        for seed in demo.seeds:
             run_name = f"distilled-{name}-seed{seed}"
             r = train(with_seed(cfg, seed, run_name, str(demo.out)), progress=progress)
             results[name][str(seed)] = r.metrics
             log(f"{run_name}: t2v R@1 {r.metrics['t2v']['R@1']:.1f}  v2t R@1 {r.metrics['v2t']['R@1']:.1f}")
     per_seed = {k: list(v.values()) for k, v in results.items()}
     out = {
-        "audit_run": audit[0], "excluded_by_audit": int(excluded), "truth": str(truth),
+        "audit_run": audit, "excluded_by_audit": excluded, "truth": str(truth),
         **{f"distilled_{k}": summary(aggregate(v, np.mean)) for k, v in per_seed.items()},
         "seeds": results,
         "mean": {k: aggregate(v, np.mean) for k, v in per_seed.items()},
@@ -69,6 +66,16 @@ def run_audit_ablation(demo: DemoConfig, truth: str | Path, log=print, progress=
     Path(demo.out).mkdir(parents=True, exist_ok=True)
     write_json(Path(demo.out) / "audit_ablation.json", out)
     return out
+
+
+def _current_audit(demo: DemoConfig) -> tuple[str, int]:
+    with stores.connect(demo.experiment.data.store) as con:
+        excluded = con.execute("SELECT count(*) FROM exclusions").fetchone()[0]
+        audit = con.execute("SELECT run FROM current_runs WHERE kind = 'audit' "
+                            "ORDER BY finished_at DESC LIMIT 1").fetchone()
+    if audit is None:
+        raise ConfigError("the store has no caption audit: run `teachkit captions audit` first")
+    return audit[0], int(excluded)
 
 
 def ablation_table(m: dict) -> str:
