@@ -11,7 +11,7 @@ STUDENT_CONFIG ?= configs/student_demo.toml
 # faiss: cpu (faiss-cpu) or gpu (faiss-gpu); both install the same `faiss` module
 FAISS ?= cpu
 
-.PHONY: setup test test-slow teachers student report browser bench clean
+.PHONY: setup test test-slow teachers student report browser audit student-audit bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,16 @@ RUNS ?= runs/demo
 report: setup
 	$(VENV)/bin/teachkit report --store store --runs $(RUNS) \
 	  $(if $(wildcard data/demo/ground_truth.json),--ground-truth data/demo/ground_truth.json)
+
+# the caption audit (after `make teachers`): cross-fitted judges, the audit, its figures
+audit: setup
+	$(VENV)/bin/teachkit teachers run --config configs/demo_judges.toml
+	$(VENV)/bin/teachkit captions audit --config configs/audit_demo.toml
+	$(VENV)/bin/teachkit captions measure --truth data/demo/ground_truth.json
+
+# distilled students on all captions, without the audit's flagged ones, without the wrong ones
+student-audit: setup
+	$(VENV)/bin/teachkit student demo --config $(STUDENT_CONFIG) --ablation audit --out runs/demo-audit
 
 bench: setup
 	$(PY) -m bench $(BENCH_ARGS)

@@ -18,12 +18,14 @@ def register(app: typer.Typer) -> None:
     """Add the teacher stage's command groups to the root app."""
     from .bootstrap import cli as bootstrap_cli
     from .datasets import cli as datasets_cli
+    from .datasets import corrupt as corrupt_cli
     from .demo import cli as demo_cli
     from .teachers import cli as teachers_cli
     from . import importer_cli
 
     demo_cli.register(data_app)
     datasets_cli.register(data_app)
+    corrupt_cli.register(data_app)
     teachers_cli.register(teachers_app)
     bootstrap_cli.register(teachers_app)
     importer_cli.register(scores_app)

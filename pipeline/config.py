@@ -108,6 +108,7 @@ class TeacherConfig:
     shard_captions: int = 1024  # captions per shard (the unit of resumption)
     max_length: int | None = None  # text token limit; default: the model's own
     bootstrap: dict | None = None  # passed verbatim to pipeline.bootstrap.ensure_checkpoint
+    holdout: str | None = None  # captions it never trained on: "all" | "fold:i/n" (stores.folds)
 
 
 @dataclass(frozen=True)
@@ -209,6 +210,15 @@ def _teacher(t: TeacherConfig, where: str, base: Path) -> TeacherConfig:
         raise ConfigError(f"{where}: `plugin` and `options` are only used by kind = 'plugin'")
     if t.bootstrap is not None and t.kind != "clip":
         raise ConfigError(f"{where}.bootstrap: only clip teachers can be bootstrapped")
+    if t.holdout is not None:
+        from stores.folds import HoldoutError, parse_holdout
+
+        try:
+            parse_holdout(t.holdout, f"{where}.holdout")
+        except HoldoutError as e:
+            raise ConfigError(str(e)) from None
+        if t.bootstrap is not None and t.holdout == "all":
+            raise ConfigError(f"{where}.holdout: a bootstrapped teacher trains on the store's captions; use 'fold:i/n'")
     return t
 
 

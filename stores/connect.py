@@ -7,6 +7,8 @@ over the current manifest (``embeddings.vector`` is a ``FLOAT[]`` list, for Duck
 ``list_cosine_similarity``; cast to ``FLOAT[n]`` for the ``array_*`` functions);
 files of running or superseded runs are never read. The views are a snapshot of what was
 committed when the connection opened: every view names its files, listed at connect time.
+``caption_audit`` shows the latest committed caption audit (:mod:`stores.audit`) and
+``exclusions`` its flagged captions, which students leave out.
 
 A store on an object store is read through its fsspec filesystem registered with DuckDB
 (``register_filesystem``; DuckDB's own httpfs extension is not needed, nor installed).
@@ -21,7 +23,8 @@ import pyarrow.parquet as pq
 
 from .layout import Store
 
-VIEWS = ("videos", "captions", "scores", "frames", "embeddings", "runs", "current_runs", "failures")  # creation order
+VIEWS = ("videos", "captions", "scores", "frames", "embeddings", "runs", "current_runs", "failures",
+         "caption_audit", "exclusions")  # creation order
 
 _EMPTY = {
     "videos": "SELECT NULL::VARCHAR video_id, NULL::VARCHAR split, NULL::VARCHAR path, "
@@ -40,6 +43,10 @@ _EMPTY = {
     "NULL::TIMESTAMPTZ started_at, NULL::TIMESTAMPTZ finished_at WHERE false",
     "failures": "SELECT NULL::VARCHAR run, NULL::VARCHAR item, NULL::VARCHAR error, NULL::VARCHAR source, "
     "NULL::VARCHAR level WHERE false",
+    "caption_audit": "SELECT NULL::VARCHAR caption_id, NULL::VARCHAR video_id, NULL::VARCHAR split, "
+    "NULL::FLOAT score, NULL::BOOLEAN flagged, NULL::VARCHAR run WHERE false",
+    # the flagged captions of the current audit: what the student leaves out (data.drop_excluded)
+    "exclusions": "SELECT caption_id, video_id, split, score FROM caption_audit WHERE flagged",
 }
 
 
@@ -89,6 +96,12 @@ def view_sql(store: Store) -> dict[str, str]:
         level = "coalesce(level, 'error')" if has_level else "'error'"
         sql["failures"] = (f"SELECT run, item, error, {source} AS source, {level} AS level "
                            f"FROM {_scan(fail_files)}")
+    audits = sorted((r for r in current.values() if r["kind"] == "audit"), key=lambda r: r["finished_at"])
+    if audits:  # the current audit: the latest committed one (stores.audit)
+        a = audits[-1]
+        files = [fs.uri(k) for k in store.shard_files("caption_audit", a["teacher"], a["run"])]
+        if files:
+            sql["caption_audit"] = f"SELECT caption_id, video_id, split, score, flagged, run FROM {_scan(files)}"
     cur = ", ".join(_lit(r["fingerprint"]) for r in current.values()) or "NULL"
     sql["current_runs"] = f"SELECT * FROM runs WHERE fingerprint IN ({cur})"
     return sql

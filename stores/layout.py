@@ -44,7 +44,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 #: the tables a teacher run writes shards to (``<table>/teacher=<t>/run=<r>/split=<s>/``)
-RUN_TABLES = ("scores", "frames", "embeddings")
+RUN_TABLES = ("scores", "frames", "embeddings", "caption_audit")
 
 
 class StoreError(InputError, RuntimeError):

@@ -22,6 +22,7 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     "embeddings": ("teacher", "run", "split"),
     "runs": ("teacher",),
     "failures": ("run",),
+    "caption_audit": ("teacher", "run", "split"),  # teacher: the audit's name
 }
 
 VIDEOS = pa.schema(
@@ -115,7 +116,18 @@ FAILURES = pa.schema(
     ]
 )
 
-_FIXED = {"videos": VIDEOS, "captions": CAPTIONS, "runs": RUNS, "failures": FAILURES}
+#: a caption audit's verdict per caption (stores.audit): higher score, more likely a wrong caption
+CAPTION_AUDIT = pa.schema(
+    [
+        pa.field("caption_id", pa.string(), nullable=False),
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("score", pa.float32(), nullable=False),
+        pa.field("flagged", pa.bool_(), nullable=False),
+    ]
+)
+
+_FIXED = {"videos": VIDEOS, "captions": CAPTIONS, "runs": RUNS, "failures": FAILURES,
+          "caption_audit": CAPTION_AUDIT}
 
 
 def _score_type(dtype: str) -> pa.DataType:

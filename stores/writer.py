@@ -188,7 +188,8 @@ class RunWriter:
             raise StoreError("commit() before begin()")
         self._lock.check(read=True)  # the commit is the one write that must be this writer's
         row = self._write_run_row(
-            "committed", rows=self.rows("scores"), timings=timings or {}, metrics=metrics or {},
+            "committed", rows=self.rows("caption_audit" if self.kind == "audit" else "scores"),
+            timings=timings or {}, metrics=metrics or {},
             finished=_now(),
         )
         self.release()

@@ -90,6 +90,9 @@ def demo_command(
     videos: Optional[Path] = typer.Option(None, "--videos", help="override data.videos: the folder of the store's videos"),
     variants: Optional[str] = typer.Option(None, "--variants", help="comma-separated students to train "
                                            "(plain, distilled, relational, distilled_relational; default: all)"),
+    ablation: Optional[str] = typer.Option(None, "--ablation", help="audit: distilled students on all captions, "
+                                           "without the audit's flagged ones and without --truth's wrong ones"),
+    truth: Path = typer.Option(Path("data/demo/ground_truth.json"), "--truth", help="--ablation audit: the known wrong captions"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
@@ -115,8 +118,17 @@ def demo_command(
         exp = demo.experiment
         demo = dataclasses.replace(demo, experiment=dataclasses.replace(
             exp, data=dataclasses.replace(exp.data, videos=str(videos))))
+    if ablation not in (None, "audit"):
+        raise UsageError(f"--ablation must be 'audit', got {ablation!r}")
     only = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
     with _progress(console) as progress:
+        if ablation == "audit":
+            from .ablation import ablation_table, run_audit_ablation
+
+            m = run_audit_ablation(demo, truth, log=console.print, progress=progress)
+            print(ablation_table(m))
+            console.print(f"wrote {Path(demo.out) / 'audit_ablation.json'} ({m['wall_s']:.0f} s)")
+            return
         metrics = run_demo(demo, progress=progress, log=console.print, only=only)
     print(seed_table(metrics), file=sys.stderr)
     print(demo_table(metrics))

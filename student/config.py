@@ -94,6 +94,9 @@ class DataConfig:
     teacher_source: str = "matrix"
     teacher_window: int = 256  # batches whose teacher entries one DuckDB query fetches ("window")
     drop_excluded: bool = True  # leave out captions listed in an `exclusions` view, if any
+    # also leave out the captions a truth file marks wrong (stores/audit/measure.py format, or
+    # one caption id per line): the oracle bound of the caption audit (`--ablation audit`)
+    exclude_captions: str | None = None
     decode_workers: int = 2
     eval_batch_size: int = 256
     # train videos held out of training and evaluated as "val": tune on these, not on test

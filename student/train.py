@@ -22,6 +22,7 @@ import torch
 
 import stores
 from stores.atomic import atomic_path, tmp_sibling
+from stores.audit.measure import read_truth
 from stores.layout import Store
 from stores.splits import current_teachers, split_pairs, teachers_with_frames
 
@@ -151,6 +152,9 @@ def read_store(cfg: ExperimentConfig, image_size: int, progress=None) -> StoreIn
         current = current_teachers(con)
         used = _check_teachers(cfg, current, teachers_with_frames(con, cfg.data.train_split))
         train_pairs = split_pairs(con, cfg.data.train_split, cfg.data.drop_excluded)
+        if cfg.data.exclude_captions:
+            wrong = read_truth(cfg.data.exclude_captions)
+            train_pairs = [p for p in train_pairs if p[0] not in wrong]
         test_pairs = split_pairs(con, cfg.data.test_split, drop_excluded=False)
         caches = {
             split: frame_cache(

@@ -2,6 +2,7 @@
 
 * ``pipeline.cli``: ``teachkit data ...``, ``teachkit teachers ...``, ``teachkit scores ...``
 * ``stores.cli``: ``teachkit sql``
+* ``stores.audit.cli``: ``teachkit captions audit``, ``teachkit captions measure``
 * ``student.cli``: ``teachkit student ...``, ``teachkit search``
 * ``teachkit.report.cli``: ``teachkit report``
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import typer
 
 import pipeline.cli
+import stores.audit.cli
 import stores.cli
 import student.cli
 import teachkit.report.cli
@@ -28,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (pipeline.cli, stores.cli, student.cli, teachkit.report.cli):
+for module in (pipeline.cli, stores.cli, stores.audit.cli, student.cli, teachkit.report.cli):
     module.register(app)
 
 

@@ -107,8 +107,12 @@ def _train_into(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
     _say(f"bootstrap: decoding {len(rows.videos)} train videos ({opts.num_frames} frames each)")
     frameset = decode_videos(rows.videos, processor, opts.num_frames, opts.fps)
     decode_s = time.perf_counter() - started
+    left_out = _held_out(rows, opts.holdout)
+    trained = {vid for cid, vid, _ in rows.captions if cid not in left_out}
+    if len(trained) < len(frameset.video_ids):  # a video whose every caption is held out
+        frameset = frameset.subset([v for v in frameset.video_ids if v in trained])
     row_of = {vid: i for i, vid in enumerate(frameset.video_ids)}
-    kept = [(vid, text) for _, vid, text in rows.captions if vid in row_of]
+    kept = [(vid, text) for cid, vid, text in rows.captions if vid in row_of and cid not in left_out]
     input_ids, attention_mask = tokenize(tokenizer, [t for _, t in kept], opts.max_words)
     caption_video = np.array([row_of[v] for v, _ in kept])
 
@@ -132,6 +136,7 @@ def _train_into(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
         "train": {
             "videos": len(frameset.video_ids),
             "captions": len(kept),
+            "held_out_captions": len(left_out),
             "failures": frameset.failures,
             "steps": log.steps,
             "losses": log.losses,
@@ -144,6 +149,15 @@ def _train_into(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
         },
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
     }
+
+
+def _held_out(rows, holdout: str | None) -> set[str]:
+    """Caption ids of the training split that ``holdout`` leaves out (stores.folds)."""
+    if holdout is None:
+        return set()
+    from stores.folds import held_out, parse_holdout
+
+    return held_out([(cid, vid) for cid, vid, _ in rows.captions], parse_holdout(holdout))
 
 
 def _export_tokenizer(out_dir: Path, target: str | None) -> None:

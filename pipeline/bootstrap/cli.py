@@ -18,8 +18,12 @@ import typer
 from stores.errors import InputError
 
 def bootstrap_targets(cfg) -> list[tuple[str, Path, dict]]:
-    """``[(teacher name, out_dir, bootstrap table), ...]`` of a parsed :class:`PipelineConfig`."""
-    return [(t.name, Path(t.model), dict(t.bootstrap)) for t in cfg.teachers if t.bootstrap is not None]
+    """``[(teacher name, out_dir, bootstrap table), ...]`` of a parsed :class:`PipelineConfig`
+    (a teacher's ``holdout`` joins its bootstrap table: it trains without those captions)."""
+    from ..run.prepare import bootstrap_table
+
+    return [(t.name, Path(t.model), bootstrap_table(t.bootstrap, t.holdout)) for t in cfg.teachers
+            if t.bootstrap is not None]
 
 
 def register(app: typer.Typer) -> None:

@@ -59,6 +59,12 @@ class FrameSet:
     mask: np.ndarray
     failures: list[tuple[str, str]]
 
+    def subset(self, video_ids: list[str]) -> "FrameSet":
+        """The same frames for ``video_ids`` only (in that order)."""
+        row = {v: i for i, v in enumerate(self.video_ids)}
+        idx = np.array([row[v] for v in video_ids], dtype=np.int64)
+        return FrameSet(list(video_ids), self.frames[idx], self.mask[idx], self.failures)
+
 
 def decode_videos(
     videos: list[tuple[str, Path]], processor, num_frames: int, fps: float | None, workers: int | None = None

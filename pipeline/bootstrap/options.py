@@ -63,6 +63,9 @@ class BootstrapOptions:
     weight_decay: float = 0.05
     warmup: float = 0.1  # fraction of steps with a linear warmup, then cosine decay
     seed: int = 0
+    # captions left out of training (stores.folds: "fold:i/n"); the teacher's config declares
+    # the same holdout so the caption audit lets it judge only those captions
+    holdout: str | None = None
     # runtime only (not fingerprinted)
     threads: int = 0  # 0: leave torch's default
     tokenizer_out: str | None = None  # also save the tokenizer alone here
@@ -71,6 +74,8 @@ class BootstrapOptions:
     def fingerprint(self) -> str:
         """Hash of everything that shapes the weights, plus the training code's version."""
         shaping = {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_FINGERPRINTED}
+        if shaping["holdout"] is None:  # checkpoints trained before holdouts existed keep their key
+            del shaping["holdout"]
         return fingerprint("bootstrap-options", BOOTSTRAP_VERSION, shaping)
 
     def as_dict(self) -> dict[str, Any]:
@@ -114,6 +119,14 @@ def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> B
         raise err("objective", f"one of {list(OBJECTIVES)}")
     if opts.tokenizer_out is not None and not opts.tokenizer_out:
         raise err("tokenizer_out", "a folder path")
+    if opts.holdout is not None:
+        from stores.folds import HoldoutError, parse_holdout
+
+        try:
+            if parse_holdout(opts.holdout, f"{where}.holdout").everything:
+                raise HoldoutError(f"{where}.holdout: a bootstrapped teacher cannot hold out every caption")
+        except HoldoutError as e:
+            raise BootstrapOptionsError(str(e)) from None
     if opts.image_size % opts.patch_size:
         raise BootstrapOptionsError(
             f"{where}.patch_size ({opts.patch_size}) must divide {where}.image_size ({opts.image_size})"

@@ -61,7 +61,12 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log
     from ..bootstrap import ensure_checkpoint
 
     for t in wanted:
-        ensure_checkpoint(Path(t.model), dict(t.bootstrap), store_root)
+        ensure_checkpoint(Path(t.model), bootstrap_table(t.bootstrap, t.holdout), store_root)
+
+
+def bootstrap_table(table: dict, holdout: str | None) -> dict:
+    """A teacher's bootstrap options with its ``holdout`` (trained without those captions)."""
+    return dict(table) | ({"holdout": holdout} if holdout is not None else {})
 
 
 @dataclass(frozen=True)
@@ -97,6 +102,8 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
         out["frame_relevance"] = t.frame_relevance
     if t.kind == "clip":
         out["scorer"] = t.scorer
+    if t.holdout is not None:  # read by the caption audit; absent keeps older fingerprints
+        out["holdout"] = t.holdout
     if t.kind == "plugin":
         from ..teachers.plugin import identity
 

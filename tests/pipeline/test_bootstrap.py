@@ -261,3 +261,32 @@ def test_cli_bootstraps_teachers_with_a_bootstrap_table(store, tmp_path, monkeyp
     config.write_text(config.read_text().replace('objective = "mean"', 'objective = "mean", lr = -1'))
     bad = CliRunner().invoke(app, ["teachers", "bootstrap", "--config", str(config)])
     assert bad.exit_code != 0 and "lr" in bad.output
+
+
+def test_holdout_fingerprints_only_when_set_and_refuses_all():
+    import dataclasses
+
+    from pipeline.bootstrap.options import BOOTSTRAP_VERSION, _NOT_FINGERPRINTED
+    from stores.fingerprint import fingerprint
+
+    base = parse_options({"objective": "mean"})
+    shaping = {k: v for k, v in dataclasses.asdict(base).items() if k not in _NOT_FINGERPRINTED | {"holdout"}}
+    assert base.fingerprint() == fingerprint("bootstrap-options", BOOTSTRAP_VERSION, shaping)  # older checkpoints stay cached
+    assert base.fingerprint() != parse_options({"objective": "mean", "holdout": "fold:0/2"}).fingerprint()
+    for bad, message in (("all", "cannot hold out every caption"), ("fold:2/2", "needs n >= 2"), ("half", "fold:i/n")):
+        with pytest.raises(BootstrapOptionsError, match=message):
+            parse_options({"objective": "mean", "holdout": bad})
+
+
+def test_holdout_trains_without_the_fold(store, tmp_path):
+    from stores.folds import caption_folds
+
+    import stores as st
+
+    result = bootstrap(tmp_path / "f0", {"objective": "mean", **MICRO, "steps": 4, "holdout": "fold:0/2"}, store)
+    train = result.info["train"]
+    with st.connect(store) as con:
+        caps = con.execute("SELECT caption_id, video_id FROM captions WHERE split = 'train'").fetchall()
+    fold0 = sum(1 for f in caption_folds(caps, 2).values() if f == 0)
+    assert (train["captions"], train["held_out_captions"]) == (len(caps) - fold0, fold0)
+    assert train["videos"] == 8  # two captions per video: each video keeps one

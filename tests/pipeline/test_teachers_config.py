@@ -63,6 +63,8 @@ def test_bootstrap_tables_are_valid_bootstrap_options():
         (dict(kind="plugin"), r"\.plugin: a plugin teacher needs"),
         (dict(options={"a": 1}), r"`plugin` and `options` are only used by kind = 'plugin'"),
         (dict(name="bad name"), r"teachers\[0\]\.name: teacher name 'bad name'"),
+        (dict(holdout="half"), r"teachers\[0\] \(t\)\.holdout must be 'all' or 'fold:i/n'"),
+        (dict(holdout="all", bootstrap={"objective": "mean"}), r"\.holdout: a bootstrapped teacher trains on"),
     ],
 )
 def test_teacher_errors_name_the_field(change, message, tmp_path):
@@ -174,6 +176,11 @@ def test_fingerprints_follow_what_changes_scores(tmp_path):
     topk = [dict(t, plan="topk", k=5) for t in raw["teachers"]]
     assert all(a != b for a, b in zip(fps(parse_config(raw | {"teachers": topk}, tmp_path)), base))
     assert all(a != b for a, b in zip(fps(cfg, dataclasses.replace(m1, fingerprint="m2" * 32)), base))
+    # a holdout is recorded in the run's config (the caption audit reads it) and fingerprinted
+    held = [dict(raw["teachers"][0], holdout="fold:0/2"), raw["teachers"][1]]
+    plans = [plan_teacher(t, cfg.frames, m1) for t in parse_config(raw | {"teachers": held}, tmp_path).teachers]
+    assert plans[0].config["holdout"] == "fold:0/2" and "holdout" not in plans[1].config
+    assert plans[0].fingerprint != base[0] and plans[1].fingerprint == base[1]
     # the weights: a changed file in the model folder
     (clip / "config.json").write_text((clip / "config.json").read_text() + "\n")
     assert fps(cfg)[0] != base[0]
@@ -207,3 +214,18 @@ def test_teachers_commands_refuse_an_unknown_override_in_one_line(tmp_path):
         result = CliRunner().invoke(app, [*command, "-c", str(REPO / "configs" / "demo.toml"), "--set", "frames.numframes=3"])
         assert result.exit_code == 2, (command, result.output)
         assert "unknown field frames.numframes" in result.output and "Traceback" not in result.output
+
+
+def test_demo_judges_are_cross_fitted_copies_of_clip_mean():
+    from pipeline.bootstrap import parse_options
+    from pipeline.run.prepare import bootstrap_table
+
+    demo = {t.name: t for t in load_config(REPO / "configs" / "demo.toml").teachers}
+    judges = load_config(REPO / "configs" / "demo_judges.toml").teachers
+    assert [(t.name, t.holdout) for t in judges] == [("clip_mean_f0", "fold:0/2"), ("clip_mean_f1", "fold:1/2")]
+    assert demo["minilm"].holdout == "all" and demo["clip_mean"].holdout is None
+    mean = parse_options(demo["clip_mean"].bootstrap)
+    for t in judges:
+        opts = parse_options(bootstrap_table(t.bootstrap, t.holdout))
+        assert opts.holdout == t.holdout
+        assert opts.as_dict() | {"holdout": None, "threads": 0} == mean.as_dict() | {"threads": 0}

@@ -104,7 +104,7 @@ def _toml(data: dict, prefix: str = "") -> str:
     """A nested dict of scalars and lists as TOML tables (enough for the tiny config)."""
     import json
 
-    scalars = {k: v for k, v in data.items() if not isinstance(v, dict)}
+    scalars = {k: v for k, v in data.items() if not isinstance(v, dict) and v is not None}
     out = [f"[{prefix}]"] if prefix and scalars else []
     out += [f"{k} = {json.dumps(v)}" for k, v in scalars.items()]
     for k, v in data.items():

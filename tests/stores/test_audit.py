@@ -1,0 +1,180 @@
+"""The caption audit on a synthetic store whose wrong captions are known.
+
+40 train videos with 4 captions each; 16 captions are "wrong": every teacher scores them highest
+on some other video, and the in-sample teacher (trained on them) still ranks them a little
+better than its held-out fold teachers do.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+import stores
+from stores import RunWriter, Store
+from stores.audit import AuditError, parse_audit, run_audit
+from stores.audit.measure import auc, detection, measure_audit
+from stores.audit.mixture import fit_mixture
+from stores.audit.signals import combine, judges, TeacherRun
+from stores.folds import Holdout, caption_folds, held_out, parse_holdout
+
+N_VIDEOS, PER_VIDEO = 40, 4
+
+
+def _dataset(tmp_path):
+    store = Store(tmp_path / "store", create=True)
+    vids = [f"t{i:02d}" for i in range(N_VIDEOS)]
+    videos = pa.table({"video_id": vids, "split": ["train"] * N_VIDEOS, "path": [f"/x/{v}.mp4" for v in vids],
+                       "duration": pa.array([1.0] * N_VIDEOS, pa.float32()),
+                       "fps": pa.array([8.0] * N_VIDEOS, pa.float32()), "frames": pa.array([8] * N_VIDEOS, pa.int32())})
+    caps = [(f"{v}#{j}", v) for v in vids for j in range(PER_VIDEO)]
+    captions = pa.table({"caption_id": [c for c, _ in caps], "video_id": [v for _, v in caps],
+                         "split": ["train"] * len(caps), "text": [f"text {c}" for c, _ in caps]})
+    store.write_manifest("synthetic", videos, captions)
+    rng = np.random.default_rng(0)
+    wrong = {c for c, _ in caps if rng.random() < 0.1} | {caps[0][0]}
+    return store, vids, caps, wrong
+
+
+def _teacher(store, name, vids, caps, wrong, holdout, seed, own_boost):
+    """Scores: noise, +6 on the own video for correct captions, +6 elsewhere for wrong ones."""
+    rng = np.random.default_rng(seed)
+    cid, vid, score = [], [], []
+    for c, v in caps:
+        s = rng.normal(0, 1, len(vids))
+        own = vids.index(v)
+        if c in wrong:
+            s[(own + 7) % len(vids)] += 6.0
+            s[own] += own_boost  # an in-sample teacher learnt the wrong caption a little
+        else:
+            s[own] += 6.0
+        cid += [c] * len(vids)
+        vid += vids
+        score += s.tolist()
+    config = {"kind": "clip"} | ({"holdout": holdout} if holdout else {})
+    w = RunWriter(store, name, "clip", name * 8, json.dumps(config), "0", score_dtype="float32")
+    w.begin()
+    w.write_shard("scores", "train", 0, pa.table({"caption_id": cid, "video_id": vid, "score": pa.array(score, pa.float32())}))
+    w.commit()
+
+
+@pytest.fixture
+def audited(tmp_path):
+    store, vids, caps, wrong = _dataset(tmp_path)
+    _teacher(store, "full", vids, caps, wrong, None, 1, own_boost=5.0)
+    _teacher(store, "f0", vids, caps, wrong, "fold:0/2", 2, own_boost=0.0)
+    _teacher(store, "f1", vids, caps, wrong, "fold:1/2", 3, own_boost=0.0)
+    return store, caps, wrong
+
+
+def test_folds_are_balanced_per_video_and_stable():
+    caps = [(f"v{i}#{j}", f"v{i}") for i in range(50) for j in range(4)]
+    folds = caption_folds(caps, 2)
+    assert folds == caption_folds(list(reversed(caps)), 2)  # depends on ids only, not order
+    for i in range(50):
+        assert sorted(folds[f"v{i}#{j}"] for j in range(4)) == [0, 0, 1, 1]
+    assert held_out(caps, parse_holdout("fold:1/2")) == {c for c, f in folds.items() if f == 1}
+    assert held_out(caps, parse_holdout("all")) == {c for c, _ in caps}
+    assert held_out(caps, None) == set()
+    for bad in ("fold:2/2", "fold:0/1", "half", "fold:a/2"):
+        with pytest.raises(ValueError, match="fold"):
+            parse_holdout(bad)
+
+
+def test_judges_use_only_held_out_teachers_and_fall_back_with_a_note():
+    caps = [(f"v{i}#{j}", f"v{i}") for i in range(5) for j in range(2)]
+    full, f0 = TeacherRun("full", "a", "a", None), TeacherRun("f0", "b", "b", Holdout(0, 2))
+    who, notes = judges(caps, [full])
+    assert all(w == ["full"] for w in who.values()) and "no teacher declares a holdout" in notes[0]
+    who, notes = judges(caps, [full, f0])
+    fold0 = held_out(caps, Holdout(0, 2))
+    assert {c for c, w in who.items() if w == ["f0"]} == fold0
+    assert {c for c, w in who.items() if w == ["full", "f0"]} == {c for c, _ in caps} - fold0
+    assert any("held out by no teacher" in n for n in notes)
+
+
+def test_robust_combination_standardises_each_teacher_over_its_own_captions():
+    caps = [("a", "x"), ("b", "x"), ("c", "y"), ("d", "y")]
+    who = {"a": ["t"], "b": ["t"], "c": ["u"], "d": ["u"]}
+    ev = {"t": {"a": 0.0, "b": 1.0, "c": 50.0, "d": 50.0}, "u": {"a": 9.0, "b": 9.0, "c": 100.0, "d": 102.0}}
+    z = combine(caps, who, ev)  # t judges a, b only; u judges c, d only: scales no longer matter
+    np.testing.assert_allclose(z, [-1 / 1.4826, 1 / 1.4826, -1 / 1.4826, 1 / 1.4826])
+
+
+def test_mixture_finds_the_rate_of_a_two_population_sample():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(0, 1, 900), rng.normal(5, 1, 100)])
+    mix = fit_mixture(x)
+    assert mix.weights[1] == pytest.approx(0.1, abs=0.02)
+    assert mix.means == pytest.approx((0.0, 5.0), abs=0.3)
+    assert ((mix.posterior_wrong(x) > 0.5).mean()) == pytest.approx(0.1, abs=0.02)
+
+
+def test_auc_and_detection_by_hand():
+    assert auc(np.array([0.1, 0.4, 0.35, 0.8]), np.array([False, False, True, True])) == 0.75
+    assert auc(np.array([1.0, 1.0]), np.array([True, False])) == 0.5
+    m = detection(["a", "b", "c", "d"], np.array([3.0, 2.0, 1.0, 0.0]), np.array([True, True, False, False]),
+                  {"a": "colour", "c": "shape"})
+    assert (m["precision"], m["recall"], m["f1"]) == (0.5, 0.5, 0.5)
+    assert m["per_kind"] == {"colour": {"wrong": 1, "found": 1, "recall": 1.0},
+                             "shape": {"wrong": 1, "found": 0, "recall": 0.0}}
+
+
+def test_audit_commits_once_flags_the_wrong_captions_and_feeds_exclusions(audited):
+    store, caps, wrong = audited
+    first = run_audit(store.root, parse_audit({}), log=lambda m: None)
+    assert first.status == "computed" and first.captions == len(caps)
+    with stores.connect(store.root) as con:
+        rows = con.execute("SELECT caption_id, video_id, split, score, flagged, run FROM caption_audit").fetchall()
+        excluded = {r[0] for r in con.execute("SELECT caption_id FROM exclusions").fetchall()}
+        m = measure_audit(con, {c: "other_video" for c in wrong})
+        run = con.execute("SELECT kind, rows, metrics FROM current_runs WHERE teacher = 'audit'").fetchone()
+    assert len(rows) == len(caps) and {r[5] for r in rows} == {first.run} and {r[2] for r in rows} == {"train"}
+    assert excluded == {r[0] for r in rows if r[4]}
+    # the fold teachers judge held-out captions only, so the in-sample teacher's bias is gone
+    assert excluded == wrong and m["f1"] == 1.0 and m["auc"] == 1.0
+    assert run[0] == "audit" and run[1] == len(caps)
+    stored = json.loads(run[2])
+    assert stored["rate"] == pytest.approx(len(wrong) / len(caps)) and stored["judged"] == {
+        "f0": len(caps) // 2, "f1": len(caps) // 2, "full": 0}
+    again = run_audit(store.root, parse_audit({}), log=lambda m: None)
+    assert (again.status, again.run, again.flagged) == ("cached", first.run, first.flagged)
+    fixed = run_audit(store.root, parse_audit({"threshold": "fraction", "fraction": 0.25}), log=lambda m: None)
+    assert fixed.status == "computed" and fixed.flagged == len(caps) // 4
+    with stores.connect(store.root) as con:  # the latest audit is the current one
+        assert con.execute("SELECT count(*) FROM exclusions").fetchone()[0] == len(caps) // 4
+
+
+def test_in_sample_teacher_alone_is_worse_and_says_so(audited):
+    store, caps, wrong = audited
+    notes = []
+    run_audit(store.root, parse_audit({"teachers": ["full"], "threshold": "fraction",
+                                       "fraction": len(wrong) / len(caps)}), log=notes.append)
+    assert any("no teacher declares a holdout" in n for n in notes)
+    with stores.connect(store.root) as con:
+        m = measure_audit(con, {c: "other_video" for c in wrong})
+    assert m["auc"] < 0.99
+
+
+def test_bad_audit_configs_name_the_field(audited):
+    store, _, _ = audited
+    with pytest.raises(AuditError, match="audit.signal"):
+        parse_audit({"signal": "vibes"})
+    with pytest.raises(AuditError, match="audit.fraction"):
+        parse_audit({"threshold": "fraction"})
+    with pytest.raises(AuditError, match="unknown field"):
+        parse_audit({"treshold": "mixture"})
+    with pytest.raises(AuditError, match="audit.teachers"):
+        run_audit(store.root, parse_audit({"teachers": ["nobody"]}), log=lambda m: None)
+    with pytest.raises(AuditError, match="holdout of teacher full"):
+        run_audit(store.root, parse_audit({"holdout": {"full": "fold:3/2"}}), log=lambda m: None)
+
+
+def test_store_without_audit_has_empty_views(tmp_path):
+    store, *_ = _dataset(tmp_path)
+    with stores.connect(store.root) as con:
+        assert con.execute("SELECT count(*) FROM caption_audit").fetchone()[0] == 0
+        assert con.execute("SELECT count(*) FROM exclusions").fetchone()[0] == 0
