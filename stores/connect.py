@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 
 from .layout import Store
 
@@ -74,12 +73,13 @@ def view_sql(store: Store) -> dict[str, str]:
         if files:
             sql[table] = f"SELECT teacher, split, {c}, run FROM {_scan(files)}"
     visible = [r["run"] for r in current.values()] + ([m.short] if m else [])
-    fail_files = [fs.uri(k) for r in visible for k in fs.glob(f"failures/run={r}/*.parquet")]
+    fail_keys = [k for r in visible for k in fs.glob(f"failures/run={r}/*.parquet")]
+    fail_files = [fs.uri(k) for k in fail_keys]
     if fail_files:
         # source: whether the manifest (probing) or a teacher run recorded the row; level:
         # error (input not used) or warning (used in part); files from before `level` are errors
         source = f"CASE WHEN run = {_lit(m.short)} THEN 'manifest' ELSE 'run' END" if m else "'run'"
-        has_level = any("level" in pq.read_schema(f).names for f in fail_files)
+        has_level = any("level" in fs.parquet_schema(k).names for k in fail_keys)
         level = "coalesce(level, 'error')" if has_level else "'error'"
         sql["failures"] = (f"SELECT run, item, error, {source} AS source, {level} AS level "
                            f"FROM {_scan(fail_files)}")
