@@ -19,7 +19,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
 
 from .layout import Store
 
