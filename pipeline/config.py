@@ -43,7 +43,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from stores.config import ConfigError, apply_overrides, build, read_toml
 
-from stores.errors import InputError
 
 
 #: the names of pipeline.scorers.SCORERS, kept here so parsing a config never imports torch

@@ -25,19 +25,16 @@ run's rows become visible (through :func:`stores.connect`) only once its ``runs`
 from __future__ import annotations
 
 import dataclasses
-import json
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from .atomic import TMP_SUFFIX, atomic_path, write_json
 from .errors import InputError
 from .fingerprint import fingerprint, short
-from .fs import LocalFS, StoreFS, open_fs
+from .fs import StoreFS, open_fs
 from .schema import SCHEMA_VERSION, file_metadata, schema_for
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -98,18 +95,6 @@ def write_table(
         write_statistics=True,
     )
     return data.num_rows
-
-
-def write_parquet_atomic(path: Path, data: pa.Table, table: str, producer: str, fp: str,
-                         score_dtype: str = "float16", row_group_size: int = 1 << 20) -> int:
-    """:func:`write_table` to a local ``path`` (temporary sibling, fsync, rename)."""
-    path = Path(path)
-    return write_table(LocalFS(path.parent), path.name, data, table, producer, fp, score_dtype, row_group_size)
-
-
-def read_file_metadata(path: Path) -> dict[str, str]:
-    md = pq.read_schema(path).metadata or {}
-    return {k.decode(): v.decode() for k, v in md.items()}
 
 
 @dataclass(frozen=True)

@@ -143,10 +143,12 @@ def demo_merge_command(
     """Merge demos run on disjoint seeds (e.g. one process per seed) into one metrics.json and table."""
     from .demo import demo_table, merge_demos, seed_table
 
+    from stores.errors import InputError
+
     try:
         metrics = merge_demos(folders, out)
     except (OSError, ValueError, KeyError) as e:
-        _fail(f"cannot merge {[str(f) for f in folders]}: {e}")
+        raise InputError(f"cannot merge {[str(f) for f in folders]}: {e}") from None
     print(seed_table(metrics), file=sys.stderr)
     print(demo_table(metrics))
     _console().print(f"wrote {out / 'metrics.json'}")

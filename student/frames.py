@@ -64,20 +64,19 @@ class FrameCache:
 
 
 def _resize(frames: np.ndarray, size: int) -> np.ndarray:
-    """Shorter side to ``size`` (bilinear, antialiased), centre crop: (T, size, size, 3)."""
+    """Shorter side to ``size`` (bilinear, antialiased), centre crop: (T, size, size, 3).
+
+    The exported student's loader (:func:`student.hf_loader.resize_frames`) is the one
+    implementation, so an exported model sees frames exactly as training did.
+    """
     t, h, w, _ = frames.shape
     if h == size and w == size:
         return frames
     import torch
-    import torch.nn.functional as F
 
-    scale = size / min(h, w)
-    nh, nw = max(size, round(h * scale)), max(size, round(w * scale))
-    x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float()
-    x = F.interpolate(x, size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)
-    top, left = (nh - size) // 2, (nw - size) // 2
-    x = x[:, :, top : top + size, left : left + size]
-    return x.round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    from .hf_loader import resize_frames
+
+    return resize_frames(torch.from_numpy(np.ascontiguousarray(frames)), size).numpy()
 
 
 def _decode_one(args):

@@ -15,7 +15,6 @@ from typing import Optional
 
 import typer
 
-from stores.errors import InputError
 
 def bootstrap_targets(cfg) -> list[tuple[str, Path, dict]]:
     """``[(teacher name, out_dir, bootstrap table), ...]`` of a parsed :class:`PipelineConfig`

@@ -1,6 +1,5 @@
 """The training log's sinks: train_log.jsonl and TensorBoard event files with the same scalars."""
 
-import json
 
 import pytest
 
