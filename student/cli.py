@@ -91,7 +91,9 @@ def demo_command(
     variants: Optional[str] = typer.Option(None, "--variants", help="comma-separated students to train "
                                            "(plain, distilled, relational, distilled_relational; default: all)"),
     ablation: Optional[str] = typer.Option(None, "--ablation", help="audit: distilled students on all captions, "
-                                           "without the audit's flagged ones and without --truth's wrong ones"),
+                                           "without the audit's flagged ones and without --truth's wrong ones; "
+                                           "frames: the plain student with all and a third of its frames, "
+                                           "the distilled one with a third"),
     truth: Path = typer.Option(Path("data/demo/ground_truth.json"), "--truth", help="--ablation audit: the known wrong captions"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
@@ -118,16 +120,16 @@ def demo_command(
         exp = demo.experiment
         demo = dataclasses.replace(demo, experiment=dataclasses.replace(
             exp, data=dataclasses.replace(exp.data, videos=str(videos))))
-    if ablation not in (None, "audit"):
-        raise UsageError(f"--ablation must be 'audit', got {ablation!r}")
+    if ablation not in (None, "audit", "frames"):
+        raise UsageError(f"--ablation must be 'audit' or 'frames', got {ablation!r}")
     only = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
     with _progress(console) as progress:
-        if ablation == "audit":
-            from .ablation import ablation_table, run_audit_ablation
+        if ablation is not None:
+            from .ablation import ablation_table, run_ablation
 
-            m = run_audit_ablation(demo, truth, log=console.print, progress=progress)
+            m = run_ablation(demo, ablation, truth, log=console.print, progress=progress)
             print(ablation_table(m))
-            console.print(f"wrote {Path(demo.out) / 'audit_ablation.json'} ({m['wall_s']:.0f} s)")
+            console.print(f"wrote {Path(demo.out) / f'{ablation}_ablation.json'} ({m['wall_s']:.0f} s)")
             return
         metrics = run_demo(demo, progress=progress, log=console.print, only=only)
     print(seed_table(metrics), file=sys.stderr)

@@ -13,6 +13,7 @@ table (:mod:`student.knowledge`). Frames come from the memory-mapped frame cache
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 
@@ -108,6 +109,8 @@ class Batch:
     # (Kr, B, B) float32 teachers' video x video / caption x caption cosines, NaN = no embedding
     teacher_video_sims: torch.Tensor | None = None
     teacher_caption_sims: torch.Tensor | None = None
+    # (B, T') frame index of each slot when training on a subset of the frames (train.train_frames)
+    frame_positions: torch.Tensor | None = None
 
     def pin_memory(self):
         for name in ("input_ids", "attention_mask", "frames", "frame_mask", "teacher_scores", "teacher_relevance",
@@ -174,6 +177,28 @@ class TrainBatches(IterableDataset):
                 torch.from_numpy(np.ascontiguousarray(k.video_sims, dtype=np.float32)),
                 torch.from_numpy(np.ascontiguousarray(k.caption_sims, dtype=np.float32)),
             )
+
+
+def subsample_frames(batch: Batch, k: int, generator: torch.Generator) -> Batch:
+    """``batch`` with ``k`` of each video's real frames, in temporal order, drawn at random.
+
+    The frame relevance the teachers gave those frames goes with them, and
+    ``frame_positions`` keeps each frame's index, so the temporal transformer sees a frame at
+    the position it has when every frame is encoded at test time. A video with fewer than
+    ``k`` real frames keeps all of them (the other slots stay padding)."""
+    mask = batch.frame_mask.bool()
+    if k >= mask.shape[1]:
+        return batch
+    keys = torch.rand(mask.shape, generator=generator) + (~mask).float() * 2  # real frames first
+    slots = keys.argsort(dim=1)[:, :k].sort(dim=1).values  # (B, k)
+    rows = torch.arange(mask.shape[0])[:, None]
+    relevance = batch.teacher_relevance
+    if relevance.shape[0]:
+        relevance = relevance.gather(2, slots[None].expand(relevance.shape[0], -1, -1))
+    else:
+        relevance = relevance[:, :, :k]
+    return dataclasses.replace(batch, frames=batch.frames[rows, slots], frame_mask=batch.frame_mask.gather(1, slots),
+                               teacher_relevance=relevance, frame_positions=slots)
 
 
 def make_loader(dataset: TrainBatches, num_workers: int, pin_memory: bool = False):

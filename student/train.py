@@ -27,13 +27,13 @@ from stores.layout import Store
 from stores.splits import current_teachers, split_pairs, teachers_with_frames
 
 from .config import ConfigError, ExperimentConfig
-from .data import TrainBatches, batch_plan, build_train_set, make_loader, split_holdout
+from .data import TrainBatches, batch_plan, build_train_set, make_loader, split_holdout, subsample_frames
 from .evaluate import autocast, encode_split, evaluate_vectors
 from .frames import frame_cache
 from .knowledge import knowledge_reader
 from .logs import TrainLog
 from .losses import build_objective, total_loss
-from .model import build_student, load_tokenizer, save_student
+from .model import backbone_identity, build_student, load_tokenizer, save_student
 from .runs import save_vectors, write_json
 
 
@@ -89,6 +89,7 @@ def objective_parts(model, objective, batch, device: torch.device) -> dict[str, 
             batch.attention_mask.to(device, non_blocking=True),
             batch.frames.to(device, non_blocking=True),
             batch.frame_mask.to(device, non_blocking=True),
+            None if batch.frame_positions is None else batch.frame_positions.to(device),
         )
     parts: dict[str, torch.Tensor] = {}
     for module in objective:
@@ -204,6 +205,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         optimizer, lambda s: _schedule(s, cfg.train.warmup_steps, cfg.train.steps)
     )
     _seed_everything(cfg.train.seed)
+    frame_gen = torch.Generator().manual_seed(cfg.train.seed)
     losses = []
     wait = step_time = assembly = eval_time = 0.0
     task = progress.add_task(f"training {label}", total=cfg.train.steps, unit="steps") if progress else None
@@ -215,6 +217,8 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         t2 = time.perf_counter()
         wait += t2 - t1  # what the step waited for its batch
         assembly += batch.assembly_s  # what assembling it cost (in a worker, when there are any)
+        if cfg.train.train_frames:
+            batch = subsample_frames(batch, cfg.train.train_frames, frame_gen)
         loss, parts = train_step(model, objective, optimizer, batch, device, cfg.train.grad_clip)
         scheduler.step()
         value = float(loss)
@@ -286,6 +290,7 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
         save_student(model, tokenizer, tmp, {"max_words": m.max_words, "num_frames": m.num_frames, "fps": m.fps})
         save_vectors(tmp, encoded["test"])
         write_json(tmp / "config.json", cfg.to_dict())
+        write_json(tmp / "backbone.json", backbone_identity(m.backbone))
         write_json(tmp / "teachers.json", {"used": inputs.used, "store_current": inputs.current, "manifest": inputs.manifest})
         write_json(tmp / "metrics.json", results["test"])
         if "val" in results:

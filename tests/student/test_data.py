@@ -107,3 +107,25 @@ def test_holdout_is_a_fixed_set_of_whole_videos():
     assert not {v for _, v, _ in train} & {v for _, v, _ in held}
     assert split_holdout(list(reversed(pairs)), 3)[1] == list(reversed(held))
     assert split_holdout(pairs, 0) == (pairs, [])
+
+
+def test_subsample_frames_keeps_order_positions_and_the_teachers_relevance():
+    import torch
+
+    from student.data import Batch, subsample_frames
+
+    b, t = 3, 6
+    frames = torch.arange(b * t, dtype=torch.uint8).view(b, t, 1, 1, 1).expand(b, t, 2, 2, 3).contiguous()
+    mask = torch.ones(b, t, dtype=torch.bool)
+    mask[2, 3:] = False  # a short clip: three real frames
+    relevance = torch.arange(2 * b * t, dtype=torch.float32).view(2, b, t)
+    batch = Batch(["c"] * b, ["v"] * b, torch.zeros(b, 2, dtype=torch.long), torch.ones(b, 2, dtype=torch.long),
+                  frames, mask, torch.zeros(1, b, b), relevance, 0.0)
+    out = subsample_frames(batch, 4, torch.Generator().manual_seed(0))
+    pos = out.frame_positions
+    assert pos.shape == (b, 4) and bool((pos[:, 1:] > pos[:, :-1]).all())  # distinct, in temporal order
+    assert torch.equal(out.frames[:, :, 0, 0, 0].long(), pos + torch.arange(b)[:, None] * t)
+    assert torch.equal(out.teacher_relevance, relevance.gather(2, pos[None].expand(2, -1, -1)))
+    assert out.frame_mask[:2].all() and out.frame_mask[2].sum() == 3  # the short clip keeps its 3 real frames
+    assert set(pos[2, :3].tolist()) == {0, 1, 2}
+    assert subsample_frames(batch, 6, torch.Generator()) is batch
