@@ -2,8 +2,9 @@
 steps one process takes on the same global batch, and only rank 0 writes.
 
 The run distils both synthetic teachers (coarse KL over ``fine_t`` and the half-scored
-``sparse_t``, fine frame CE over ``fine_t``) beside InfoNCE, so the gathered embeddings,
-the gathered frame weights and mask, and the global teacher matrices all enter the losses.
+``sparse_t``, fine frame CE and relational KL + structure discrimination over ``fine_t``)
+beside InfoNCE, so the gathered embeddings, the gathered frame weights and mask, and the
+global teacher matrices (scores, frame relevance, intra-modal cosines) all enter the losses.
 Steps after the first compare the updates too: equal losses at step s need equal
 gradients at steps < s.
 """
@@ -58,6 +59,7 @@ def _config(path: Path, store, tok, cache) -> Path:
         "train": {"steps": STEPS, "lr": 2e-3, "warmup_steps": 1, "log_every": 1, "device": "cpu", "threads": 1},
         "loss.coarse": {"kind": "kl", "teachers": ["fine_t", "sparse_t"], "teacher_temperature": 0.5},
         "loss.fine": {"weight": 1.0, "teachers": ["fine_t"]},
+        "loss.relational": {"kind": "relational", "teachers": ["fine_t"], "weight": 1.0, "discrimination": 0.5},
     }))
     return path
 
@@ -101,7 +103,8 @@ def test_torchrun_two_cpu_processes_take_the_single_process_steps(synthetic_stor
     worst = 0.0
     for one, two in zip(single_rows, ddp_rows):
         assert set(one) == set(two) >= {"loss", "retrieval_loss", "kl_distill_loss", "frame_distill_loss",
-                                         "coarse/fine_t", "coarse/sparse_t"}
+                                         "coarse/fine_t", "coarse/sparse_t", "relational_distill_loss",
+                                         "discrimination_distill_loss"}
         for key in one:
             assert math.isclose(two[key], one[key], rel_tol=RTOL, abs_tol=1e-7), (one["step"], key, one[key], two[key])
             worst = max(worst, abs(two[key] - one[key]) / max(abs(one[key]), 1e-12))
