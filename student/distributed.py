@@ -64,8 +64,7 @@ def init(device: torch.device) -> tuple[Group, torch.device]:
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        kwargs = {"device_id": device} if device.type == "cuda" else {}
-        dist.init_process_group(backend, rank=group.rank, world_size=world, **kwargs)
+        dist.init_process_group(backend, rank=group.rank, world_size=world)
     return group, device
 
 
