@@ -31,8 +31,8 @@ from stores.audit.measure import read_truth
 from stores.layout import Store
 from stores.splits import current_teachers, split_pairs, teachers_with_frames
 
-from .config import ConfigError, ExperimentConfig
 from . import distributed
+from .config import ConfigError, ExperimentConfig
 from .data import TrainBatches, batch_plan, build_train_set, make_loader, split_holdout
 from .distributed import SINGLE, Group
 from .evaluate import autocast, encode_split, evaluate_vectors
