@@ -73,11 +73,6 @@ def close(group: Group) -> None:
         dist.destroy_process_group()
 
 
-def barrier(group: Group) -> None:
-    if group.active:
-        dist.barrier()
-
-
 @contextmanager
 def main_first(group: Group):
     """Rank 0 runs the block first (it decodes the frame cache, builds the teacher matrices),
