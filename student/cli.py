@@ -50,8 +50,13 @@ def train_command(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
     videos: Optional[Path] = typer.Option(None, "--videos", help="override data.videos: the folder of the store's videos"),
 ) -> None:
-    """Train one student; print its test-split metrics."""
+    """Train one student; print its test-split metrics.
+
+    ``torchrun --nproc-per-node N -m teachkit student train ...`` trains on N processes
+    (``data.batch_size`` is the global batch); rank 0 alone shows progress, prints and writes.
+    """
     import dataclasses
+    import os
 
     import stores.progress
     from stores.metrics import format_table
@@ -59,7 +64,8 @@ def train_command(
     from .config import load_experiment
     from .train import train
 
-    stores.progress.configure(enabled=not no_progress)
+    main = os.environ.get("RANK", "0") == "0"  # torchrun's other ranks stay quiet
+    stores.progress.configure(enabled=not no_progress and main)
     console = _console()
     cfg = load_experiment(config, overrides or ())
     if seed is not None:
@@ -67,12 +73,14 @@ def train_command(
     if videos is not None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, videos=str(videos)))
     with _progress(console) as progress:
-        result = train(cfg, out, progress=progress)
+        result = train(cfg, out, progress=progress if main else None)
+    if result is None:  # not rank 0
+        return
     t = result.timings
     console.print(
         f"run {result.folder}: {t['steps']} steps, {t['step_ms']:.0f} ms/step, batch assembly "
         f"{t['batch_assembly_ms']:.1f} ms/batch (wait {t['batch_wait_ms']:.1f} ms), loss "
-        f"{result.first_loss:.3f} -> {result.last_loss:.3f}"
+        f"{result.first_loss:.3f} -> {result.last_loss:.3f}" + (f", {t['world_size']} processes" if t["world_size"] > 1 else "")
     )
     rows = {result.folder.name: result.metrics}
     if result.val_metrics is not None:

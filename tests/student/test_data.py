@@ -109,23 +109,33 @@ def test_holdout_is_a_fixed_set_of_whole_videos():
     assert split_holdout(pairs, 0) == (pairs, [])
 
 
-def test_subsample_frames_keeps_order_positions_and_the_teachers_relevance():
-    import torch
+def test_frame_slots_are_ordered_real_frames():
+    from student.data import frame_slots
 
-    from student.data import Batch, subsample_frames
-
-    b, t = 3, 6
-    frames = torch.arange(b * t, dtype=torch.uint8).view(b, t, 1, 1, 1).expand(b, t, 2, 2, 3).contiguous()
-    mask = torch.ones(b, t, dtype=torch.bool)
+    mask = np.ones((3, 6), dtype=bool)
     mask[2, 3:] = False  # a short clip: three real frames
-    relevance = torch.arange(2 * b * t, dtype=torch.float32).view(2, b, t)
-    batch = Batch(["c"] * b, ["v"] * b, torch.zeros(b, 2, dtype=torch.long), torch.ones(b, 2, dtype=torch.long),
-                  frames, mask, torch.zeros(1, b, b), relevance, 0.0)
-    out = subsample_frames(batch, 4, torch.Generator().manual_seed(0))
-    pos = out.frame_positions
-    assert pos.shape == (b, 4) and bool((pos[:, 1:] > pos[:, :-1]).all())  # distinct, in temporal order
-    assert torch.equal(out.frames[:, :, 0, 0, 0].long(), pos + torch.arange(b)[:, None] * t)
-    assert torch.equal(out.teacher_relevance, relevance.gather(2, pos[None].expand(2, -1, -1)))
-    assert out.frame_mask[:2].all() and out.frame_mask[2].sum() == 3  # the short clip keeps its 3 real frames
-    assert set(pos[2, :3].tolist()) == {0, 1, 2}
-    assert subsample_frames(batch, 6, torch.Generator()) is batch
+    slots = frame_slots(mask, 4, np.random.default_rng(0))
+    assert slots.shape == (3, 4) and bool((slots[:, 1:] > slots[:, :-1]).all())  # distinct, in temporal order
+    assert set(slots[2, :3].tolist()) == {0, 1, 2}  # the short clip keeps its real frames first
+    assert np.array_equal(slots, frame_slots(mask, 4, np.random.default_rng(0)))
+
+
+def test_train_frames_subset_carries_its_frames_relevance_and_positions(synthetic_store, tmp_path):
+    store, tok, _ = synthetic_store
+    cache = _cache(store, tmp_path)
+    with stores.connect(store) as con:
+        pairs = split_pairs(con, "train")
+    ts = build_train_set(pairs, cache, load_tokenizer(str(tok)), 12)
+    plan = batch_plan(ts.video_rows, 4, 3, seed=0)
+    reader = KnowledgeReader(str(store), "train", ["fine_t"], ["fine_t"])
+    full = list(make_loader(TrainBatches(ts, plan, cache.folder, reader, window=2), num_workers=0))
+    sub = list(make_loader(TrainBatches(ts, plan, cache.folder, reader, window=2, train_frames=2, seed=7), num_workers=0))
+    again = list(make_loader(TrainBatches(ts, plan, cache.folder, reader, window=3, train_frames=2, seed=7), num_workers=2))
+    for f, s, a in zip(full, sub, again):
+        pos = s.frame_positions
+        assert pos.shape == (4, 2) and full[0].frame_positions is None
+        rows = torch.arange(4)[:, None]
+        assert torch.equal(s.frames, f.frames[rows, pos])  # the frames at those slots
+        assert torch.equal(s.frame_mask, f.frame_mask[rows, pos])
+        assert torch.equal(s.teacher_relevance, f.teacher_relevance[:, rows, pos])  # their relevance with them
+        assert torch.equal(a.frame_positions, pos)  # the same draw whatever the window or workers
