@@ -25,8 +25,8 @@ from stores.splits import SplitData
 from stores.writer import FeatureShards, RunWriter, ShardWriter
 
 from .prepare import TeacherPlan
-from .shards import pending_shards
-from .videos import shard_ranges, stored_notes
+
+# .shards and .videos import torch: a run whose teachers are all cached never does
 
 
 @dataclass
@@ -100,6 +100,8 @@ def encodings(jobs: list[Job]) -> dict[str, list[Job]]:
 
 def encode_units(jobs: list[Job], splits: dict[str, SplitData], shard_videos: int) -> list[tuple[str, str, int]]:
     """Every ``(encoding, split, index)`` of these jobs, in a fixed order."""
+    from .videos import shard_ranges
+
     return [(fp, name, i) for fp in encodings(jobs) for name, split in splits.items()
             for i in range(len(shard_ranges(split, shard_videos)))]
 
@@ -113,6 +115,8 @@ def score_units(jobs: list[Job], splits: dict[str, SplitData]) -> list[tuple[str
 def encode_needed(store, group: list[Job], split: SplitData, index: int) -> bool:
     """Whether an encode shard is still to be written: missing while a job of its encoding
     has a caption shard of the split left to score."""
+    from .shards import pending_shards
+
     if FeatureShards(store, group[0].plan.encode_fingerprint).has(split.name, index):
         return False
     return any(pending_shards(j, split) for j in group)
@@ -125,6 +129,8 @@ def share(units: list, index: int, count: int) -> list:
 
 def missing_scores(job: Job, splits: dict[str, SplitData]) -> int:
     """Caption shards of the job's run not written yet (0: complete, it can be committed)."""
+    from .shards import pending_shards
+
     return sum(len(pending_shards(job, s)) for s in splits.values())
 
 
@@ -132,6 +138,7 @@ def commit_jobs(jobs: list[Job], splits: dict[str, SplitData], started: float, s
                 keep_features: bool) -> list[Outcome]:
     """Commit every job (the driver only), then drop the encode shards no uncommitted job needs."""
     from .quality import EVAL_SPLIT, stored_metrics
+    from .videos import stored_notes
 
     outcomes, empty = [], []
     for j in jobs:
