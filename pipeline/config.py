@@ -109,7 +109,7 @@ class EngineConfig:
     gpus_per_actor: float | None = None  # ray: num_gpus of each actor; none: 1 when the cluster has GPUs
     shard_videos: int = 64  # videos per encode shard (the encode pass's unit of work and resumption)
     keep_features: bool = False  # keep the encode shards after the runs commit (re-score without decoding)
-    wait_seconds: float = 3600.0  # --shard i/n: how long to wait for the other jobs' encode shards
+    wait_seconds: float = 600.0  # --shard i/n: wait this long for the other jobs' encode shards, then encode them here
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,10 @@ shards decoded and encoded (:func:`.videos.encode_split`), then each teacher's p
 shards scored from the stored features (:func:`.shards.write_split`), then the commit.
 :func:`run_share` does job ``i`` of ``n``'s share of the same units (:func:`.work.share`),
 without the run's lock (each job writes shards only, under deterministic names); between the
-passes it waits for the other jobs' encode shards, and when its share leaves nothing missing
-it commits (a job that finds the lock taken or the run committed leaves that to the other).
+passes it waits (``[engine] wait_seconds``) for the other jobs' encode shards and then encodes
+any still missing itself (so jobs that run one after another complete too), and when its share
+leaves nothing missing it commits (a job that finds the lock taken or the run committed leaves
+that to the other).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from stores.errors import InputError, RuntimeFailure
+from stores.errors import InputError
 from stores.layout import LockHeld, StoreError
 from stores.writer import FeatureShards
 
@@ -158,7 +160,14 @@ def run_share(plans, cfg, store, splits, index: int, count: int, log, bar) -> tu
         encode_pass(jobs, splits, cfg, bar, enc_todo)
     if sc_todo:
         scoring = [j for j in jobs if j.name in {u[0] for u in sc_todo}]
-        _wait_for_encodings(store, scoring, splits, sc_todo, cfg.engine, log)
+        late = _wait_for_encodings(store, scoring, splits, sc_todo, cfg.engine, log)
+        if late:  # another job is slow, gone or never started: encode its shards here (same bytes)
+            log(f"shard {index}/{count}: encoding {len(late)} shard(s) of other jobs' shares here")
+            for fp in {u[0] for u in late}:
+                lead = groups[fp][0]
+                if lead.teacher is None:
+                    lead.teacher = load_teacher(lead.plan, log)
+            encode_pass(jobs, splits, cfg, bar, late)
         score_pass(scoring, splits, cfg, bar, sc_todo)
     return try_commit(plans, store, splits, started, cfg, log)
 
@@ -189,24 +198,21 @@ def try_commit(plans, store, splits, started, cfg, log) -> tuple[list, list]:
     return outcomes, missing
 
 
-def _wait_for_encodings(store, jobs, splits, units, engine, log) -> None:
-    """Block until every encode shard the score units read exists (other jobs write them)."""
+def _wait_for_encodings(store, jobs, splits, units, engine, log) -> list[tuple[str, str, int]]:
+    """Wait up to ``engine.wait_seconds`` for the encode shards the score units read (other
+    jobs write them); return the encode units still missing then."""
     from .videos import shard_ranges
 
-    wanted = {(j.plan.encode_fingerprint, name) for j in jobs for n, name, i in units
-              if n == j.name and not j.writer.has_shard("scores", name, i)}
+    wanted = sorted({(j.plan.encode_fingerprint, name) for j in jobs for n, name, i in units if n == j.name})
+    needed = [(fp, name, i) for fp, name in wanted
+              for i in range(len(shard_ranges(splits[name], engine.shard_videos)))]
     deadline = time.monotonic() + engine.wait_seconds
     said = False
-    for fp, name in sorted(wanted):
-        shards = FeatureShards(store, fp)
-        for i in range(len(shard_ranges(splits[name], engine.shard_videos))):
-            while not shards.has(name, i):
-                if time.monotonic() > deadline:
-                    raise RuntimeFailure(
-                        f"encoding {shards.encode}: encode shard {name}/{i} did not appear within "
-                        f"engine.wait_seconds = {engine.wait_seconds:g}; is its `--shard` job running?"
-                    )
-                if not said:
-                    log(f"waiting for the other jobs' encode shards ({name}/{i} first)")
-                    said = True
-                time.sleep(0.2)
+    while True:
+        missing = [u for u in needed if not FeatureShards(store, u[0]).has(u[1], u[2])]
+        if not missing or time.monotonic() >= deadline:
+            return missing
+        if not said:
+            log(f"waiting up to {engine.wait_seconds:g}s for {len(missing)} encode shard(s) of the other jobs")
+            said = True
+        time.sleep(0.2)

@@ -135,7 +135,9 @@ def _encode(ray, jobs, splits, cfg, spec, gpus, log) -> None:
                       "paths": [str(split.paths[v]) if visual else "" for v in videos]})
     log(f"ray: encoding {len(items)} shard(s) of {len(groups)} encoding(s) on {cfg.engine.encode_actors} actor(s)")
     ds = ray.data.from_items(items)
-    ds = ds.map(decode_shard, fn_kwargs={"frames": cfg.frames}, num_cpus=1)
+    # a ray_remote_args_fn keeps Ray Data from fusing the decode tasks into the actor pool
+    # (decoding would then run inside the encoder actors, one shard at a time)
+    ds = ds.map(decode_shard, fn_kwargs={"frames": cfg.frames}, ray_remote_args_fn=decode_task_args)
     ds = ds.map_batches(EncodeActor, batch_size=1, fn_constructor_kwargs={"spec": spec},
                         compute=ray.data.ActorPoolStrategy(size=cfg.engine.encode_actors),
                         num_gpus=gpus or None, num_cpus=1)
@@ -165,6 +167,11 @@ def _score(ray, jobs, splits, cfg, spec, gpus, log) -> None:
 def _needs_frames(plan) -> bool:
     """Whether a teacher's encoding decodes frames, without loading it (text teachers never do)."""
     return plan.cfg.kind != "text"
+
+
+def decode_task_args() -> dict:
+    """A decode task: one CPU, spread over the cluster's nodes."""
+    return {"num_cpus": 1, "scheduling_strategy": "SPREAD"}
 
 
 def decode_shard(row: dict, frames) -> dict:

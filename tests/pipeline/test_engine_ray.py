@@ -160,10 +160,11 @@ def test_ray_engine_on_an_s3_store(project, cluster, tmp_path, s3_root):
     assert again.status == "cached"
 
 
-def test_a_killed_ray_driver_resumes_without_duplicates(project, cluster, tmp_path):
+def test_a_killed_ray_driver_resumes_without_duplicates(project, cluster, tmp_path, monkeypatch):
     """SIGKILL a real `teachkit teachers run --engine ray --address ...` driver mid-way; the rerun
     keeps every shard it wrote, adds the rest, and every row exists once."""
     root, source, _ = project
+    monkeypatch.syspath_prepend(str(root / "plugins"))
     flag = tmp_path / "slow"
     flag.write_text("")
     config = tmp_path / "slow.toml"
