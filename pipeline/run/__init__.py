@@ -2,10 +2,15 @@
 
 Steps: demo data (if configured) -> manifest (skipped when unchanged) -> bootstrapped
 checkpoints -> per teacher a fingerprint; a teacher whose fingerprint has a committed run
-prints ``cached`` and loads nothing. The others are loaded once each and computed
-together, split by split: each video is decoded once for all of them
-(:mod:`.videos`), then each teacher scores its pending shards (:mod:`.shards`), measures
-its test-split retrieval from what it stored (:mod:`.quality`) and commits.
+prints ``cached`` and loads nothing. The others are computed together in two passes that
+meet on disk: the encode pass decodes each video once for all of them and stores each
+encoding's video features in encode shards (:mod:`.videos`); the score pass scores each
+teacher's caption shards from those features (:mod:`.shards`); then each run measures its
+test-split retrieval from what it stored (:mod:`.quality`) and commits (:mod:`.work`).
+
+Where the units run is the engine's business: ``local`` (:mod:`.local`, this process, the
+default), ``ray`` (:mod:`.ray_engine`, a Ray Data pipeline) or ``--shard i/n`` array jobs
+(:func:`.local.run_share`, then ``teachkit teachers commit`` or the last job commits).
 
 Progress goes to stderr; one result line per teacher and the metrics table go to stdout.
 """
