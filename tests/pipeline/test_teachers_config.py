@@ -229,3 +229,20 @@ def test_demo_judges_are_cross_fitted_copies_of_clip_mean():
         opts = parse_options(bootstrap_table(t.bootstrap, t.holdout))
         assert opts.holdout == t.holdout
         assert opts.as_dict() | {"holdout": None, "threads": 0} == mean.as_dict() | {"threads": 0}
+
+
+def test_pretrained_artefacts_are_declared_and_teachers_name_them_as_init(tmp_path):
+    raw = _raw(bootstrap={"objective": "fine", "init": "clip_base"})
+    raw["pretrained"] = [{"name": "clip_base", "model": "artifacts/pretrained/clip_base",
+                          "bootstrap": {"objective": "image"}}]
+    cfg = parse_config(raw, tmp_path)
+    assert cfg.pretrained[0].model == str(tmp_path / "artifacts/pretrained/clip_base")
+    assert cfg.teachers[0].bootstrap["init"] == cfg.pretrained[0].model  # the name, resolved to its folder
+    raw["teachers"][0]["bootstrap"]["init"] = "models/other"  # not a declared name: a folder
+    assert parse_config(raw, tmp_path).teachers[0].bootstrap["init"] == str(tmp_path / "models/other")
+    raw["pretrained"][0]["bootstrap"] = {}
+    with pytest.raises(ConfigError, match=r"pretrained\[0\] \(clip_base\)\.bootstrap\.objective is required"):
+        parse_config(raw, tmp_path)
+    raw["pretrained"] = [raw["pretrained"][0] | {"bootstrap": {"objective": "image"}}] * 2
+    with pytest.raises(ConfigError, match="pretrained: duplicate names"):
+        parse_config(raw, tmp_path)
