@@ -20,7 +20,7 @@ from stores.errors import InputError
 from stores.layout import LockHeld, StoreError
 from stores.writer import FeatureShards
 
-from .shards import write_split
+from .shards import pending_shards, write_split
 from .videos import Encoder, encode_split, load_features
 from .work import (Job, commit_jobs, encode_needed, encode_units, encodings, missing_scores, run_writer,
                    score_units, share, shard_writer)
@@ -118,8 +118,6 @@ def score_pass(jobs, splits, cfg, bar, units=None) -> None:
             only = None if wanted is None else wanted.get((j.name, split.name), set())
             if only is not None and not only:
                 continue
-            from .shards import pending_shards
-
             if not [i for i in pending_shards(j, split) if only is None or i in only]:
                 continue
             device = getattr(j.teacher, "device", None)

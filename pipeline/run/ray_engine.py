@@ -25,7 +25,7 @@ import pickle
 import time
 from pathlib import Path
 
-from stores.errors import TeachkitError, UsageError
+from stores.errors import RuntimeFailure, TeachkitError, UsageError
 
 from .work import Job, commit_jobs, encode_needed, encode_units, encodings, run_writer, score_units
 
@@ -141,7 +141,7 @@ def _encode(ray, jobs, splits, cfg, spec, gpus, log) -> None:
     ds = ds.map_batches(EncodeActor, batch_size=1, fn_constructor_kwargs={"spec": spec},
                         compute=ray.data.ActorPoolStrategy(size=cfg.engine.encode_actors),
                         num_gpus=gpus or None, num_cpus=1)
-    for row in ds.take_all():
+    for row in _rows(ds):
         for fp, timings in json.loads(row["timings"]).items():
             for j in groups[fp]:
                 for k, v in timings.items():
@@ -159,7 +159,7 @@ def _score(ray, jobs, splits, cfg, spec, gpus, log) -> None:
     ds = ds.map_batches(ScoreActor, batch_size=1, fn_constructor_kwargs={"spec": spec},
                         compute=ray.data.ActorPoolStrategy(size=cfg.engine.score_actors),
                         num_gpus=gpus or None, num_cpus=1)
-    for row in ds.take_all():
+    for row in _rows(ds):
         for k, v in json.loads(row["timings"]).items():
             by_name[row["teacher"]].add_time(k, v)
 
@@ -206,6 +206,9 @@ class EncodeActor:
         return self.encoders[fp]
 
     def __call__(self, batch: dict) -> dict:
+        return _reporting(self.encode, batch, ("split", "index", "timings"))
+
+    def encode(self, batch: dict) -> dict:
         from .videos import encode_shard, prepare_decoded, preparations, shard_ranges
 
         out = {"split": [], "index": [], "timings": []}
@@ -250,6 +253,9 @@ class ScoreActor:
         return self.jobs[name]
 
     def __call__(self, batch: dict) -> dict:
+        return _reporting(self.score, batch, ("teacher", "split", "index", "timings"))
+
+    def score(self, batch: dict) -> dict:
         from stores.writer import FeatureShards
 
         from .shards import write_split
@@ -275,21 +281,44 @@ class ScoreActor:
         return out
 
 
+def _reporting(fn, batch: dict, columns: tuple[str, ...]) -> dict:
+    """``fn(batch)`` with an ``error`` column: a teachkit error (a bad checkpoint, non-finite
+    scores) travels back as a row, whole, because Ray re-raises a task's exception as its own
+    type with the original only in the traceback text."""
+    try:
+        out = fn(batch)
+        return out | {"error": [b""] * len(out[columns[0]])}
+    except TeachkitError as e:
+        try:
+            blob = pickle.dumps(e)
+            pickle.loads(blob)
+        except Exception:  # an error class that does not round-trip: keep its line
+            blob = pickle.dumps(RuntimeFailure(e.one_line()))
+        return {c: [""] if c != "index" else [-1] for c in columns} | {"timings": ["{}"], "error": [blob]}
+
+
+def _rows(ds):
+    """The result rows of a dataset; the first error row stops the pipeline and is raised."""
+    for row in ds.iter_rows():
+        if row["error"]:
+            raise pickle.loads(row["error"])
+        yield row
+
+
 def original_error(e: BaseException) -> TeachkitError | None:
-    """The teachkit error a Ray task raised, out of Ray's wrappers (None if there is none)."""
+    """The teachkit error a Ray task raised, out of Ray's wrappers (None if there is none).
+
+    Ray re-raises a task's exception as ``RayTaskError(<its class>)``, an instance of both
+    whose message carries the remote traceback; its ``cause`` is the exception itself."""
     seen, stack = set(), [e]
     while stack:
         x = stack.pop()
         if x is None or id(x) in seen:
             continue
         seen.add(id(x))
-        cause = getattr(x, "cause", None)
-        if isinstance(x, TeachkitError) and type(x).__module__.split(".")[0] != "ray":
-            if x.__class__.__name__.startswith("RayTaskError"):
-                stack.append(cause)
-                continue
+        if isinstance(x, TeachkitError) and not type(x).__name__.startswith("RayTaskError"):
             return x
-        stack += [cause, x.__cause__, x.__context__]
+        stack += [getattr(x, "cause", None), x.__cause__, x.__context__]
     return None
 
 
