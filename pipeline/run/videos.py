@@ -108,47 +108,84 @@ def prepare_decoded(decoded: list, prepares: dict) -> list:
             for d in decoded]
 
 
+class ShardEncoder:
+    """Encodes one encode shard as its videos arrive, in order, and writes it at the end.
+
+    Each encoder takes its decodable videos in runs of ``video_batch`` as they come (so the
+    local engine encodes while later videos are still decoding); the runs -- and so the
+    features -- depend only on the shard, whichever engine fed it.
+    """
+
+    def __init__(self, split: SplitData, index: int, videos: range, encoders: list[Encoder], keys: dict[int, object]):
+        self.split, self.index, self.videos, self.encoders, self.keys = split, index, videos, encoders, keys
+        self.decoded: list = []
+        self.pending: list[list[int]] = [[] for _ in encoders]
+        self.blobs: list[dict[int, bytes]] = [{} for _ in encoders]
+
+    def add(self, decoded) -> None:
+        """The next video's :func:`decode_video` result (None when no encoder needs frames)."""
+        r = len(self.decoded)
+        self.decoded.append(decoded)
+        for pos, enc in enumerate(self.encoders):
+            if enc.needs_frames and isinstance(decoded, Failed):
+                continue
+            self.pending[pos].append(r)
+            if len(self.pending[pos]) == enc.cfg.video_batch:
+                self._encode(pos)
+
+    def finish(self) -> None:
+        """Encode what is left and write the shard of every encoder."""
+        if len(self.decoded) != len(self.videos):
+            raise ValueError(f"encode shard {self.index}: {len(self.decoded)} of {len(self.videos)} videos given")
+        for pos, enc in enumerate(self.encoders):
+            if self.pending[pos]:
+                self._encode(pos)
+            start = time.perf_counter()
+            level, note = [], []
+            for d in self.decoded:
+                if enc.needs_frames and isinstance(d, Failed):
+                    level.append("error"), note.append(d.reason)
+                elif enc.needs_frames and d[1]:
+                    level.append("warning"), note.append(d[1])
+                else:
+                    level.append(None), note.append(None)
+            enc.shards.write(self.split.name, self.index, pa.table({
+                "video_id": [self.split.video_ids[i] for i in self.videos],
+                "features": pa.array([self.blobs[pos].get(r) for r in range(len(self.videos))], pa.large_binary()),
+                "level": pa.array(level, pa.string()),
+                "note": pa.array(note, pa.string()),
+            }))
+            enc.add_time("write", time.perf_counter() - start)
+
+    def _encode(self, pos: int) -> None:
+        enc, rows = self.encoders[pos], self.pending[pos]
+        idx = [self.videos[r] for r in rows]
+        batch = VideoBatch(
+            video_ids=[self.split.video_ids[i] for i in idx],
+            frames=[self.decoded[r][0][self.keys[pos]] for r in rows] if enc.needs_frames else None,
+            captions=[self.split.video_captions[i] for i in idx],
+        )
+        start = time.perf_counter()
+        feats = enc.teacher.encode_videos(batch)
+        enc.add_time("encode_videos", time.perf_counter() - start)
+        start = time.perf_counter()
+        self.blobs[pos].update({r: pack(feats, j) for j, r in enumerate(rows)})
+        enc.add_time("write", time.perf_counter() - start)
+        self.pending[pos] = []
+
+
 def encode_shard(split: SplitData, index: int, videos: range, decoded: list, encoders: list[Encoder],
                  keys: dict[int, object]) -> None:
-    """Encode and write shard ``index`` of ``split`` for each of ``encoders``.
+    """Encode and write shard ``index`` of ``split`` for each of ``encoders``: the encode
+    pass's unit of work.
 
     ``decoded[r]`` is :func:`decode_video`'s result for split video ``videos[r]`` (None when
     no encoder needs frames); ``keys`` maps an encoder's position to its prepare key.
     """
-    for pos, enc in enumerate(encoders):
-        ok = [r for r in range(len(videos)) if not (enc.needs_frames and isinstance(decoded[r], Failed))]
-        blobs: dict[int, bytes] = {}
-        for lo in range(0, len(ok), enc.cfg.video_batch):
-            rows = ok[lo : lo + enc.cfg.video_batch]
-            idx = [videos[r] for r in rows]
-            batch = VideoBatch(
-                video_ids=[split.video_ids[i] for i in idx],
-                frames=[decoded[r][0][keys[pos]] for r in rows] if enc.needs_frames else None,
-                captions=[split.video_captions[i] for i in idx],
-            )
-            start = time.perf_counter()
-            feats = enc.teacher.encode_videos(batch)
-            enc.add_time("encode_videos", time.perf_counter() - start)
-            start = time.perf_counter()
-            blobs.update({r: pack(feats, j) for j, r in enumerate(rows)})
-            enc.add_time("write", time.perf_counter() - start)
-        start = time.perf_counter()
-        level, note = [], []
-        for r in range(len(videos)):
-            d = decoded[r]
-            if enc.needs_frames and isinstance(d, Failed):
-                level.append("error"), note.append(d.reason)
-            elif enc.needs_frames and d[1]:
-                level.append("warning"), note.append(d[1])
-            else:
-                level.append(None), note.append(None)
-        enc.shards.write(split.name, index, pa.table({
-            "video_id": [split.video_ids[i] for i in videos],
-            "features": pa.array([blobs.get(r) for r in range(len(videos))], pa.large_binary()),
-            "level": pa.array(level, pa.string()),
-            "note": pa.array(note, pa.string()),
-        }))
-        enc.add_time("write", time.perf_counter() - start)
+    shard = ShardEncoder(split, index, videos, encoders, keys)
+    for d in decoded:
+        shard.add(d)
+    shard.finish()
 
 
 def encode_split(split: SplitData, todo: dict[int, list[Encoder]], shard_videos: int, frames: FramesConfig,
@@ -156,7 +193,8 @@ def encode_split(split: SplitData, todo: dict[int, list[Encoder]], shard_videos:
     """Run :func:`encode_shard` here for every shard in ``todo`` (index -> encoders needing it).
 
     One thread pool decodes ahead across shards, each video once for all the encoders of its
-    shard; a shard is encoded and written as soon as its last video is decoded.
+    shard; the encoders take the videos as they arrive (:class:`ShardEncoder`), and a shard
+    is written as soon as its last video is encoded.
     """
     ranges = shard_ranges(split, shard_videos)
     order = sorted(todo)
@@ -177,17 +215,19 @@ def encode_split(split: SplitData, todo: dict[int, list[Encoder]], shard_videos:
     pool = ThreadPoolExecutor(frames.decode_workers, thread_name_prefix="decode")
     try:
         results = _ordered(pool, work, len(items), ahead) if visual else ((None, 0.0) for _ in items)
-        decoded: list = []
+        shard = None
         for k, (res, waited) in enumerate(results):
             i = items[k][0]
             for e in todo[i]:
                 if e.needs_frames:
                     e.add_time("decode_wait", waited)
-            decoded.append(res)
-            if len(decoded) == len(ranges[i]):
+            if shard is None:
                 ks = {pos: keys[encoders.index(e)] for pos, e in enumerate(todo[i]) if e.needs_frames}
-                encode_shard(split, i, ranges[i], decoded, todo[i], ks)
-                decoded = []
+                shard = ShardEncoder(split, i, ranges[i], todo[i], ks)
+            shard.add(res)
+            if len(shard.decoded) == len(ranges[i]):
+                shard.finish()
+                shard = None
             if task is not None:
                 progress.advance(task)
     finally:
