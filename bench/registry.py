@@ -14,6 +14,8 @@ BENCHMARKS: dict[str, str] = {
     "search": "bench.search",  # search_qps_ratio
     "scale": "bench.scale",  # scale
     "teacher_stage": "bench.teacher_stage",  # teacher_stage_efficiency
+    "engines": "bench.engines",  # runner_over_parts_local, rescore_speedup
+    "ray_engine": "bench.ray_engine",  # runner_over_parts_ray, ray_over_local
     "cache": "bench.cache",  # cache_rerun_s, cache_rerun_model_loads
     "distill": "bench.distill",  # distill_overhead, online_over_store
 }

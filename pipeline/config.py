@@ -19,6 +19,10 @@
     num_frames = 12              # uniform sampling (CLIP4Clip); shorter clips are padded
     # fps = 1.0                  # optional: resample before sampling
 
+    [engine]                     # optional: where the teacher stage runs
+    kind = "local"               # local (one process) | ray (a Ray Data pipeline)
+    # address = "auto"           # ray: the cluster to join (none: start one on this machine)
+
     [[teachers]]
     name = "clip_fine"
     kind = "clip"                # clip | text | plugin | imported
@@ -87,6 +91,27 @@ class FramesConfig:
     decode_workers: int = 4  # threads decoding (and preparing) videos ahead of the encoders
 
 
+ENGINES = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """``[engine]``: where the encode and score passes run (pipeline.run.engines).
+
+    Nothing here changes a score: only ``shard_videos`` enters the encode pass's fingerprint,
+    because it names the encode shards.
+    """
+
+    kind: str = "local"  # local | ray
+    address: str | None = None  # ray: the cluster to join ("auto", "ray://head:10001"); none: a local one
+    encode_actors: int = 1  # ray: encoder actors (each loads every teacher being encoded once)
+    score_actors: int = 1  # ray: scoring actors (each loads a teacher once and a split's features)
+    gpus_per_actor: float | None = None  # ray: num_gpus of each actor; none: 1 when the cluster has GPUs
+    shard_videos: int = 64  # videos per encode shard (the encode pass's unit of work and resumption)
+    keep_features: bool = False  # keep the encode shards after the runs commit (re-score without decoding)
+    wait_seconds: float = 600.0  # --shard i/n: wait this long for the other jobs' encode shards, then encode them here
+
+
 @dataclass(frozen=True)
 class TeacherConfig:
     name: str
@@ -130,6 +155,7 @@ class PipelineConfig:
     frames: FramesConfig
     teachers: tuple[TeacherConfig, ...]
     pretrained: tuple[PretrainedConfig, ...] = ()
+    engine: EngineConfig = field(default_factory=EngineConfig)
     path: Path | None = None  # the file it came from
     overrides: tuple[str, ...] = ()  # the --set FIELD=VALUE applied on top of it
 
@@ -165,8 +191,9 @@ def load_config(path: str | Path, base: str | Path | None = None, overrides: lis
 def parse_config(raw: dict, base: Path) -> PipelineConfig:
     if _NOT_IN_TOML & set(raw):
         key = sorted(_NOT_IN_TOML & set(raw))[0]
-        raise ConfigError(f"unknown field {key}; config fields are ['dataset', 'frames', 'pretrained', 'store', 'teachers']")
-    cfg = build(PipelineConfig, {"store": {}, "frames": {}, **raw}, base=base, skip=_NOT_IN_TOML)
+        raise ConfigError(f"unknown field {key}; config fields are "
+                          "['dataset', 'engine', 'frames', 'pretrained', 'store', 'teachers']")
+    cfg = build(PipelineConfig, {"store": {}, "frames": {}, "engine": {}, **raw}, base=base, skip=_NOT_IN_TOML)
     if not cfg.teachers:
         raise ConfigError("teachers: expected at least one [[teachers]] table")
     frames = cfg.frames
@@ -176,6 +203,12 @@ def parse_config(raw: dict, base: Path) -> PipelineConfig:
         raise ConfigError(f"frames.fps must be positive, got {frames.fps}")
     if frames.decode_workers < 1:
         raise ConfigError(f"frames.decode_workers must be >= 1, got {frames.decode_workers}")
+    _choice(cfg.engine.kind, ENGINES, "engine.kind")
+    for name in ("encode_actors", "score_actors", "shard_videos"):
+        if getattr(cfg.engine, name) < 1:
+            raise ConfigError(f"engine.{name} must be >= 1, got {getattr(cfg.engine, name)}")
+    if cfg.engine.gpus_per_actor is not None and cfg.engine.gpus_per_actor < 0:
+        raise ConfigError(f"engine.gpus_per_actor must be >= 0, got {cfg.engine.gpus_per_actor}")
     pretrained = tuple(_pretrained(p, f"pretrained[{i}]", base) for i, p in enumerate(cfg.pretrained))
     artefacts = {p.name: p.model for p in pretrained}
     if len(artefacts) < len(pretrained):

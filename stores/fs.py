@@ -109,9 +109,9 @@ class StoreFS:
         pq.write_table(table, buf, **options)
         self.write_bytes(key, buf.getvalue().to_pybytes())
 
-    def read_parquet(self, key: str) -> pa.Table:
+    def read_parquet(self, key: str, columns: list[str] | None = None) -> pa.Table:
         with self.open_input(key) as f:
-            return pq.read_table(f)
+            return pq.read_table(f, columns=columns)
 
     def parquet_rows(self, key: str) -> int:
         """Rows of a Parquet file, from its footer."""
@@ -243,8 +243,8 @@ class ObjectFS(StoreFS):
         """The filesystem DuckDB reads this store's URLs through (``register_filesystem``)."""
         return self.fs
 
-    def read_parquet(self, key: str) -> pa.Table:
-        return pq.read_table(io.BytesIO(self.read_bytes(key)))
+    def read_parquet(self, key: str, columns: list[str] | None = None) -> pa.Table:
+        return pq.read_table(io.BytesIO(self.read_bytes(key)), columns=columns)
 
     def remove(self, key: str) -> None:
         try:

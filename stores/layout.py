@@ -12,6 +12,7 @@
       embeddings/teacher=<t>/run=<r>/split=<s>/part-<kind>-<i>.parquet
       runs/teacher=<t>/run-<r>.parquet             one row; status=committed is the run's commit marker
       failures/run=<r>/part-<key>.parquet
+      features/encode=<e>/split=<s>/part-<i>.parquet   the encode pass's video features (until commit)
       locks/teacher=<t>/run-<r>.lock               the writer lock of a run being written
 
 The root is a folder or any fsspec URL (``s3://bucket/prefix``, ``file:///...``): every read
@@ -251,6 +252,25 @@ class Store:
             m = dataclasses.replace(m, videos_root=root)
             self.fs.write_json("manifest.json", m.__dict__)
         return m
+
+    # -- encode shards --------------------------------------------------------------
+    def features_key(self, encode: str, split: str, index: int) -> str:
+        """The key of one encode shard: the video features of one encoding (``encode``, the
+        short form of its fingerprint) for videos ``[index * n, (index + 1) * n)`` of ``split``."""
+        check_name("encode", encode)
+        return f"features/encode={encode}/split={check_name('split', split)}/part-{index:05d}.parquet"
+
+    def feature_files(self, encode: str, split: str | None = None) -> list[str]:
+        """Keys of an encoding's shards (one split, or all), sorted."""
+        part = f"split={split}" if split is not None else "split=*"
+        return self.fs.glob(f"features/encode={check_name('encode', encode)}/{part}/part-*.parquet")
+
+    def remove_features(self, encode: str) -> int:
+        """Delete an encoding's shards (after the runs that read them committed); return how many."""
+        keys = self.feature_files(encode)
+        for key in keys:
+            self.fs.remove(key)
+        return len(keys)
 
     # -- runs -----------------------------------------------------------------------
     def run_key(self, teacher: str, run: str) -> str:

@@ -23,6 +23,7 @@ PARTITIONS: dict[str, tuple[str, ...]] = {
     "runs": ("teacher",),
     "failures": ("run",),
     "caption_audit": ("teacher", "run", "split"),  # teacher: the audit's name
+    "features": ("encode", "split"),  # the encode pass's output, shared by teachers of one encoding
 }
 
 VIDEOS = pa.schema(
@@ -126,8 +127,21 @@ CAPTION_AUDIT = pa.schema(
     ]
 )
 
+#: the encode pass's output (pipeline.run.encode): one row per video of an encode shard. ``features``
+#: is the serialised feature dict the teacher's ``encode_videos`` gave for that video (null when the
+#: video could not be decoded); ``level`` says whether ``note`` is a decode error (the video is left
+#: out) or a warning (used in part). Not a view: runs read it, the student never does.
+FEATURES = pa.schema(
+    [
+        pa.field("video_id", pa.string(), nullable=False),
+        pa.field("features", pa.large_binary()),
+        pa.field("level", pa.string()),  # null | error | warning
+        pa.field("note", pa.string()),
+    ]
+)
+
 _FIXED = {"videos": VIDEOS, "captions": CAPTIONS, "runs": RUNS, "failures": FAILURES,
-          "caption_audit": CAPTION_AUDIT}
+          "caption_audit": CAPTION_AUDIT, "features": FEATURES}
 
 
 def _score_type(dtype: str) -> pa.DataType:

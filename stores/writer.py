@@ -50,66 +50,29 @@ def score_row_order(caption_rows, video_rows):
     return np.lexsort((video_rows, caption_rows))  # caption-major
 
 
-class RunWriter:
-    """Writes the shards of one teacher run (see module docstring)."""
+class ShardWriter:
+    """Writes shards of one teacher run without owning it: what a worker of a distributed engine
+    holds (a Ray actor, one ``--shard i/n`` process). It takes no lock and writes no ``runs`` row;
+    shards have deterministic names and are written whole, so two workers (or a retried task)
+    writing the same shard leave one copy of the same rows. :class:`RunWriter` adds the lock and
+    the commit, which only the driver holds."""
 
     def __init__(
         self,
         store: Store,
         teacher: str,
-        kind: str,
         fingerprint: str,
-        config_json: str,
-        code_version: str,
         score_dtype: str = "float16",
         producer: str = "teachkit",
         embedding_dtype: str = "float16",
-        lease_seconds: float = LEASE_SECONDS,
     ):
         self.store = store
         self.teacher = check_name("teacher", teacher)
-        self.kind = kind
         self.fingerprint = fingerprint
         self.run = short(fingerprint)
-        self.config_json = config_json
-        self.code_version = code_version
         self.score_dtype = score_dtype
         self.embedding_dtype = embedding_dtype
         self.producer = producer
-        self.manifest = store.require_manifest().fingerprint
-        self._runs_key = store.run_key(self.teacher, self.run)
-        self._started_at: dt.datetime | None = None
-        self._lock = run_lock(store.fs, store.lock_key(self.teacher, self.run),
-                              f"teacher {self.teacher} run {self.run}", lease_seconds=lease_seconds)
-        self._locked = False
-
-    # -- lifecycle ------------------------------------------------------------------
-    def begin(self) -> int:
-        """Take the run's writer lock and mark the run as running (keeping an earlier start
-        time); return the shards already committed. Raises :class:`stores.layout.LockHeld`
-        while another writer holds the run."""
-        if self.store.committed_run(self.teacher, self.fingerprint) is not None:
-            raise StoreError(f"run {self.run} of teacher {self.teacher} is already committed")
-        if not self._locked:
-            self._lock.acquire()
-            self._locked = True
-            if self.store.committed_run(self.teacher, self.fingerprint) is not None:
-                self.release()  # the holder it waited for committed in between
-                raise StoreError(f"run {self.run} of teacher {self.teacher} is already committed")
-        self._remove_temporaries()  # only now: a live writer's temporaries are not leftovers
-        fs = self.store.fs
-        if fs.exists(self._runs_key):
-            self._started_at = fs.read_parquet(self._runs_key).column("started_at")[0].as_py()
-        else:
-            self._started_at = _now()
-        self._write_run_row("running", rows=0, timings={}, metrics={}, finished=None)  # also over `failed`
-        return sum(1 for _ in self._shard_files())
-
-    def release(self) -> None:
-        """Give the writer lock back without committing (commit() releases it too)."""
-        if self._locked:
-            self._lock.release()
-            self._locked = False
 
     def shard_key(self, table: str, split: str, index: int, kind: str = "") -> str:
         """The key of one shard, relative to the store root: ``part-<index>``; embeddings
@@ -153,11 +116,76 @@ class RunWriter:
                     f"teacher {self.teacher}: {table} score {big} overflows float16; "
                     f"set {'embeddings' if table == 'embeddings' else 'score_dtype'} = 'float32' for this teacher"
                 )
-        self._lock.check()
+        self._check_writer()
         return write_table(
             self.store.fs, self.shard_key(table, split, index, kind), data, table, self.producer,
             self.fingerprint, dtype,
         )
+
+    def rows(self, table: str = "scores") -> int:
+        return self.store.shard_rows(table, self.teacher, self.run)
+
+    def _check_writer(self) -> None:
+        """Hook before every shard write (the run's lock, for :class:`RunWriter`)."""
+
+
+class RunWriter(ShardWriter):
+    """Writes the shards of one teacher run and commits it (see module docstring)."""
+
+    def __init__(
+        self,
+        store: Store,
+        teacher: str,
+        kind: str,
+        fingerprint: str,
+        config_json: str,
+        code_version: str,
+        score_dtype: str = "float16",
+        producer: str = "teachkit",
+        embedding_dtype: str = "float16",
+        lease_seconds: float = LEASE_SECONDS,
+    ):
+        super().__init__(store, teacher, fingerprint, score_dtype, producer, embedding_dtype)
+        self.kind = kind
+        self.config_json = config_json
+        self.code_version = code_version
+        self.manifest = store.require_manifest().fingerprint
+        self._runs_key = store.run_key(self.teacher, self.run)
+        self._started_at: dt.datetime | None = None
+        self._lock = run_lock(store.fs, store.lock_key(self.teacher, self.run),
+                              f"teacher {self.teacher} run {self.run}", lease_seconds=lease_seconds)
+        self._locked = False
+
+    # -- lifecycle ------------------------------------------------------------------
+    def begin(self) -> int:
+        """Take the run's writer lock and mark the run as running (keeping an earlier start
+        time); return the shards already committed. Raises :class:`stores.layout.LockHeld`
+        while another writer holds the run."""
+        if self.store.committed_run(self.teacher, self.fingerprint) is not None:
+            raise StoreError(f"run {self.run} of teacher {self.teacher} is already committed")
+        if not self._locked:
+            self._lock.acquire()
+            self._locked = True
+            if self.store.committed_run(self.teacher, self.fingerprint) is not None:
+                self.release()  # the holder it waited for committed in between
+                raise StoreError(f"run {self.run} of teacher {self.teacher} is already committed")
+        self._remove_temporaries()  # only now: a live writer's temporaries are not leftovers
+        fs = self.store.fs
+        if fs.exists(self._runs_key):
+            self._started_at = fs.read_parquet(self._runs_key).column("started_at")[0].as_py()
+        else:
+            self._started_at = _now()
+        self._write_run_row("running", rows=0, timings={}, metrics={}, finished=None)  # also over `failed`
+        return sum(1 for _ in self._shard_files())
+
+    def release(self) -> None:
+        """Give the writer lock back without committing (commit() releases it too)."""
+        if self._locked:
+            self._lock.release()
+            self._locked = False
+
+    def _check_writer(self) -> None:
+        self._lock.check()
 
     def write_failures(self, key: str, failures: list[tuple[str, str]], level: str = "error") -> None:
         """Record inputs this run could not use (item, reason) under a deterministic key;
@@ -178,9 +206,6 @@ class RunWriter:
             rows += [(i, e) for i, e, lv in zip(t.column("item").to_pylist(), t.column("error").to_pylist(), levels)
                      if lv == level]
         return rows
-
-    def rows(self, table: str = "scores") -> int:
-        return self.store.shard_rows(table, self.teacher, self.run)
 
     def commit(self, timings: dict | None = None, metrics: dict | None = None) -> dict:
         """Make the run visible: write its ``runs`` row with status ``committed``."""
@@ -240,6 +265,41 @@ class RunWriter:
         }
         write_table(self.store.fs, self._runs_key, pa.Table.from_pylist([row]), "runs", self.producer, self.fingerprint)
         return row | {"teacher": self.teacher}
+
+
+class FeatureShards:
+    """The encode pass's shards of one encoding (``features/encode=<e>/split=<s>/part-<i>``).
+
+    An encoding is what a teacher's ``encode_videos`` computes, fingerprinted apart from its
+    scoring (``pipeline.run.prepare``): teachers that differ only in scorer, score plan or
+    frame relevance share it, and a rerun with a new scorer reads it instead of decoding.
+    Shard ``i`` holds split videos ``[i * n, (i + 1) * n)`` (n fixed by the fingerprint); like
+    run shards they are written whole under deterministic names, so a retried or repeated
+    encode task leaves one copy. They are kept until the runs that read them commit, or
+    longer when the engine is told to keep them.
+    """
+
+    def __init__(self, store: Store, fingerprint: str, producer: str = "teachkit"):
+        self.store = store
+        self.fingerprint = fingerprint
+        self.encode = short(fingerprint)
+        self.producer = producer
+
+    def key(self, split: str, index: int) -> str:
+        return self.store.features_key(self.encode, split, index)
+
+    def has(self, split: str, index: int) -> bool:
+        return self.store.fs.exists(self.key(split, index))
+
+    def write(self, split: str, index: int, data: pa.Table) -> int:
+        """Write one encode shard whole; return its rows (one per video of the shard)."""
+        return write_table(self.store.fs, self.key(split, index), data, "features", self.producer, self.fingerprint)
+
+    def read(self, split: str, index: int, columns: list[str] | None = None) -> pa.Table:
+        return self.store.fs.read_parquet(self.key(split, index), columns)
+
+    def remove(self) -> int:
+        return self.store.remove_features(self.encode)
 
 
 def _kind_part(table: str, kind: str) -> str:

@@ -2,10 +2,15 @@
 
 Steps: demo data (if configured) -> manifest (skipped when unchanged) -> bootstrapped
 checkpoints -> per teacher a fingerprint; a teacher whose fingerprint has a committed run
-prints ``cached`` and loads nothing. The others are loaded once each and computed
-together, split by split: each video is decoded once for all of them
-(:mod:`.videos`), then each teacher scores its pending shards (:mod:`.shards`), measures
-its test-split retrieval from what it stored (:mod:`.quality`) and commits.
+prints ``cached`` and loads nothing. The others are computed together in two passes that
+meet on disk: the encode pass decodes each video once for all of them and stores each
+encoding's video features in encode shards (:mod:`.videos`); the score pass scores each
+teacher's caption shards from those features (:mod:`.shards`); then each run measures its
+test-split retrieval from what it stored (:mod:`.quality`) and commits (:mod:`.work`).
+
+Where the units run is the engine's business: ``local`` (:mod:`.local`, this process, the
+default), ``ray`` (:mod:`.ray_engine`, a Ray Data pipeline) or ``--shard i/n`` array jobs
+(:func:`.local.run_share`, then ``teachkit teachers commit`` or the last job commits).
 
 Progress goes to stderr; one result line per teacher and the metrics table go to stdout.
 """
@@ -15,62 +20,30 @@ from __future__ import annotations
 import gc
 import json
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
 from typing import Callable
 
 import stores.progress
 from stores.layout import Store
 from stores.metrics import format_table
-from stores.writer import RunWriter
 
 from ..config import PipelineConfig
 from .prepare import TeacherPlan, ensure_bootstraps, ensure_demo, ensure_manifest, plan_teacher
+from .work import Job, Outcome
 
-__all__ = ["Outcome", "run_teachers"]
-
-
-@dataclass
-class Outcome:
-    """What happened to one teacher in a run (also what the CLI prints)."""
-
-    name: str
-    kind: str
-    status: str  # cached | computed | imported | missing
-    run: str | None = None
-    rows: int = 0
-    frame_rows: int = 0
-    skipped_videos: int = 0
-    loaded: bool = False  # whether this run loaded the teacher's model
-    seconds: float = 0.0  # this teacher's own time (load, encode, score, write, metrics)
-    metrics: dict = field(default_factory=dict)
-    timings: dict = field(default_factory=dict)
-
-    def line(self) -> str:
-        head = f"{self.name:<16} {self.status:<9}"
-        if self.status == "missing":
-            return head + " no imported scores in the store (`teachkit scores import`)"
-        text = f"{head} run {self.run}  {self.rows:,} scores"
-        if self.frame_rows:
-            text += f", {self.frame_rows:,} frame scores"
-        if self.status == "computed":
-            text += f"  in {self.seconds:.1f}s"
-        if self.skipped_videos:
-            text += f"  (skipped {self.skipped_videos} undecodable video(s); see the failures view)"
-        return text
+__all__ = ["Job", "Outcome", "commit_teachers", "parse_share", "run_teachers"]
 
 
-class Job:
-    """A teacher being computed in this run: its plan, model, writer and tallies."""
+def parse_share(text: str) -> tuple[int, int]:
+    """``"i/n"`` (``--shard``) as ``(i, n)`` with ``0 <= i < n``."""
+    from stores.errors import UsageError
 
-    def __init__(self, plan: TeacherPlan, teacher, writer: RunWriter):
-        self.plan, self.cfg, self.name = plan, plan.cfg, plan.name
-        self.teacher, self.writer = teacher, writer
-        self.timings: dict[str, float] = defaultdict(float)
-        self.committed = False
-
-    def add_time(self, stage: str, seconds: float) -> None:
-        self.timings[stage] += seconds
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard: expected i/n (e.g. 0/3), got {text!r}") from None
+    if not (n >= 1 and 0 <= i < n):
+        raise UsageError(f"--shard: expected 0 <= i < n, got {text!r}")
+    return i, n
 
 
 def run_teachers(
@@ -79,8 +52,13 @@ def run_teachers(
     out: Callable[[str], None] = print,
     log: Callable[[str], None] | None = None,
     progress: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> list[Outcome]:
-    """Run the selected teachers (all when ``only`` is empty); return one Outcome each."""
+    """Run the selected teachers (all when ``only`` is empty); return one Outcome each.
+
+    ``[engine] kind`` picks where: ``local`` (this process) or ``ray``; ``shard=(i, n)`` runs
+    job i of an n-job array here instead (:func:`.local.run_share`), committing when its share
+    completes the run, and returns the outcomes of the runs it committed or found cached."""
     console = stores.progress.stderr_console()
     log = log or stores.progress.log
     from ..teachers.checks import check_teacher
@@ -106,6 +84,7 @@ def run_teachers(
 
     outcomes: dict[str, Outcome] = {}
     todo: list[TeacherPlan] = []
+    planned: list[TeacherPlan] = []
     for t in selected:
         if t.kind == "imported":
             from ..teachers.imported import imported_runs
@@ -116,8 +95,10 @@ def run_teachers(
             )
             out(outcomes[t.name].line())
             continue
-        plan = plan_teacher(t, cfg.frames, manifest)
+        plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos)
         row = store.committed_run(t.name, plan.fingerprint)
+        if shard is not None:  # every job lists every run's units alike, done or not
+            planned.append(plan)
         if row is not None:
             outcomes[t.name] = _from_row(store, t.name, "cached", row)
             out(outcomes[t.name].line())
@@ -125,11 +106,15 @@ def run_teachers(
             todo.append(plan)
     if todo:
         start = time.perf_counter()
-        for o in _compute(todo, cfg, store, console, log, progress):
+        computed, missing = _compute(planned if shard else todo, cfg, store, console, log, progress, shard)
+        for o in computed:
             outcomes[o.name] = o
             out(o.line())
-        out(f"{len(todo)} teacher(s) computed in {time.perf_counter() - start:.1f}s")
-    ordered = [outcomes[t.name] for t in selected]
+        for name, left in missing:
+            out(f"{name:<16} {'pending':<9} {left} caption shard(s) left to the other jobs "
+                "(the last to finish commits; or `teachkit teachers commit`)")
+        out(f"{len(computed)} teacher(s) computed in {time.perf_counter() - start:.1f}s")
+    ordered = [outcomes[t.name] for t in selected if t.name in outcomes]
     table = {o.name: o.metrics for o in ordered if "t2v" in o.metrics or "not_measurable" in o.metrics}
     if table:
         out("")
@@ -145,121 +130,65 @@ def _from_row(store: Store, name: str, status: str, row: dict) -> Outcome:
                    metrics=metrics, timings=json.loads(row.get("timings") or "{}"))
 
 
-def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, console, log, progress: bool):
-    from stores.errors import InputError, TeachkitError
-
-    from ..teachers import build_teacher
-    from ..teachers.device import resolve_device
-
-    jobs: list[Job] = []
-    started = time.perf_counter()
-    # every teacher is loaded and checked before any run is begun: a teacher that cannot be
-    # loaded leaves no `running` row behind, its own or another's
-    loaded = []
-    for plan in plans:
-        t0 = time.perf_counter()
-        try:
-            device = resolve_device(plan.cfg.device)
-        except InputError as e:
-            raise InputError(f"teacher {plan.name}: {e.one_line()}") from None
-        log(f"{plan.name}: loading {plan.cfg.kind} teacher {plan.model or plan.cfg.plugin} on {device}")
-        teacher = build_teacher(plan.cfg, plan.model, device)
-        _check_capabilities(plan, teacher)
-        loaded.append((plan, teacher, time.perf_counter() - t0))
-    for plan, teacher, load_s in loaded:
-        writer = RunWriter(store, plan.name, plan.cfg.kind, plan.fingerprint, plan.config_json,
-                           plan.code_version, plan.cfg.score_dtype,
-                           embedding_dtype=plan.cfg.embeddings if plan.cfg.embeddings != "none" else "float16")
-        done = writer.begin()
-        if done:
-            log(f"{plan.name}: resuming run {writer.run} ({done} shard files already written)")
-        job = Job(plan, teacher, writer)
-        job.add_time("load", load_s)
-        jobs.append(job)
-    try:
-        return _compute_jobs(jobs, cfg, store, console, progress, started)
-    except Exception as e:
-        # a refused or failed run says so in its `runs` row (a rerun resumes it); a kill
-        # leaves `running`, which a rerun resumes the same way
-        for j in jobs:
-            if not j.committed:
-                j.writer.fail(e.one_line() if isinstance(e, TeachkitError) else f"{type(e).__name__}: {e}")
-        raise
-
-
-def _compute_jobs(jobs: list[Job], cfg: PipelineConfig, store: Store, console, progress: bool, started: float):
+def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, console, log, progress: bool,
+             shard: tuple[int, int] | None):
+    """(outcomes of the runs committed here, (teacher, caption shards missing) of the others)."""
     import torch
 
     from stores.splits import load_splits
-    from .quality import EVAL_SPLIT, stored_metrics
-    from .shards import pending_shards, write_split
-    from .videos import encode_split
 
     splits = load_splits(store)  # video paths against the root ensure_manifest recorded
     with stores.progress.progress(enabled=progress, console=console) as bar:
-        for split in splits.values():
-            active = [j for j in jobs if pending_shards(j, split)]
-            if not active:
-                continue
-            encoded = encode_split(split, active, cfg.frames, bar)
-            for j in active:
-                enc = encoded.pop(j.name)
-                j.writer.write_failures(f"videos-{split.name}", enc.failures)
-                j.writer.write_failures(f"warnings-{split.name}", enc.warnings, level="warning")
-                write_split(j, split, enc, bar)
-                del enc
-            del encoded
+        if shard is not None:
+            from .local import run_share
 
-    outcomes, empty = [], []
-    for j in jobs:
-        t0 = time.perf_counter()
-        failures = j.writer.failures()
-        failed = {item for item, _ in failures}
-        rows = j.writer.rows("scores")
-        if rows == 0:  # the others still commit; this one is refused below
-            empty.append(_empty_run(j, failures, splits))
-            continue
-        metrics = stored_metrics(j.writer, splits[EVAL_SPLIT]) if EVAL_SPLIT in splits else {}
-        j.add_time("metrics", time.perf_counter() - t0)
-        own = sum(j.timings.values())
-        # "wall": the whole computation, shared by the teachers computed together
-        timings = {k: round(v, 3) for k, v in j.timings.items()} | {
-            "own": round(own, 3), "wall": round(time.perf_counter() - started, 3)}
-        j.writer.commit(timings=timings, metrics=metrics)
-        j.committed = True
-        outcomes.append(Outcome(
-            j.name, j.cfg.kind, "computed", j.writer.run, rows, j.writer.rows("frames"),
-            len(failed), loaded=True, seconds=own, metrics=metrics, timings=timings,
-        ))
-        j.teacher = None
+            result = run_share(plans, cfg, store, splits, *shard, log, bar)
+        elif cfg.engine.kind == "ray":
+            from .ray_engine import run_ray
+
+            result = run_ray(plans, cfg, store, splits, log, progress), []
+        else:
+            from .local import run_local
+
+            result = run_local(plans, cfg, store, splits, log, bar), []
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
-    if empty:
-        raise empty[0]
-    return outcomes
+    return result
 
 
-
-def _empty_run(job: Job, failures: list[tuple[str, str]], splits: dict):
-    """The error for a run that scored no pair: it is never committed (it would be `cached` after)."""
+def commit_teachers(
+    cfg: PipelineConfig,
+    only: list[str] | None = None,
+    out: Callable[[str], None] = print,
+    log: Callable[[str], None] | None = None,
+) -> list[Outcome]:
+    """``teachkit teachers commit``: commit every selected run whose shards are all written
+    (after ``--shard i/n`` jobs); raise naming the runs that still miss shards."""
     from stores.errors import RuntimeFailure
+    from stores.splits import load_splits
 
-    videos = sum(len(s.video_ids) for s in splits.values())
-    if job.teacher.needs_frames and failures:
-        item, why = failures[0]
-        return RuntimeFailure(
-            f"teacher {job.name}: no video could be decoded ({len(failures)} of {videos} failed, e.g. "
-            f"{item}: {why}); nothing committed"
-        )
-    return RuntimeFailure(f"teacher {job.name}: the run scored no (caption, video) pair; nothing committed")
+    from .local import try_commit
 
-
-def _check_capabilities(plan: TeacherPlan, teacher) -> None:
-    """Fail before any work when the config asks for something the teacher cannot do."""
-    from ..teachers.plugin import PluginError
-
-    if plan.cfg.plan == "topk":
-        missing = [m for m in ("holistic_videos", "holistic_captions") if not callable(getattr(teacher, m, None))]
-        if missing:
-            raise PluginError(f"teacher {plan.name}: plan = 'topk' needs {missing} (see pipeline/teachers/protocol.py)")
+    log = log or stores.progress.log
+    store = Store(cfg.store.root, options=cfg.store.options or None)
+    manifest = store.require_manifest()
+    plans, outcomes = [], []
+    for t in cfg.select(only):
+        if t.kind == "imported":
+            continue
+        plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos)
+        row = store.committed_run(t.name, plan.fingerprint)
+        if row is not None:
+            outcomes.append(_from_row(store, t.name, "cached", row))
+            out(outcomes[-1].line())
+        else:
+            plans.append(plan)
+    committed, missing = try_commit(plans, store, load_splits(store), time.perf_counter(), cfg, log)
+    for o in committed:
+        out(o.line())
+    if missing:
+        raise RuntimeFailure("not complete: " + ", ".join(
+            f"teacher {name} misses {left} caption shard(s)" for name, left in missing
+        ) + "; run the missing `teachers run --shard i/n` jobs")
+    return outcomes + committed

@@ -5,6 +5,12 @@ inputs' fingerprints; ``ensure_checkpoint`` compares its marker), so ``teachkit 
 run`` calls all of them every time. :func:`plan_teacher` computes a teacher's fingerprint
 without loading its model: the canonical config (model identity, scorer, frame sampling,
 score plan, score and embedding dtypes, shard size), the manifest's fingerprint and the code version.
+
+It also splits that config in two parts fingerprinted apart: the *encode* part (what the
+video features depend on: model, frame sampling, token limit, plugin identity, the encode
+shard size) names the encode pass's shards (:class:`stores.writer.FeatureShards`); the
+*score* part (scorer, plan and k, frame relevance, dtypes, caption shards) is the rest. A
+teacher whose score part alone changed re-scores from stored features and decodes nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from stores.fingerprint import canonical_json, fingerprint
 from stores.layout import Manifest
 
 from ..code_version import code_version
-from ..config import ConfigError, FramesConfig, PipelineConfig, TeacherConfig
+from ..config import ConfigError, EngineConfig, FramesConfig, PipelineConfig, TeacherConfig
 from ..teachers.models import ModelError, ModelRef, resolve_model
 
 
@@ -82,10 +88,22 @@ class TeacherPlan:
     config_json: str
     code_version: str
     fingerprint: str
+    encode_config: dict = dataclasses.field(default_factory=dict)
+    encode_fingerprint: str = ""  # the encode part's (the encode shards' name)
+    score_fingerprint: str = ""  # the score part's, over the encode part's
 
     @property
     def name(self) -> str:
         return self.cfg.name
+
+
+#: the keys of a teacher's canonical config that change how it scores, never its video features
+SCORE_KEYS = ("plan", "score_dtype", "embeddings", "shard_captions", "frame_relevance", "scorer", "holdout")
+
+
+def encode_config(config: dict, shard_videos: int) -> dict:
+    """The encode part of a teacher's canonical config (see module docstring)."""
+    return {k: v for k, v in config.items() if k not in SCORE_KEYS} | {"shard_videos": shard_videos}
 
 
 def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | None) -> dict:
@@ -114,7 +132,8 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
     return out
 
 
-def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest) -> TeacherPlan:
+def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest,
+                 shard_videos: int = EngineConfig.shard_videos) -> TeacherPlan:
     try:
         model = resolve_model(t.model) if t.model else None
     except ModelError as e:
@@ -126,5 +145,9 @@ def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest) -> 
 
         extra = (split_path(t.plugin)[0],)
     cv = code_version(t.kind, extra)
+    # the run's fingerprint covers both parts (its formula predates the split: stores keep their runs)
     fp = fingerprint("teacher-run", config, manifest.fingerprint, cv)
-    return TeacherPlan(t, model, config, canonical_json(config), cv, fp)
+    enc = encode_config(config, shard_videos)
+    efp = fingerprint("teacher-encode", enc, manifest.fingerprint, cv)
+    sfp = fingerprint("teacher-score", {k: v for k, v in config.items() if k in SCORE_KEYS}, efp)
+    return TeacherPlan(t, model, config, canonical_json(config), cv, fp, enc, efp, sfp)

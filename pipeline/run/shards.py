@@ -1,5 +1,8 @@
 """Score one split of one teacher into shards: blocks of captions x the plan's videos.
 
+The score pass: the split's video features come from the encode pass's shards
+(:func:`.videos.load_features`); a shard (or a list of them) is the unit an engine hands out.
+
 Shard ``i`` holds captions ``[i * shard_captions, (i + 1) * shard_captions)`` of the split
 (:meth:`SplitData.shards`); a shard already on disk is skipped, so a killed run resumes
 where it stopped and writes every row exactly once. Within a shard, captions are encoded in
@@ -68,10 +71,13 @@ def pending_shards(job, split: SplitData) -> list[int]:
             if not job.writer.has_shard("scores", split.name, i)]
 
 
-def write_split(job, split: SplitData, enc: EncodedVideos, progress=None) -> None:
-    """Write every pending shard of ``split`` for ``job`` (see module docstring)."""
+def write_split(job, split: SplitData, enc: EncodedVideos, progress=None, only=None) -> None:
+    """Write every pending shard of ``split`` for ``job`` (those in ``only`` if given): the
+    unit of the score pass, wherever an engine runs it (see module docstring)."""
     shards = split.shards(job.cfg.shard_captions)
     pending = pending_shards(job, split)
+    if only is not None:
+        pending = [i for i in pending if i in set(only)]
     if not pending:
         return
     row_of = np.full(len(split.video_ids), -1, dtype=np.int64)

@@ -1,4 +1,4 @@
-"""``teachkit teachers run`` and ``teachkit teachers list``.
+"""``teachkit teachers run``, ``teachkit teachers commit`` and ``teachkit teachers list``.
 
 The config is parsed once here (:func:`pipeline.config.load_config`); known errors (bad
 config, missing model, unusable store or dataset) are :class:`stores.errors.TeachkitError`
@@ -16,7 +16,7 @@ DEFAULT_CONFIG = Path("configs/demo.toml")
 
 
 def register(app: typer.Typer) -> None:
-    """Add ``run`` and ``list`` to the ``teachers`` command group."""
+    """Add ``run``, ``commit`` and ``list`` to the ``teachers`` command group."""
 
     @app.command("run")
     def run_cmd(
@@ -29,6 +29,16 @@ def register(app: typer.Typer) -> None:
         videos: Optional[Path] = typer.Option(
             None, "--videos", help="Override [dataset] videos: the folder the dataset's videos are under."
         ),
+        engine: Optional[str] = typer.Option(
+            None, "--engine", help="Override [engine] kind: local (this process) or ray (a Ray Data pipeline)."
+        ),
+        address: Optional[str] = typer.Option(
+            None, "--address", help="Override [engine] address: the Ray cluster to join (e.g. auto, ray://head:10001)."
+        ),
+        shard: Optional[str] = typer.Option(
+            None, "--shard", metavar="I/N",
+            help="Array job I of N: do this job's share of the encode and score shards (the last to finish commits).",
+        ),
     ) -> None:
         """Run every teacher once into the store (unchanged teachers print `cached`)."""
         import dataclasses
@@ -36,13 +46,33 @@ def register(app: typer.Typer) -> None:
         import stores.progress
 
         from ..config import load_config
-        from ..run import run_teachers
+        from ..run import parse_share, run_teachers
 
         stores.progress.configure(enabled=not no_progress)
         cfg = load_config(config, overrides=overrides or ())
         if videos is not None:
             cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, videos=videos))
-        run_teachers(cfg, only=only, out=typer.echo, progress=not no_progress)
+        cfg = with_engine(cfg, engine, address)
+        share = parse_share(shard) if shard is not None else None
+        if share is not None and cfg.engine.kind != "local":
+            from stores.errors import UsageError
+
+            raise UsageError("--shard runs array jobs of the local engine; use it without --engine ray")
+        run_teachers(cfg, only=only, out=typer.echo, progress=not no_progress, shard=share)
+
+    @app.command("commit")
+    def commit_cmd(
+        config: Path = typer.Option(DEFAULT_CONFIG, "--config", "-c", help="Pipeline TOML config."),
+        only: Optional[list[str]] = typer.Option(None, "--only", help="Commit only this teacher (repeatable)."),
+        overrides: Optional[list[str]] = typer.Option(
+            None, "--set", metavar="FIELD=VALUE", help="Override a config field (repeatable)."
+        ),
+    ) -> None:
+        """Commit the runs `teachers run --shard I/N` jobs completed (fails naming what is missing)."""
+        from ..config import load_config
+        from ..run import commit_teachers
+
+        commit_teachers(load_config(config, overrides=overrides or ()), only=only, out=typer.echo)
 
     @app.command("list")
     def list_cmd(
@@ -62,6 +92,28 @@ def register(app: typer.Typer) -> None:
         from . import KINDS
 
         typer.echo("\nkinds: " + "; ".join(f"{k} = {desc}" for k, (_, desc) in KINDS.items()))
+
+
+def with_engine(cfg, engine: str | None, address: str | None):
+    """``cfg`` with ``--engine`` / ``--address`` applied (checked like the config's own fields)."""
+    import dataclasses
+
+    from ..config import ENGINES, ConfigError
+
+    if engine is None and address is None:
+        return cfg
+    eng = cfg.engine
+    if engine is not None:
+        if engine not in ENGINES:
+            raise ConfigError(f"--engine must be one of {list(ENGINES)}, got {engine!r}")
+        eng = dataclasses.replace(eng, kind=engine)
+    if address is not None:
+        eng = dataclasses.replace(eng, address=address, kind=engine or "ray")
+    if eng.kind == "ray":
+        from ..run.ray_engine import import_ray
+
+        import_ray()  # without Ray: one line saying what to install
+    return dataclasses.replace(cfg, engine=eng)
 
 
 def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
@@ -101,7 +153,7 @@ def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
             rows.append((t.name, t.kind, "no manifest", "-", details))
             continue
         try:
-            plan = plan_teacher(t, cfg.frames, manifest)
+            plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos)
         except ModelError:
             rows.append((t.name, t.kind, "model missing", "-", details))
             continue

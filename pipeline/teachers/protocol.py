@@ -33,6 +33,9 @@ Optional methods (the runner checks with ``getattr``; :class:`BaseTeacher` gives
 
 Feature batches are concatenated along dim 0 after zero-padding every other dim to the
 largest batch (:func:`concat_features`), so masks must be boolean with False for padding.
+Video features are stored between the encode and score passes (one row per video, exact
+dtype and values) and read back on the CPU; they are moved to ``teacher.device`` when the
+teacher has that attribute, so a teacher on a GPU should keep one.
 Scores must be finite where scored: the runner refuses NaN/inf and names the teacher.
 """
 

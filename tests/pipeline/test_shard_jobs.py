@@ -1,0 +1,165 @@
+"""Array jobs without Ray: ``teachers run --shard i/n`` in 3 real processes gives what one process
+gives, row for row; ``teachers commit`` refuses an incomplete run and commits a complete one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import stores
+from pipeline.config import load_config
+from pipeline.run import commit_teachers, run_teachers
+from pipeline.teachers.testing import write_dataset
+from stores.errors import RuntimeFailure
+
+ROOT = Path(__file__).resolve().parents[2]
+
+VIDEOS = {
+    **{f"t{i}": ("test", [f"a {c} ball", f"{c} box"]) for i, c in enumerate(["red", "green", "blue", "red", "blue"])},
+    "bad": ("test", ["a red box"]),
+    **{f"r{i}": ("train", [c]) for i, c in enumerate(["red", "green", "blue"])},
+}
+
+COLOUR = '''
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+class Colour:
+    needs_frames = True
+
+    def __init__(self, model=None, device=None):
+        pass
+
+    def encode_videos(self, batch):
+        frames = torch.stack([torch.from_numpy(f.frames).float().mean((1, 2)) for f in batch.frames])
+        return {"frames": F.normalize(frames + 1.0, dim=-1), "mask": torch.from_numpy(np.stack([f.mask for f in batch.frames]))}
+
+    def encode_captions(self, batch):
+        v = torch.full((len(batch.texts), 3), 0.1)
+        for i, text in enumerate(batch.texts):
+            for j, colour in enumerate(("red", "green", "blue")):
+                v[i, j] += colour in text.split()
+        return {"emb": F.normalize(v, dim=-1)}
+
+    def _video(self, v):
+        m = v["mask"].unsqueeze(-1).float()
+        return F.normalize((v["frames"] * m).sum(1) / m.sum(1), dim=-1)
+
+    def score(self, captions, videos):
+        return captions["emb"] @ self._video(videos).T
+
+    def frame_relevance(self, captions, videos):
+        rel = torch.einsum("nd,ntd->nt", captions["emb"], videos["frames"])
+        return rel.masked_fill(~videos["mask"], float("nan"))
+
+    def holistic_videos(self, videos):
+        return self._video(videos)
+
+    def holistic_captions(self, captions):
+        return captions["emb"]
+'''
+
+QUERIES = [
+    "SELECT teacher, split, caption_id, video_id, score FROM scores ORDER BY ALL",
+    "SELECT teacher, split, caption_id, video_id, frame, score FROM frames ORDER BY ALL",
+    "SELECT teacher, split, kind, id, vector FROM embeddings ORDER BY teacher, split, kind, id",
+    "SELECT teacher, run, rows, metrics FROM current_runs ORDER BY ALL",
+    "SELECT run, item FROM failures WHERE source = 'run' ORDER BY ALL",
+]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shards")
+    source = write_dataset(root / "data", VIDEOS, frames=5, corrupt=("bad",))
+    (root / "plugins").mkdir()
+    (root / "plugins" / "tk_array_colour.py").write_text(COLOUR)
+    return root, source
+
+
+@pytest.fixture
+def plugins(project, monkeypatch):
+    monkeypatch.syspath_prepend(str(project[0] / "plugins"))
+
+
+def _config(project, store: Path, wait: float = 60.0) -> Path:
+    root, source = project
+    path = store.parent / f"{store.name}.toml"
+    path.write_text(textwrap.dedent(f"""
+        [store]
+        root = "{store}"
+        [dataset]
+        source = "{source}"
+        [frames]
+        num_frames = 3
+        decode_workers = 1
+        [engine]
+        shard_videos = 2
+        wait_seconds = {wait}
+        [[teachers]]
+        name = "full"
+        kind = "plugin"
+        plugin = "tk_array_colour:Colour"
+        score_dtype = "float32"
+        shard_captions = 3
+        [[teachers]]
+        name = "top2"
+        kind = "plugin"
+        plugin = "tk_array_colour:Colour"
+        plan = "topk"
+        k = 2
+        frame_relevance = "all"
+        shard_captions = 4
+    """))
+    return path
+
+
+def _tables(store) -> list:
+    with stores.connect(store) as con:
+        return [con.execute(q).fetchall() for q in QUERIES]
+
+
+def test_three_array_jobs_equal_one_process(project, plugins, tmp_path):
+    one = run_teachers(load_config(_config(project, tmp_path / "one")), out=lambda s: None, progress=False)
+    assert [o.status for o in one] == ["computed", "computed"]
+
+    config = _config(project, tmp_path / "array")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(project[0] / "plugins"), str(ROOT)]))
+    procs = [subprocess.Popen([sys.executable, "-m", "teachkit.cli", "teachers", "run", "--config", str(config),
+                               "--no-progress", "--shard", f"{i}/3"], cwd=ROOT, env=env, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(3)]
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0, 0], [e for _, e in outs]
+    computed = sorted(line.split()[0] for o, _ in outs for line in o.splitlines() if line.split()[1:2] == ["computed"])
+    assert computed == ["full", "top2"]  # each run committed once, by a job that completed it
+    assert _tables(tmp_path / "array") == _tables(tmp_path / "one")
+    assert not list((tmp_path / "array").glob("features/**/*.parquet"))  # dropped at commit
+
+
+def test_commit_refuses_an_incomplete_run_and_commits_a_complete_one(project, plugins, tmp_path):
+    run_teachers(load_config(_config(project, tmp_path / "one")), out=lambda s: None, progress=False)
+    cfg = load_config(_config(project, tmp_path / "array", wait=0))
+    out = []
+    # job 0 of 2 alone: it finds no job 1 and encodes everything, but scores only its share
+    assert run_teachers(cfg, out=out.append, progress=False, shard=(0, 2)) == []
+    assert [line.split()[:2] for line in out[:2]] == [["full", "pending"], ["top2", "pending"]]
+    with pytest.raises(RuntimeFailure, match=r"teacher full misses \d+ caption shard\(s\), teacher top2"):
+        commit_teachers(cfg, out=lambda s: None)
+
+    from teachkit.cli import app
+
+    r = CliRunner().invoke(app, ["teachers", "commit", "--config", str(_config(project, tmp_path / "array"))])
+    assert r.exit_code == 1 and r.stderr.startswith("error: not complete: teacher full misses")
+    # job 1 of 2 scores the rest from the stored features and, finding the runs complete, commits
+    done = run_teachers(cfg, out=lambda s: None, progress=False, shard=(1, 2))
+    assert [o.status for o in done] == ["computed", "computed"]
+    assert _tables(tmp_path / "array") == _tables(tmp_path / "one")
+    assert [o.status for o in commit_teachers(cfg, out=lambda s: None)] == ["cached", "cached"]
