@@ -33,6 +33,7 @@ from .frames import frame_cache
 from .knowledge import knowledge_reader
 from .logs import TrainLog
 from .losses import build_objective, total_loss
+from .sampler import guided_batches
 from .model import build_student, load_tokenizer, save_student
 from .runs import save_vectors, write_json
 
@@ -185,7 +186,6 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
     log = log if log is not None else TrainLog([], Path("."))
     eval_every = cfg.train.eval_every if inputs.holdout_pairs else 0
     trainset = build_train_set(inputs.train_pairs, inputs.caches[cfg.data.train_split], tokenizer, cfg.model.max_words)
-    plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
     reader = knowledge_reader(
         cfg.data,
         cfg.loss.coarse.teachers if cfg.loss.coarse.active else [],
@@ -195,6 +195,12 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         progress,
         cfg.loss.relational.teachers if cfg.loss.relational.used else [],
     )
+    if cfg.data.sampler == "guided":
+        plan = guided_batches(cfg, trainset, reader, progress)
+    else:
+        plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
+    score_teachers = cfg.loss.coarse.teachers if cfg.loss.coarse.active else []
+    covered = np.zeros(len(score_teachers))  # summed per-batch coverage of each score teacher
     dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window)
     loader = make_loader(dataset, cfg.data.num_workers, pin_memory=device.type == "cuda")
     model.to(device).train()
@@ -215,6 +221,8 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         t2 = time.perf_counter()
         wait += t2 - t1  # what the step waited for its batch
         assembly += batch.assembly_s  # what assembling it cost (in a worker, when there are any)
+        step_coverage = (~torch.isnan(batch.teacher_scores)).float().mean((1, 2)).numpy() if score_teachers else covered
+        covered += step_coverage
         loss, parts = train_step(model, objective, optimizer, batch, device, cfg.train.grad_clip)
         scheduler.step()
         value = float(loss)
@@ -226,6 +234,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
             row = {"step": step, "loss": value, "lr": scheduler.get_last_lr()[0],
                    "logit_scale": float(model.logit_scale.detach().exp())}
             row.update({k: float(v.detach()) for k, v in parts.items()})
+            row.update({f"coverage/{t}": float(c) for t, c in zip(score_teachers, step_coverage)})
             log.log(row)
         if eval_every and ((step + 1) % eval_every == 0 or step == cfg.train.steps - 1):
             t3 = time.perf_counter()
@@ -244,6 +253,8 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         "batch_wait_ms": 1000 * wait / n,
         "batch_assembly_ms": 1000 * assembly / n,
         "num_workers": cfg.data.num_workers,
+        # the fraction of in-batch entries each coarse teacher scored, mean over the steps
+        "teacher_coverage": {t: float(c / n) for t, c in zip(score_teachers, covered)},
     }
     return losses, log.rows, timings
 

@@ -1,55 +1,15 @@
 """The CSR of top-k teacher runs: built once from the store, equal to the store's rows, batch gathers."""
 
-import json
-import shutil
-
 import numpy as np
-import pyarrow as pa
 import pytest
 
 import stores
-from stores.layout import Store
 from stores.splits import split_pairs, teacher_plans
-from stores.writer import RunWriter
 from student import sparse
 from student.knowledge import MatrixReader
 from student.sparse import SparseScores
 
-K = 3
-
-
-def add_topk_teacher(store_root, name="topk_t", k=K, seed=5):
-    """A committed ``topk`` run: each train caption scored against k random videos (its own among them)."""
-    rng = np.random.default_rng(seed)
-    store = Store(store_root)
-    config = json.dumps({"kind": "clip", "plan": {"kind": "topk", "k": k}})
-    w = RunWriter(store, name, "clip", f"{name}-fp", config, "test", score_dtype="float16")
-    w.begin()
-    with stores.connect(store_root) as con:
-        for split in ("train", "test"):
-            pairs = split_pairs(con, split, drop_excluded=False)
-            vids = sorted({v for _, v, _ in pairs})
-            ci, vi, sc = [], [], []
-            for c, own, _ in pairs:
-                others = [v for v in vids if v != own]
-                for v in [own] + list(rng.choice(others, k - 1, replace=False)):
-                    ci.append(c)
-                    vi.append(v)
-                    sc.append(float(rng.normal()) + (2.0 if v == own else 0.0))
-            order = rng.permutation(len(ci))  # readers never rely on row order
-            w.write_shard("scores", split, 0, pa.table({
-                "caption_id": [ci[i] for i in order], "video_id": [vi[i] for i in order],
-                "score": pa.array(np.array(sc, np.float32)[order].astype(np.float16))}))
-    w.commit()
-
-
-@pytest.fixture(scope="module")
-def topk_store(synthetic_store, tmp_path_factory):
-    store, _, _ = synthetic_store
-    root = tmp_path_factory.mktemp("topk") / "store"
-    shutil.copytree(store, root)
-    add_topk_teacher(root)
-    return root
+K = 3  # the topk_store teacher's k (tests/student/conftest.py)
 
 
 def _reader(store, cache, teachers):
