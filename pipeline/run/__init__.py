@@ -25,6 +25,7 @@ from stores.metrics import format_table
 from stores.writer import RunWriter
 
 from ..config import PipelineConfig
+from .candidates import CandidateLists, candidate_run
 from .prepare import TeacherPlan, ensure_bootstraps, ensure_demo, ensure_manifest, plan_teacher
 
 __all__ = ["Outcome", "run_teachers"]
@@ -68,6 +69,7 @@ class Job:
         self.teacher, self.writer = teacher, writer
         self.timings: dict[str, float] = defaultdict(float)
         self.committed = False
+        self.candidates = None  # rerankers: pipeline.run.candidates.CandidateLists
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings[stage] += seconds
@@ -106,7 +108,9 @@ def run_teachers(
 
     outcomes: dict[str, Outcome] = {}
     todo: list[TeacherPlan] = []
-    for t in selected:
+    later = []
+    # rerankers after the teachers they rerank: planned once their candidates are committed
+    for t in [t for t in selected if t.kind != "reranker"] + [t for t in selected if t.kind == "reranker"]:
         if t.kind == "imported":
             from ..teachers.imported import imported_runs
 
@@ -116,19 +120,28 @@ def run_teachers(
             )
             out(outcomes[t.name].line())
             continue
-        plan = plan_teacher(t, cfg.frames, manifest)
+        if t.kind == "reranker" and t.candidates in {p.name for p in todo}:
+            later.append(t)
+            continue
+        plan = plan_teacher(t, cfg.frames, manifest, candidate_run(store, t) if t.kind == "reranker" else None)
         row = store.committed_run(t.name, plan.fingerprint)
         if row is not None:
             outcomes[t.name] = _from_row(store, t.name, "cached", row)
             out(outcomes[t.name].line())
         else:
             todo.append(plan)
-    if todo:
-        start = time.perf_counter()
-        for o in _compute(todo, cfg, store, console, log, progress):
-            outcomes[o.name] = o
-            out(o.line())
-        out(f"{len(todo)} teacher(s) computed in {time.perf_counter() - start:.1f}s")
+    start = time.perf_counter()
+    for o in _compute(todo, cfg, store, console, log, progress) if todo else []:
+        outcomes[o.name] = o
+        out(o.line())
+    # rerankers of runs computed just now (a reranker of a reranker computed in the same call reads
+    # its candidate's previous run, or is refused when there is none: run them one after the other)
+    reranked = [plan_teacher(t, cfg.frames, manifest, candidate_run(store, t)) for t in later]
+    for o in _compute(reranked, cfg, store, console, log, progress) if reranked else []:
+        outcomes[o.name] = o
+        out(o.line())
+    if todo or reranked:
+        out(f"{len(todo) + len(reranked)} teacher(s) computed in {time.perf_counter() - start:.1f}s")
     ordered = [outcomes[t.name] for t in selected]
     table = {o.name: o.metrics for o in ordered if "t2v" in o.metrics or "not_measurable" in o.metrics}
     if table:
@@ -174,6 +187,8 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
         if done:
             log(f"{plan.name}: resuming run {writer.run} ({done} shard files already written)")
         job = Job(plan, teacher, writer)
+        if plan.candidates is not None:  # a reranker scores the candidate run's top-k
+            job.candidates = CandidateLists(store, plan.candidates, plan.cfg.k)
         job.add_time("load", load_s)
         jobs.append(job)
     try:
@@ -259,7 +274,7 @@ def _check_capabilities(plan: TeacherPlan, teacher) -> None:
     """Fail before any work when the config asks for something the teacher cannot do."""
     from ..teachers.plugin import PluginError
 
-    if plan.cfg.plan == "topk":
+    if plan.cfg.plan == "topk" and plan.cfg.kind != "reranker":  # a reranker takes another run's top-k
         missing = [m for m in ("holistic_videos", "holistic_captions") if not callable(getattr(teacher, m, None))]
         if missing:
             raise PluginError(f"teacher {plan.name}: plan = 'topk' needs {missing} (see pipeline/teachers/protocol.py)")

@@ -79,13 +79,14 @@ class TeacherPlan:
     config_json: str
     code_version: str
     fingerprint: str
+    candidates: dict | None = None  # rerankers: the runs row of the run whose top-k they score
 
     @property
     def name(self) -> str:
         return self.cfg.name
 
 
-def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | None) -> dict:
+def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | None, candidates: dict | None = None) -> dict:
     """The canonical config of a teacher: what changes its scores, nothing that does not
     (batch sizes, device and the model's path are left out)."""
     out = {
@@ -100,28 +101,32 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
     if t.kind != "text":  # a text teacher never sees frames
         out["frames"] = {"num_frames": frames.num_frames, "fps": frames.fps}
         out["frame_relevance"] = t.frame_relevance
-    if t.kind == "clip":
+    if t.kind == "clip" or (t.kind == "reranker" and not t.plugin):
         out["scorer"] = t.scorer
     if t.holdout is not None:  # read by the caption audit; absent keeps older fingerprints
         out["holdout"] = t.holdout
-    if t.kind == "plugin":
+    if t.plugin:
         from ..teachers.plugin import identity
 
         out["plugin"] = identity(t.plugin) | {"options": t.options}
+    if t.kind == "reranker":  # another candidate run is another reranker run
+        out["candidates"] = {"teacher": t.candidates,
+                             "run": None if candidates is None else candidates["fingerprint"]}
     return out
 
 
-def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest) -> TeacherPlan:
+def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest, candidates: dict | None = None) -> TeacherPlan:
+    """``candidates``: for a reranker, the runs row of its candidate teacher's committed run."""
     try:
         model = resolve_model(t.model) if t.model else None
     except ModelError as e:
         raise ModelError(f"teacher {t.name}: {e}") from None
-    config = teacher_config(t, frames, model)
+    config = teacher_config(t, frames, model, candidates)
     extra: tuple[str, ...] = ()
-    if t.kind == "plugin":
+    if t.plugin:
         from ..teachers.plugin import split_path
 
         extra = (split_path(t.plugin)[0],)
     cv = code_version(t.kind, extra)
     fp = fingerprint("teacher-run", config, manifest.fingerprint, cv)
-    return TeacherPlan(t, model, config, canonical_json(config), cv, fp)
+    return TeacherPlan(t, model, config, canonical_json(config), cv, fp, candidates)
