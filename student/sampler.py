@@ -3,13 +3,13 @@
 In a random batch of B pairs a ``topk`` teacher (k scores per caption out of V videos) has
 scored the diagonal and about ``k / V`` of the rest: coarse distillation of such a teacher
 gets almost no signal (``coverage``, the fraction of in-batch entries the teacher scored,
-is near ``1/B + k/V``). :func:`guided_plan` fills each batch with ``anchors`` groups: an
-anchor caption (the anchors walk through a fresh permutation of the videos, as
-:func:`student.data.batch_plan` does), then the teacher's best-scored videos for it, each
-with one random caption of its own, until the group holds ``ceil(B / anchors)`` pairs.
-Every anchor row is then scored across its group, and the neighbours' rows mostly too
-(videos close to the same caption are close to each other's captions). A batch still never
-holds a video twice. The plan is fixed by the seed, like the random one.
+is near ``1/B + k/V``). :func:`guided_plan` fills each batch with ``anchors`` groups of
+``ceil(B / anchors)`` pairs. A group starts from an anchor caption (the anchors walk through
+a fresh permutation of the videos, as :func:`student.data.batch_plan` does) and grows
+greedily: the next video is the one most of the group's captions hold among their teacher
+candidates, and it joins with whichever of its captions lists most of the batch's videos.
+So rows and columns of a group are both mostly scored. A batch still never holds a video
+twice; the plan is fixed by the seed, like the random one.
 
 :func:`coverage` measures it on any plan: ``bench`` and the trainer's log report it for
 random and guided batches.
@@ -26,9 +26,12 @@ from .sparse import SparseScores
 
 def guided_plan(video_rows: np.ndarray, batch_size: int, steps: int, seed: int, csr: SparseScores,
                 anchors: int) -> list[np.ndarray]:
-    """``steps`` batches of caption indices built around ``anchors`` anchor captions each.
+    """``steps`` batches of caption indices, each ``anchors`` groups grown around an anchor caption.
 
     ``video_rows[i]`` is caption i's video column in ``csr`` (whose rows are the captions).
+    A group grows greedily: the next video is the one most of the group's captions have as
+    a candidate (ties: the first met, i.e. the best-scored of the earliest caption), and it
+    comes with the one of its captions whose own candidates hold most of the batch's videos.
     """
     by_video: dict[int, list[int]] = {}
     for i, v in enumerate(video_rows.tolist()):
@@ -49,29 +52,44 @@ def guided_plan(video_rows: np.ndarray, batch_size: int, steps: int, seed: int, 
                 if at == len(order):
                     order, at = rng.permutation(videos), 0
             v = int(order[at])
-            caption = _caption_of(by_video[v], rng)
-            picks.append(caption)
-            taken.add(v)
-            members = 1
-            for n in csr.top(caption, csr_len(csr, caption)).tolist():
-                if members == group or len(picks) == batch_size:
-                    break
-                if n in taken or n not in by_video:
-                    continue
-                picks.append(_caption_of(by_video[n], rng))
-                taken.add(n)
-                members += 1
+            members = _grow(csr, by_video, _caption_of(by_video[v], rng), v, taken,
+                            min(group, batch_size - len(picks)))
+            picks += members
         plan.append(np.array(picks, dtype=np.int64))
     return plan
 
 
-def csr_len(csr: SparseScores, row: int) -> int:
-    indptr = csr.arrays[0]
-    return int(indptr[row + 1] - indptr[row])
+def _grow(csr: SparseScores, by_video: dict, anchor: int, anchor_video: int, taken: set, size: int) -> list[int]:
+    """One group: the anchor caption, then greedily the videos its members' candidates share."""
+    members = [anchor]
+    taken.add(anchor_video)
+    gain: dict[int, int] = {}  # candidate video -> how many of the group's captions list it
+    caption = anchor
+    while len(members) < size:
+        cols, scores = csr.row(caption)
+        for n in cols[np.argsort(-scores.astype(np.float32), kind="stable")].tolist():  # best-scored first
+            if n not in taken and n in by_video:
+                gain[n] = gain.get(n, 0) + 1
+        if not gain:
+            break
+        best = max(gain, key=gain.get)  # insertion order breaks ties: earliest, best-scored first
+        del gain[best]
+        caption = _best_caption(csr, by_video[best], taken)
+        members.append(caption)
+        taken.add(best)
+    return members
 
 
 def _caption_of(captions: list[int], rng) -> int:
     return captions[int(rng.integers(len(captions)))]
+
+
+def _best_caption(csr: SparseScores, captions: list[int], taken: set) -> int:
+    """The caption whose candidates hold most of the batch's videos (first on ties)."""
+    if len(captions) == 1:
+        return captions[0]
+    hits = [sum(1 for c in csr.row(i)[0].tolist() if c in taken) for i in captions]
+    return captions[int(np.argmax(hits))]
 
 
 def coverage(csr: SparseScores, plan: list[np.ndarray], video_rows: np.ndarray) -> float:
