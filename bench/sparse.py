@@ -1,7 +1,7 @@
 """Sparse teacher knowledge: ``sparse_build_s``, ``sparse_rss_mb`` and ``sparse_batch_ms``.
 
-A synthetic ``topk`` store at WebVid's shape: one caption per video (``--full``: 10M
-captions x 10M videos), k = 100 scores per caption (its own video and 99 others), random
+A synthetic ``topk`` store at WebVid's shape: one caption per video (``--full``: 2M
+captions x 2M videos; why not 10M: :func:`captions_for`), k = 100 scores per caption (its own video and 99 others), random
 float16 scores, written through ``RunWriter`` like the teacher stage's shards (whole
 captions, caption-major). On it:
 
@@ -17,7 +17,7 @@ captions, caption-major). On it:
   videos) gathered from the CSR (:meth:`student.sparse.SparseScores.gather`), warm pages.
 
 A dense float16 matrix of the same store would take captions x videos x 2 bytes
-(``detail.dense_bytes``; 200 TB at 10M x 10M).
+(``detail.dense_bytes``; 8 TB at 2M x 2M, 200 TB at WebVid's 10M x 10M).
 """
 
 from __future__ import annotations
@@ -43,7 +43,10 @@ SHARD_CAPTIONS = 80_000  # 8M score rows per shard at k = 100
 
 
 def captions_for(cfg: BenchConfig) -> int:
-    return cfg.pick(tiny=2_000, quick=200_000, full=10_000_000)
+    """Captions (= videos) of the store. ``--full`` stops at 2M, not WebVid's 10M: the store's
+    manifest writer fingerprints every row as a Python dict (``Store.write_manifest``), and 10M
+    videos + 10M captions took over 22 GB there and were OOM-killed on this 24 GB machine."""
+    return cfg.pick(tiny=2_000, quick=200_000, full=2_000_000)
 
 
 def write_store(root: Path, captions: int, k: int = K, seed: int = 0) -> dict:
