@@ -91,6 +91,9 @@ def teacher_config(cfg: BenchConfig, folder: Path) -> dict:
     raw["dataset"]["source"] = str(folder / "demo" / "annotations.jsonl")
     if "num_frames" in s:  # smoke-test size only: the demo samples 12
         raw.setdefault("frames", {})["num_frames"] = s["num_frames"]
+    for a in raw.get("pretrained", []):  # the stand-in for a pretrained CLIP the teachers start from
+        a["model"] = str(folder / "models" / a["name"])
+        a["bootstrap"] = dict(a["bootstrap"]) | {"steps": 1, "batch_size": min(4, s["train_videos"])}
     for t in raw["teachers"]:
         if "bootstrap" in t:
             t["model"] = str(folder / "models" / t["name"])
@@ -116,7 +119,9 @@ def _build(cfg: BenchConfig, ws: Workspace) -> DemoProject:
     raw = teacher_config(cfg, folder)
     path = folder / "teachers.toml"
     path.write_text("# written by bench.teacher_setup from configs/demo.toml\n" + to_toml(raw))
-    p = DemoProject(folder, path, folder / "tokenizer", sizes(cfg)["batch"])
+    # the students' vocabulary: the stand-in's tokenizer (or, for an older config, an exported one)
+    base = [a["model"] for a in raw.get("pretrained", [])]
+    p = DemoProject(folder, path, Path(base[0]) if base else folder / "tokenizer", sizes(cfg)["batch"])
     s = sizes(cfg)
     log(f"demo project: {s['train_videos']} + {s['test_videos']} videos, "
         f"teachers {[t['name'] for t in raw['teachers']]}, first run of each")

@@ -28,6 +28,7 @@ KIND_MODULES: dict[str, tuple[str, ...]] = {
         "pipeline.teachers.image_processing",
         "pipeline.clip_features",
         "pipeline.scorers",
+        "pipeline.temporal",
     ),
     "text": ("pipeline.teachers.text",),
     "plugin": ("pipeline.teachers.plugin",),

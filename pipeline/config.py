@@ -115,11 +115,25 @@ class TeacherConfig:
 
 
 @dataclass(frozen=True)
+class PretrainedConfig:
+    """``[[pretrained]]``: a bootstrapped artefact other models start from, not a teacher.
+
+    The demo's stand-in for a pretrained CLIP: trained once (cached and fingerprinted like a
+    bootstrapped teacher) into ``model``; teachers fine-tune from it (``[teachers.bootstrap]
+    init = "<name>"``) and a student config names the same folder as its backbone."""
+
+    name: str
+    model: str
+    bootstrap: dict = field(default_factory=dict)  # pipeline.bootstrap.BootstrapOptions fields
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     store: StoreConfig
     dataset: DatasetConfig
     frames: FramesConfig
     teachers: tuple[TeacherConfig, ...]
+    pretrained: tuple[PretrainedConfig, ...] = ()
     path: Path | None = None  # the file it came from
     overrides: tuple[str, ...] = ()  # the --set FIELD=VALUE applied on top of it
 
@@ -155,7 +169,7 @@ def load_config(path: str | Path, base: str | Path | None = None, overrides: lis
 def parse_config(raw: dict, base: Path) -> PipelineConfig:
     if _NOT_IN_TOML & set(raw):
         key = sorted(_NOT_IN_TOML & set(raw))[0]
-        raise ConfigError(f"unknown field {key}; config fields are ['dataset', 'frames', 'store', 'teachers']")
+        raise ConfigError(f"unknown field {key}; config fields are ['dataset', 'frames', 'pretrained', 'store', 'teachers']")
     cfg = build(PipelineConfig, {"store": {}, "frames": {}, **raw}, base=base, skip=_NOT_IN_TOML)
     if not cfg.teachers:
         raise ConfigError("teachers: expected at least one [[teachers]] table")
@@ -166,15 +180,46 @@ def parse_config(raw: dict, base: Path) -> PipelineConfig:
         raise ConfigError(f"frames.fps must be positive, got {frames.fps}")
     if frames.decode_workers < 1:
         raise ConfigError(f"frames.decode_workers must be >= 1, got {frames.decode_workers}")
-    teachers = tuple(_teacher(t, f"teachers[{i}]", base) for i, t in enumerate(cfg.teachers))
+    pretrained = tuple(_pretrained(p, f"pretrained[{i}]", base) for i, p in enumerate(cfg.pretrained))
+    artefacts = {p.name: p.model for p in pretrained}
+    if len(artefacts) < len(pretrained):
+        raise ConfigError("pretrained: duplicate names")
+    teachers = tuple(_teacher(t, f"teachers[{i}]", base, artefacts) for i, t in enumerate(cfg.teachers))
     names = [t.name for t in teachers]
     dups = sorted({n for n in names if names.count(n) > 1})
     if dups:
         raise ConfigError(f"teachers: duplicate names {dups}")
-    return dataclasses.replace(cfg, teachers=teachers)
+    return dataclasses.replace(cfg, teachers=teachers, pretrained=pretrained)
 
 
-def _teacher(t: TeacherConfig, where: str, base: Path) -> TeacherConfig:
+def _local(path: str, base: Path) -> str:
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else base / p)
+
+
+def _pretrained(p: PretrainedConfig, where: str, base: Path) -> PretrainedConfig:
+    from stores.layout import check_name
+
+    try:
+        check_name("pretrained artefact", p.name)
+    except ValueError as e:
+        raise ConfigError(f"{where}.name: {e}") from None
+    if not p.model:
+        raise ConfigError(f"{where} ({p.name}).model: the folder to write the artefact to")
+    if "objective" not in p.bootstrap:
+        raise ConfigError(f"{where} ({p.name}).bootstrap.objective is required (e.g. 'image')")
+    return dataclasses.replace(p, model=_local(p.model, base), bootstrap=_init(p.bootstrap, base, {}))
+
+
+def _init(table: dict, base: Path, artefacts: dict[str, str]) -> dict:
+    """A bootstrap table whose ``init`` (a declared artefact's name, or a folder) is a folder."""
+    init = table.get("init")
+    if not isinstance(init, str) or not init:
+        return table
+    return table | {"init": artefacts.get(init) or _local(init, base)}
+
+
+def _teacher(t: TeacherConfig, where: str, base: Path, artefacts: dict[str, str] | None = None) -> TeacherConfig:
     """Check one parsed teacher (names, choices, ranges) and resolve its local model path."""
     from stores.layout import check_name
 
@@ -217,6 +262,8 @@ def _teacher(t: TeacherConfig, where: str, base: Path) -> TeacherConfig:
         raise ConfigError(f"{where}.candidates is only used by kind = 'reranker'")
     if t.bootstrap is not None and t.kind != "clip":
         raise ConfigError(f"{where}.bootstrap: only clip teachers can be bootstrapped")
+    if t.bootstrap is not None:
+        t = dataclasses.replace(t, bootstrap=_init(t.bootstrap, base, artefacts or {}))
     if t.holdout is not None:
         from stores.folds import HoldoutError, parse_holdout
 

@@ -1,6 +1,7 @@
-"""``teachkit student demo --ablation audit``: does leaving out the audited captions help?
+"""``teachkit student demo --ablation audit|frames``: students of one recipe, one change apart.
 
-Per seed, three copies of the demo's distilled student, same budget, batches and seeds:
+``audit``: does leaving out the audited captions help? Per seed, three copies of the demo's
+distilled student, same budget, batches and seeds:
 
 - ``all``: every training caption (``data.drop_excluded = false``);
 - ``audited``: without the captions the store's current caption audit flagged (its
@@ -8,7 +9,14 @@ Per seed, three copies of the demo's distilled student, same budget, batches and
 - ``oracle``: without exactly the captions a truth file marks wrong (``data.exclude_captions``;
   the demo's ``ground_truth.json``): the bound a perfect audit would reach.
 
-A separate command, not part of ``make student``: nine more students would double its time.
+``frames``: TeachText's video-side claim, that a distilled student can be given less of the
+video than its teachers without losing accuracy. Per seed:
+
+- ``plain_all``: the plain student with every frame the config gives it (``model.num_frames``);
+- ``plain_third``: the plain student with a third of them;
+- ``distilled_third``: the distilled student with a third of them.
+
+Separate commands, not part of ``make student``: nine more students would double its time.
 """
 
 from __future__ import annotations
@@ -21,54 +29,80 @@ import numpy as np
 
 import stores
 
-from .config import ConfigError, DemoConfig
+from .config import ComparisonConfig, ConfigError, ExperimentConfig
 from .demo import aggregate, summary
 from .runs import write_json
 from .train import train, with_seed
 
-VARIANTS = ("all", "oracle", "audited")
+ABLATIONS = ("audit", "frames")
 
 
-def audit_variants(demo: DemoConfig, truth: str) -> dict:
+def audit_variants(demo: ComparisonConfig, truth: str) -> dict[str, ExperimentConfig]:
     exp = demo.experiment
     data = exp.data
     return {
         "all": dataclasses.replace(exp, data=dataclasses.replace(data, drop_excluded=False, exclude_captions=None)),
-        "audited": dataclasses.replace(exp, data=dataclasses.replace(data, drop_excluded=True, exclude_captions=None)),
         "oracle": dataclasses.replace(exp, data=dataclasses.replace(data, drop_excluded=False, exclude_captions=truth)),
+        "audited": dataclasses.replace(exp, data=dataclasses.replace(data, drop_excluded=True, exclude_captions=None)),
     }
 
 
-def run_audit_ablation(demo: DemoConfig, truth: str | Path, log=print, progress=None) -> dict:
-    """Train the three variants per seed; write ``<out>/audit_ablation.json`` and return it."""
-    if not Path(truth).is_file():
-        raise ConfigError(f"--truth: no file {truth}")
-    audit, excluded = _current_audit(demo)
+def frame_variants(demo: ComparisonConfig) -> dict[str, ExperimentConfig]:
+    """The plain student with all and with a third of ``model.num_frames``, the distilled one with a third."""
+    exp = demo.experiment
+    n = exp.model.num_frames
+    third = max(1, n // 3)
+    if third == n:
+        raise ConfigError(f"--ablation frames: model.num_frames ({n}) leaves no smaller third to compare")
+
+    def frames(cfg: ExperimentConfig, k: int) -> ExperimentConfig:
+        train_frames = cfg.train.train_frames if cfg.train.train_frames and cfg.train.train_frames < k else 0
+        return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_frames=k),
+                                   train=dataclasses.replace(cfg.train, train_frames=train_frames))
+
+    plain = dataclasses.replace(exp, loss=exp.loss.without_distillation())
+    return {"plain_all": frames(plain, n), "plain_third": frames(plain, third), "distilled_third": frames(exp, third)}
+
+
+def run_ablation(demo: ComparisonConfig, kind: str, truth: str | Path | None = None, log=print, progress=None) -> dict:
+    """Train every variant of ``kind`` per seed; write ``<out>/<kind>_ablation.json`` and return it."""
+    if kind not in ABLATIONS:
+        raise ConfigError(f"--ablation must be one of {list(ABLATIONS)}, got {kind!r}")
+    extra: dict = {}
+    if kind == "audit":
+        if truth is None or not Path(truth).is_file():
+            raise ConfigError(f"--truth: no file {truth}")
+        _current_audit(demo)  # fails before training when the store has no audit
+        variants = audit_variants(demo, str(truth))
+        extra["truth"] = str(truth)
+    else:
+        variants = frame_variants(demo)
+        extra["num_frames"] = {k: v.model.num_frames for k, v in variants.items()}
     t0 = time.perf_counter()
-    results: dict[str, dict[str, dict]] = {v: {} for v in VARIANTS}
-    for name, cfg in audit_variants(demo, str(truth)).items():
+    results: dict[str, dict[str, dict]] = {v: {} for v in variants}
+    for name, cfg in variants.items():
         if name == "audited":  # the audit these students honour: the current one when they start
-            audit, excluded = _current_audit(demo)
+            extra["audit_run"], extra["excluded_by_audit"] = _current_audit(demo)
         for seed in demo.seeds:
-            run_name = f"distilled-{name}-seed{seed}"
+            run_name = f"{kind}-{name}-seed{seed}"
             r = train(with_seed(cfg, seed, run_name, str(demo.out)), progress=progress)
             results[name][str(seed)] = r.metrics
             log(f"{run_name}: t2v R@1 {r.metrics['t2v']['R@1']:.1f}  v2t R@1 {r.metrics['v2t']['R@1']:.1f}")
     per_seed = {k: list(v.values()) for k, v in results.items()}
     out = {
-        "audit_run": audit, "excluded_by_audit": excluded, "truth": str(truth),
-        **{f"distilled_{k}": summary(aggregate(v, np.mean)) for k, v in per_seed.items()},
+        "ablation": kind, **extra,
+        **{k: summary(aggregate(v, np.mean)) for k, v in per_seed.items()},
         "seeds": results,
         "mean": {k: aggregate(v, np.mean) for k, v in per_seed.items()},
         "std": {k: aggregate(v, np.std) for k, v in per_seed.items()},
         "wall_s": time.perf_counter() - t0,
     }
     Path(demo.out).mkdir(parents=True, exist_ok=True)
-    write_json(Path(demo.out) / "audit_ablation.json", out)
+    write_json(Path(demo.out) / f"{kind}_ablation.json", out)
     return out
 
 
-def _current_audit(demo: DemoConfig) -> tuple[str, int]:
+def _current_audit(demo: ComparisonConfig) -> tuple[str, int]:
     with stores.connect(demo.experiment.data.store) as con:
         excluded = con.execute("SELECT count(*) FROM exclusions").fetchone()[0]
         audit = con.execute("SELECT run FROM current_runs WHERE kind = 'audit' "
@@ -80,11 +114,13 @@ def _current_audit(demo: DemoConfig) -> tuple[str, int]:
 
 def ablation_table(m: dict) -> str:
     """t2v and v2t R@1 per seed, mean and std of each variant."""
-    seeds = list(next(iter(m["seeds"].values())))
+    variants = list(m["seeds"])
+    seeds = list(m["seeds"][variants[0]])
+    width = max(len(f"{v}, t2v R@1") for v in variants)
     head = ["student"] + [f"seed {s}" for s in seeds] + ["mean", "std"]
-    lines = ["  ".join(f"{h:>22}" if i == 0 else f"{h:>7}" for i, h in enumerate(head))]
+    lines = ["  ".join(f"{h:>{width}}" if i == 0 else f"{h:>7}" for i, h in enumerate(head))]
     for d in ("t2v", "v2t"):
-        for v in VARIANTS:
+        for v in variants:
             vals = [m["seeds"][v][s][d]["R@1"] for s in seeds] + [m["mean"][v][d]["R@1"], m["std"][v][d]["R@1"]]
-            lines.append(f"{f'distilled {v}, {d} R@1':>22}  " + "  ".join(f"{x:7.1f}" for x in vals))
+            lines.append(f"{f'{v}, {d} R@1':>{width}}  " + "  ".join(f"{x:7.1f}" for x in vals))
     return "\n".join(lines)

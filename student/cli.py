@@ -50,8 +50,13 @@ def train_command(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
     videos: Optional[Path] = typer.Option(None, "--videos", help="override data.videos: the folder of the store's videos"),
 ) -> None:
-    """Train one student; print its test-split metrics."""
+    """Train one student; print its test-split metrics.
+
+    ``torchrun --nproc-per-node N -m teachkit student train ...`` trains on N processes
+    (``data.batch_size`` is the global batch); rank 0 alone shows progress, prints and writes.
+    """
     import dataclasses
+    import os
 
     import stores.progress
     from stores.metrics import format_table
@@ -59,7 +64,8 @@ def train_command(
     from .config import load_experiment
     from .train import train
 
-    stores.progress.configure(enabled=not no_progress)
+    main = os.environ.get("RANK", "0") == "0"  # torchrun's other ranks stay quiet
+    stores.progress.configure(enabled=not no_progress and main)
     console = _console()
     cfg = load_experiment(config, overrides or ())
     if seed is not None:
@@ -67,12 +73,14 @@ def train_command(
     if videos is not None:
         cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, videos=str(videos)))
     with _progress(console) as progress:
-        result = train(cfg, out, progress=progress)
+        result = train(cfg, out, progress=progress if main else None)
+    if result is None:  # not rank 0
+        return
     t = result.timings
     console.print(
         f"run {result.folder}: {t['steps']} steps, {t['step_ms']:.0f} ms/step, batch assembly "
         f"{t['batch_assembly_ms']:.1f} ms/batch (wait {t['batch_wait_ms']:.1f} ms), loss "
-        f"{result.first_loss:.3f} -> {result.last_loss:.3f}"
+        f"{result.first_loss:.3f} -> {result.last_loss:.3f}" + (f", {t['world_size']} processes" if t["world_size"] > 1 else "")
     )
     rows = {result.folder.name: result.metrics}
     if result.val_metrics is not None:
@@ -91,7 +99,9 @@ def demo_command(
     variants: Optional[str] = typer.Option(None, "--variants", help="comma-separated students to train "
                                            "(plain, distilled, relational, distilled_relational; default: all)"),
     ablation: Optional[str] = typer.Option(None, "--ablation", help="audit: distilled students on all captions, "
-                                           "without the audit's flagged ones and without --truth's wrong ones"),
+                                           "without the audit's flagged ones and without --truth's wrong ones; "
+                                           "frames: the plain student with all and a third of its frames, "
+                                           "the distilled one with a third"),
     truth: Path = typer.Option(Path("data/demo/ground_truth.json"), "--truth", help="--ablation audit: the known wrong captions"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
@@ -118,16 +128,16 @@ def demo_command(
         exp = demo.experiment
         demo = dataclasses.replace(demo, experiment=dataclasses.replace(
             exp, data=dataclasses.replace(exp.data, videos=str(videos))))
-    if ablation not in (None, "audit"):
-        raise UsageError(f"--ablation must be 'audit', got {ablation!r}")
+    if ablation not in (None, "audit", "frames"):
+        raise UsageError(f"--ablation must be 'audit' or 'frames', got {ablation!r}")
     only = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
     with _progress(console) as progress:
-        if ablation == "audit":
-            from .ablation import ablation_table, run_audit_ablation
+        if ablation is not None:
+            from .ablation import ablation_table, run_ablation
 
-            m = run_audit_ablation(demo, truth, log=console.print, progress=progress)
+            m = run_ablation(demo, ablation, truth, log=console.print, progress=progress)
             print(ablation_table(m))
-            console.print(f"wrote {Path(demo.out) / 'audit_ablation.json'} ({m['wall_s']:.0f} s)")
+            console.print(f"wrote {Path(demo.out) / f'{ablation}_ablation.json'} ({m['wall_s']:.0f} s)")
             return
         metrics = run_demo(demo, progress=progress, log=console.print, only=only)
     print(seed_table(metrics), file=sys.stderr)

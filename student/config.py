@@ -142,9 +142,14 @@ class TrainConfig:
     # thread and lose a lot when other processes share the cores (OpenMP threads wait on
     # each other), so the CPU demo sets 1.
     threads: int = 0
+    # frames per video per step: a random ordered subset of the model.num_frames decoded (0: all).
+    # The vision tower's cost is batch x frames; evaluation always encodes all num_frames.
+    train_frames: int = 0
 
     def check(self, where: str) -> None:
         _positive(self, where, "steps", "lr", "logit_scale_init", "logit_scale_max", "log_every")
+        if self.train_frames < 0:
+            raise ConfigError(f"{where}.train_frames must be >= 0 (0: every frame)")
         if self.weight_decay < 0 or self.warmup_steps < 0 or self.grad_clip < 0 or self.threads < 0:
             raise ConfigError(f"{where}: weight_decay, warmup_steps, grad_clip and threads must be >= 0")
         if self.device not in ("auto", "cpu", "cuda"):
@@ -381,6 +386,9 @@ class ExperimentConfig:
         self.train.check(f"{p}train")
         self.loss.check(f"{p}loss")
         self.output.check(f"{p}output")
+        if self.train.train_frames > self.model.num_frames:
+            raise ConfigError(f"{p}train.train_frames ({self.train.train_frames}) must not exceed "
+                              f"{p}model.num_frames ({self.model.num_frames})")
         if self.loss.fine.active and self.model.head != "afa":
             raise ConfigError(f"{p}loss.fine: fine distillation needs model.head = 'afa', got {self.model.head!r}")
         return self

@@ -9,6 +9,15 @@ plain and the distilled student of a seed therefore see exactly the same batches
 worker k assembles batches k, k+n, ... (so the DataLoader's round-robin keeps the planned
 order) in windows of ``teacher_window`` batches, one DuckDB query per window and teacher
 table (:mod:`student.knowledge`). Frames come from the memory-mapped frame cache.
+
+Data-parallel runs (:mod:`student.distributed`): ``batch_plan`` yields the *global*
+batches (``data.batch_size`` is the global batch, whatever the number of processes) and
+:func:`rank_share` cuts each into the ranks' contiguous slices; every rank builds the same
+plan from the seed and assembles only its slice's tokens and frames. The teacher knowledge
+of a batch stays global (K x B x B, gathered from the teacher matrices by the global
+batch's caption and video ids), because the losses compare the all-gathered embeddings of
+the whole batch. A sampler that orders batches differently replaces ``batch_plan`` and
+keeps ``rank_share``.
 """
 
 from __future__ import annotations
@@ -94,20 +103,41 @@ def batch_plan(video_rows: np.ndarray, batch_size: int, steps: int, seed: int) -
     return plan
 
 
+def rank_share(batch: np.ndarray, rank: int, world: int) -> np.ndarray:
+    """Rank ``rank``'s slice of a global batch: rows ``rank * B/world`` to ``(rank + 1) * B/world``.
+
+    Contiguous slices in rank order, so the ranks' rows all-gathered in rank order are the
+    global batch in plan order. ``B`` must be a multiple of ``world`` (the gathers need equal
+    shares; :func:`student.train.train` checks it).
+    """
+    if len(batch) % world:
+        raise ValueError(f"a batch of {len(batch)} does not split into {world} equal shares")
+    n = len(batch) // world
+    return batch[rank * n : (rank + 1) * n]
+
+
 @dataclass
 class Batch:
-    caption_ids: list[str]
-    video_ids: list[str]
-    input_ids: torch.Tensor  # (B, L)
-    attention_mask: torch.Tensor  # (B, L)
-    frames: torch.Tensor  # (B, T, S, S, 3) uint8
-    frame_mask: torch.Tensor  # (B, T) bool
+    """One rank's share of a global batch of B captions (b = B / ranks; b = B in one process).
+
+    The model inputs hold the share's b rows; the teacher knowledge covers all B rows and
+    columns of the global batch, which the losses see after the embeddings are gathered.
+    """
+
+    caption_ids: list[str]  # (b,) this rank's captions
+    video_ids: list[str]  # (b,) their videos
+    input_ids: torch.Tensor  # (b, L)
+    attention_mask: torch.Tensor  # (b, L)
+    frames: torch.Tensor  # (b, T, S, S, 3) uint8
+    frame_mask: torch.Tensor  # (b, T) bool
     teacher_scores: torch.Tensor  # (K, B, B) float32, NaN = not scored
     teacher_relevance: torch.Tensor  # (Kf, B, T) float32 at the student's frames, NaN = none
     assembly_s: float  # seconds spent assembling this batch (its share of the window query)
     # (Kr, B, B) float32 teachers' video x video / caption x caption cosines, NaN = no embedding
     teacher_video_sims: torch.Tensor | None = None
     teacher_caption_sims: torch.Tensor | None = None
+    # (B, T') frame index of each slot when training on a subset of the frames (train.train_frames)
+    frame_positions: torch.Tensor | None = None
 
     def pin_memory(self):
         for name in ("input_ids", "attention_mask", "frames", "frame_mask", "teacher_scores", "teacher_relevance",
@@ -124,9 +154,19 @@ class TrainBatches(IterableDataset):
         cache_folder,
         reader: KnowledgeReader,
         window: int,
+        rank: int = 0,
+        world: int = 1,
+        train_frames: int = 0,
+        seed: int = 0,
     ):
         self.train = train
-        self.plan = plan
+        # frames per video per step (train.train_frames; 0: all): drawn per global batch from
+        # (seed, batch index), so every rank and worker draws the same slots for a batch
+        self.train_frames = train_frames
+        self.seed = seed
+        self.plan = plan  # global batches
+        self.rank = rank
+        self.world = world
         self.cache_folder = cache_folder
         self.reader = reader
         self.window = window
@@ -142,38 +182,60 @@ class TrainBatches(IterableDataset):
             self._cache = FrameCache.open(self.cache_folder)
         mine = list(range(worker, len(self.plan), workers))
         for start in range(0, len(mine), self.window):
-            yield from self._window([self.plan[i] for i in mine[start : start + self.window]])
+            yield from self._window(mine[start : start + self.window])
 
-    def _window(self, batches: list[np.ndarray]):
+    def _window(self, indices: list[int]):
+        batches = [self.plan[i] for i in indices]
         t0 = time.perf_counter()
         t = self.train
         ids = [([t.caption_ids[i] for i in b], [t.video_ids[t.video_rows[i]] for i in b]) for b in batches]
         knowledge = self.reader.fetch(ids)
         share = (time.perf_counter() - t0) / len(batches)
-        for b, (cids, vids), k in zip(batches, ids, knowledge):
+        for i, b, k in zip(indices, batches, knowledge):
             t1 = time.perf_counter()
-            rows = t.video_rows[b]
+            mine = rank_share(b, self.rank, self.world)
+            rows = t.video_rows[mine]
             order = np.argsort(rows)  # memmap reads in file order, then back to batch order
             frames = np.empty((len(rows),) + self._cache.frames.shape[1:], dtype=np.uint8)
             frames[order] = self._cache.frames[rows[order]]
-            mask = self._cache.mask[rows]
-            index = torch.from_numpy(b)
+            mask = self._cache.mask[t.video_rows[b]]  # the global batch's (the relevance is global)
+            index = torch.from_numpy(mine)
             relevance = align_relevance(k.relevance, mask[None]) if k.relevance.shape[0] else np.zeros(
-                (0, len(rows), mask.shape[1]), dtype=np.float32
+                (0, len(b), mask.shape[1]), dtype=np.float32
             )
+            own = slice(self.rank * len(mine), (self.rank + 1) * len(mine))
+            positions = None
+            if 0 < self.train_frames < mask.shape[1]:
+                # a random ordered subset of each video's frames; the teachers' relevance of
+                # those frames goes with them, and each keeps its index for the temporal head
+                slots = frame_slots(mask, self.train_frames, np.random.default_rng([self.seed, i]))
+                relevance = np.take_along_axis(relevance, slots[None], 2)
+                mask = np.take_along_axis(mask, slots, 1)
+                positions = slots[own]
+                frames = frames[np.arange(len(rows))[:, None], positions]
             yield Batch(
-                cids,
-                vids,
+                [t.caption_ids[i] for i in mine],
+                [t.video_ids[r] for r in rows],
                 t.input_ids[index],
                 t.attention_mask[index],
                 torch.from_numpy(frames),
-                torch.from_numpy(mask.copy()),
+                torch.from_numpy(mask[own].copy()),
                 torch.from_numpy(k.scores.copy()),
                 torch.from_numpy(relevance),
                 share + time.perf_counter() - t1,
                 torch.from_numpy(np.ascontiguousarray(k.video_sims, dtype=np.float32)),
                 torch.from_numpy(np.ascontiguousarray(k.caption_sims, dtype=np.float32)),
+                None if positions is None else torch.from_numpy(positions),
             )
+
+
+def frame_slots(mask: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Per video, ``k`` frame slots in temporal order, drawn at random among its real frames.
+
+    ``mask``: (B, T) bool. Returns (B, k) slot indices; a video with fewer than ``k`` real
+    frames gets all of them followed by padded slots (which stay masked)."""
+    keys = rng.random(mask.shape) + (~mask) * 2.0  # real frames first
+    return np.sort(np.argsort(keys, axis=1, kind="stable")[:, :k], axis=1)
 
 
 def make_loader(dataset: TrainBatches, num_workers: int, pin_memory: bool = False):

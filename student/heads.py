@@ -1,7 +1,7 @@
 """Video heads: frame embeddings in, one video vector out (a registry by name).
 
-Every head takes projected frame embeddings ``(M, T, D)`` and a frame mask ``(M, T)`` (True
-for real frames) and returns the L2-normalised video vector ``(M, D)`` and, for heads that
+Every head takes projected frame embeddings ``(M, T, D)``, a frame mask ``(M, T)`` (True
+for real frames) and optionally each slot's frame index ``(M, T)`` and returns the L2-normalised video vector ``(M, D)`` and, for heads that
 weigh frames, the frame weights ``(M, T)`` (None otherwise).
 
 * ``meanP`` -- CLIP4Clip's parameter-free head (Luo et al., 2022, arXiv:2104.08860): the
@@ -49,11 +49,14 @@ class TemporalTransformer(nn.Module):
         )
         self.encoder = nn.TransformerEncoder(layer, layers, enable_nested_tensor=False) if layers > 0 else None
 
-    def forward(self, frames: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    def forward(self, frames: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor | None = None) -> torch.Tensor:
+        """``positions`` (M, T): each slot's frame index (default 0..T-1; a subset trained on
+        keeps the indices its frames have when all are encoded)."""
         if self.encoder is None:
             return frames
         t = frames.shape[1]
-        x = frames + self.position(torch.arange(t, device=frames.device))[None]
+        pos = self.position(torch.arange(t, device=frames.device))[None] if positions is None else self.position(positions)
+        x = frames + pos
         # a video with no real frame would make every key masked (NaN): let it see itself
         pad = ~mask & mask.any(1, keepdim=True)
         return self.encoder(x, src_key_padding_mask=pad) + frames
@@ -63,7 +66,7 @@ class MeanP(nn.Module):
     def __init__(self, dim: int, **_):
         super().__init__()
 
-    def forward(self, frames, mask):
+    def forward(self, frames, mask, positions=None):
         return masked_mean(frames, mask), None
 
 
@@ -72,8 +75,8 @@ class SeqTransf(nn.Module):
         super().__init__()
         self.temporal = TemporalTransformer(dim, seq_layers, heads, max_frames)
 
-    def forward(self, frames, mask):
-        return masked_mean(self.temporal(frames, mask), mask), None
+    def forward(self, frames, mask, positions=None):
+        return masked_mean(self.temporal(frames, mask, positions), mask), None
 
 
 class AFA(nn.Module):
@@ -94,9 +97,9 @@ class AFA(nn.Module):
         self.scorer = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.temperature = afa_temperature
 
-    def forward(self, frames, mask):
+    def forward(self, frames, mask, positions=None):
         if self.temporal is not None:
-            frames = self.temporal(frames, mask)
+            frames = self.temporal(frames, mask, positions)
         w = afa_weights(self.scorer(frames).squeeze(-1).float(), mask, self.temperature)
         video = (F.normalize(frames, dim=-1) * w.unsqueeze(-1).to(frames.dtype)).sum(1)
         return F.normalize(video, dim=-1), w

@@ -78,13 +78,14 @@ class StudentModel(nn.Module):
         out = self.clip.vision_model(pixel_values=x.to(self.clip.visual_projection.weight.dtype))
         return self.clip.visual_projection(out.pooler_output).view(m, t, -1)
 
-    def encode_video(self, frames: torch.Tensor, frame_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-        video, weights = self.head(self.encode_frames(frames), frame_mask.bool())
+    def encode_video(self, frames: torch.Tensor, frame_mask: torch.Tensor,
+                     positions: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        video, weights = self.head(self.encode_frames(frames), frame_mask.bool(), positions)
         return F.normalize(video.float(), dim=-1), weights
 
-    def forward(self, input_ids, attention_mask, frames, frame_mask) -> StudentOutputs:
+    def forward(self, input_ids, attention_mask, frames, frame_mask, positions=None) -> StudentOutputs:
         text = self.encode_text(input_ids, attention_mask)
-        video, weights = self.encode_video(frames, frame_mask)
+        video, weights = self.encode_video(frames, frame_mask, positions)
         return StudentOutputs(text, video, text @ video.T, self.logit_scale, weights)
 
 
@@ -198,6 +199,30 @@ def build_student(cfg: ModelConfig, tokenizer, logit_scale_init: float, seed: in
     image_size = clip.config.vision_config.image_size
     torch.manual_seed(seed + 1)  # the head's init does not depend on the backbone's
     return StudentModel(clip, cfg.head, head_options(cfg), image_size, cfg.num_frames)
+
+
+def backbone_identity(spec: str) -> dict:
+    """What a run records of the backbone it started from (``backbone.json`` in the run folder).
+
+    A bootstrapped artefact (a folder with the ``bootstrap.json`` its trainer commits last,
+    such as the demo's stand-in for a pretrained CLIP) is identified by the fingerprints in
+    that marker: the same artefact rebuilt elsewhere has the same identity. A folder without
+    one is named by its path, a hub id by the id; ``tiny`` is a fresh model."""
+    if spec == "tiny":
+        return {"backbone": "tiny"}
+    folder = Path(spec).expanduser()
+    marker = folder / "bootstrap.json"
+    if not folder.is_dir():
+        return {"backbone": spec, "hf_id": spec}
+    if not marker.is_file():
+        return {"backbone": spec, "folder": str(folder.absolute())}
+    try:
+        info = json.loads(marker.read_text())
+    except ValueError as e:
+        raise InputError(f"backbone {spec}: unreadable bootstrap.json ({e})") from None
+    keys = ("options_fingerprint", "data_fingerprint", "init_fingerprint")
+    return {"backbone": spec, "artefact": {k: info[k] for k in keys if k in info},
+            "objective": info.get("options", {}).get("objective")}
 
 
 def save_student(model: StudentModel, tokenizer, folder: Path, extra: dict) -> None:

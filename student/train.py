@@ -6,6 +6,11 @@ teacher stage. Frames are decoded once into the frame cache (:mod:`student.frame
 loop sums the ``*_loss`` parts of the configured loss modules, steps AdamW with a
 warmup + cosine schedule, and times batch assembly against the step so a slow loader
 shows up in ``timings.json``. CUDA runs use bf16 autocast; CPU runs fp32.
+
+Under ``torchrun`` (:mod:`student.distributed`) every rank trains on its share of each
+global batch and the losses see the all-gathered global batch; rank 0 alone evaluates (on
+the whole test split, after training; validation too) and writes the run folder and the
+training log. The other ranks return ``None``.
 """
 
 from __future__ import annotations
@@ -26,15 +31,17 @@ from stores.audit.measure import read_truth
 from stores.layout import Store
 from stores.splits import current_teachers, split_pairs, teachers_with_frames
 
+from . import distributed
 from .config import ConfigError, ExperimentConfig
 from .data import TrainBatches, batch_plan, build_train_set, make_loader, split_holdout
+from .distributed import SINGLE, Group
 from .evaluate import autocast, encode_split, evaluate_vectors
 from .frames import frame_cache
 from .knowledge import knowledge_reader
 from .logs import TrainLog
 from .losses import build_objective, total_loss
+from .model import backbone_identity, build_student, load_tokenizer, save_student
 from .sampler import guided_batches
-from .model import build_student, load_tokenizer, save_student
 from .runs import save_vectors, write_json
 
 
@@ -82,27 +89,41 @@ def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
     )
 
 
-def objective_parts(model, objective, batch, device: torch.device) -> dict[str, torch.Tensor]:
-    """The named loss parts of ``batch`` (the trainer minimises the sum of the ``*_loss`` ones)."""
+def objective_parts(model, objective, batch, device: torch.device, group: Group = SINGLE) -> dict[str, torch.Tensor]:
+    """The named loss parts of ``batch`` (the trainer minimises the sum of the ``*_loss`` ones).
+
+    In a process group ``batch`` is this rank's share: the outputs are gathered into the
+    global batch first, so every rank computes the same global parts.
+    """
     with autocast(device):
         out = model(
             batch.input_ids.to(device, non_blocking=True),
             batch.attention_mask.to(device, non_blocking=True),
             batch.frames.to(device, non_blocking=True),
             batch.frame_mask.to(device, non_blocking=True),
+            None if batch.frame_positions is None else batch.frame_positions.to(device),
         )
+    if group.active:
+        out = distributed.gather_outputs(out, group)
+        batch = dataclasses.replace(batch, frame_mask=distributed.gather_mask(batch.frame_mask.to(device), group))
     parts: dict[str, torch.Tensor] = {}
     for module in objective:
         parts.update(module(out, batch))
     return parts
 
 
-def train_step(model, objective, optimizer, batch, device: torch.device, grad_clip: float = 0.0):
-    """One optimisation step on ``batch``; returns (detached total loss, parts)."""
-    parts = objective_parts(model, objective, batch, device)
+def train_step(model, objective, optimizer, batch, device: torch.device, grad_clip: float = 0.0,
+               group: Group = SINGLE):
+    """One optimisation step on ``batch``; returns (detached total loss, parts).
+
+    In a process group the gradients are averaged over the ranks before the clip and the
+    step (:func:`student.distributed.average_gradients`).
+    """
+    parts = objective_parts(model, objective, batch, device, group)
     loss = total_loss(parts)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
+    distributed.average_gradients(model, group)
     if grad_clip > 0:
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     optimizer.step()
@@ -181,29 +202,36 @@ def val_row(step: int, metrics: dict) -> dict:
 
 
 def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: torch.device, label: str, progress=None,
-        log: TrainLog | None = None):
-    """The training loop; returns (loss per step, logged rows, timings)."""
+        log: TrainLog | None = None, group: Group = SINGLE):
+    """The training loop; returns (loss per step, logged rows, timings).
+
+    In a process group every rank runs it on its share of each batch; rank 0 alone
+    validates and logs (``progress`` and ``log`` should be rank 0's only).
+    """
     log = log if log is not None else TrainLog([], Path("."))
-    eval_every = cfg.train.eval_every if inputs.holdout_pairs else 0
+    eval_every = cfg.train.eval_every if inputs.holdout_pairs and group.is_main else 0
     trainset = build_train_set(inputs.train_pairs, inputs.caches[cfg.data.train_split], tokenizer, cfg.model.max_words)
-    reader = knowledge_reader(
-        cfg.data,
-        cfg.loss.coarse.teachers if cfg.loss.coarse.active else [],
-        cfg.loss.fine.teachers if cfg.loss.fine.active else [],
-        list(zip(trainset.caption_ids, (trainset.video_ids[r] for r in trainset.video_rows))),
-        trainset.video_ids,
-        progress,
-        cfg.loss.relational.teachers if cfg.loss.relational.used else [],
-    )
-    if cfg.data.sampler == "guided":
-        plan = guided_batches(cfg, trainset, reader, progress)
-    else:
-        plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
+    with distributed.main_first(group):  # rank 0 builds the teacher matrices, the others open them
+        reader = knowledge_reader(
+            cfg.data,
+            cfg.loss.coarse.teachers if cfg.loss.coarse.active else [],
+            cfg.loss.fine.teachers if cfg.loss.fine.active else [],
+            list(zip(trainset.caption_ids, (trainset.video_ids[r] for r in trainset.video_rows))),
+            trainset.video_ids,
+            progress,
+            cfg.loss.relational.teachers if cfg.loss.relational.used else [],
+        )
+        if cfg.data.sampler == "guided":  # the guiding teacher's CSR: the reader's, or built here
+            plan = guided_batches(cfg, trainset, reader, progress)
+        else:
+            plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
     score_teachers = cfg.loss.coarse.teachers if cfg.loss.coarse.active else []
     covered = np.zeros(len(score_teachers))  # summed per-batch coverage of each score teacher
-    dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window)
+    dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window,
+                           group.rank, group.world, cfg.train.train_frames, cfg.train.seed)
     loader = make_loader(dataset, cfg.data.num_workers, pin_memory=device.type == "cuda")
     model.to(device).train()
+    distributed.broadcast_parameters(model, group)
     objective = build_objective(cfg.loss, cfg.train.logit_scale_max).to(device)
     optimizer = make_optimizer(model, cfg.train)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
@@ -223,7 +251,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         assembly += batch.assembly_s  # what assembling it cost (in a worker, when there are any)
         step_coverage = (~torch.isnan(batch.teacher_scores)).float().mean((1, 2)).numpy() if score_teachers else covered
         covered += step_coverage
-        loss, parts = train_step(model, objective, optimizer, batch, device, cfg.train.grad_clip)
+        loss, parts = train_step(model, objective, optimizer, batch, device, cfg.train.grad_clip, group)
         scheduler.step()
         value = float(loss)
         if not math.isfinite(value):
@@ -253,17 +281,32 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         "batch_wait_ms": 1000 * wait / n,
         "batch_assembly_ms": 1000 * assembly / n,
         "num_workers": cfg.data.num_workers,
+        "world_size": group.world,
         # the fraction of in-batch entries each coarse teacher scored, mean over the steps
         "teacher_coverage": {t: float(c / n) for t, c in zip(score_teachers, covered)},
     }
     return losses, log.rows, timings
 
 
-def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None) -> RunResult:
-    """Train one student as configured and write its run folder (see :mod:`student.runs`)."""
+def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None) -> RunResult | None:
+    """Train one student as configured and write its run folder (see :mod:`student.runs`).
+
+    Under ``torchrun`` this joins the process group (:func:`student.distributed.init`);
+    rank 0 returns the result, the other ranks ``None``.
+    """
     cfg.check()
     folder = Path(folder) if folder is not None else Path(cfg.output.runs) / cfg.output.name
-    device = pick_device(cfg.train.device)
+    group, device = distributed.init(pick_device(cfg.train.device))
+    try:
+        return _train(cfg, folder, group, device, progress if group.is_main else None)
+    finally:
+        distributed.close(group)
+
+
+def _train(cfg: ExperimentConfig, folder: Path, group: Group, device: torch.device, progress) -> RunResult | None:
+    if cfg.data.batch_size % group.world:
+        raise ConfigError(f"data.batch_size ({cfg.data.batch_size}) is the global batch: it must be a multiple of "
+                          f"the {group.world} processes")
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     m = cfg.model
@@ -271,14 +314,17 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
     model = build_student(m, tokenizer, cfg.train.logit_scale_init, cfg.train.seed)
 
     t0 = time.perf_counter()
-    inputs = read_store(cfg, model.image_size, progress)
+    with distributed.main_first(group):  # rank 0 decodes the frame cache, the others open it
+        inputs = read_store(cfg, model.image_size, progress)
     timings = {"frames_s": time.perf_counter() - t0}
-    log = TrainLog(cfg.train.log, tmp_sibling(folder.with_name(f"{folder.name}.tensorboard")))
+    log = TrainLog(cfg.train.log if group.is_main else [], tmp_sibling(folder.with_name(f"{folder.name}.tensorboard")))
     try:
-        losses, _, fit_timings = fit(cfg, model, tokenizer, inputs, device, folder.name, progress, log)
+        losses, _, fit_timings = fit(cfg, model, tokenizer, inputs, device, folder.name, progress, log, group)
     finally:
         log.close()
     timings.update(fit_timings)
+    if not group.is_main:
+        return None
 
     t1 = time.perf_counter()
     eval_pairs = {"test": (inputs.test_pairs, cfg.data.test_split), "val": (inputs.holdout_pairs, cfg.data.train_split)}
@@ -297,6 +343,7 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
         save_student(model, tokenizer, tmp, {"max_words": m.max_words, "num_frames": m.num_frames, "fps": m.fps})
         save_vectors(tmp, encoded["test"])
         write_json(tmp / "config.json", cfg.to_dict())
+        write_json(tmp / "backbone.json", backbone_identity(m.backbone))
         write_json(tmp / "teachers.json", {"used": inputs.used, "store_current": inputs.current, "manifest": inputs.manifest})
         write_json(tmp / "metrics.json", results["test"])
         if "val" in results:

@@ -52,6 +52,8 @@ def bootstrap(out_dir: str | Path, options: dict | BootstrapOptions, store_root:
     out_dir = Path(out_dir)  # store_root stays as given: a folder or a URL
     rows = read_split(store_root)
     key = {"options_fingerprint": opts.fingerprint(), "data_fingerprint": rows.fingerprint()}
+    if opts.init is not None:
+        key["init_fingerprint"] = init_identity(opts.init)
     marker = read_marker(out_dir)
     if marker is not None and all(marker.get(k) == v for k, v in key.items()):
         _say(f"bootstrap: {out_dir} is up to date (cached; options and train data unchanged)")
@@ -69,6 +71,27 @@ def bootstrap(out_dir: str | Path, options: dict | BootstrapOptions, store_root:
     return BootstrapResult(out_dir, False, info)
 
 
+def init_identity(folder: str | Path) -> str:
+    """What a fine-tuned checkpoint's fingerprint holds of the checkpoint it starts from.
+
+    A bootstrapped artefact is identified by its own key (options, data and, recursively, its
+    init), so the same artefact rebuilt on another machine gives the same identity even though
+    its weights' bytes differ; any other folder by a checksum of its files. Never the path."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        raise ValueError(f"init {folder}: not a checkpoint folder (no config.json); "
+                         "train the artefact it names first, or give a CLIPModel folder")
+    marker = read_marker(folder)
+    if marker is not None and "options_fingerprint" in marker:
+        from stores.fingerprint import fingerprint
+
+        return fingerprint("bootstrap-init", {k: marker.get(k) for k in (
+            "options_fingerprint", "data_fingerprint", "init_fingerprint")})
+    from ..teachers.models import folder_checksum
+
+    return folder_checksum(folder)
+
+
 def ensure_checkpoint(out_dir: Path, options: dict, store_root: Path) -> Path:
     """The folder of a CLIP teacher bootstrapped from the store's ``train`` split, training it if needed.
 
@@ -81,31 +104,47 @@ def ensure_checkpoint(out_dir: Path, options: dict, store_root: Path) -> Path:
 
 
 def _train_into(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
+    """Train into ``folder``; transformers' own "Loading weights" / "Writing model shards" bars
+    are off meanwhile (the bootstrap draws its own progress)."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        return _train(folder, opts, rows)
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _train(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
     import numpy as np
     import torch
     import transformers
     from transformers import AutoImageProcessor, AutoTokenizer, CLIPImageProcessor
     from transformers.utils import logging as hf_logging
 
-    from .data import decode_videos
-    from .train import build_clip, train_clip
+    from .train import build_clip, build_temporal, load_clip, train_clip
     from .vocab import build_tokenizer, tokenize
 
     started = time.perf_counter()
-    build_tokenizer([text for _, _, text in rows.captions], opts.max_words).save_pretrained(folder)
-    size = opts.image_size
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "falling back to the PIL backend" is expected without torchvision
     try:
-        CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(folder)
+        if opts.init is not None:  # fine-tuned: the init's vocabulary and preprocessing, unchanged
+            AutoTokenizer.from_pretrained(opts.init).save_pretrained(folder)
+            AutoImageProcessor.from_pretrained(opts.init).save_pretrained(folder)
+        else:
+            build_tokenizer([text for _, _, text in rows.captions], opts.max_words).save_pretrained(folder)
+            size = opts.image_size
+            CLIPImageProcessor(size={"shortest_edge": size}, crop_size={"height": size, "width": size}).save_pretrained(folder)
         # train through what the teacher stage will load, not through the objects built above
         processor = AutoImageProcessor.from_pretrained(folder)
     finally:
         hf_logging.set_verbosity(verbosity)
     tokenizer = AutoTokenizer.from_pretrained(folder)
 
-    _say(f"bootstrap: decoding {len(rows.videos)} train videos ({opts.num_frames} frames each)")
-    frameset = decode_videos(rows.videos, processor, opts.num_frames, opts.fps)
+    frameset = _decoded(rows, processor, opts)
     decode_s = time.perf_counter() - started
     left_out = _held_out(rows, opts.holdout)
     trained = {vid for cid, vid, _ in rows.captions if cid not in left_out}
@@ -121,15 +160,22 @@ def _train_into(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
     if opts.threads:
         torch.set_num_threads(opts.threads)
     try:
-        model = build_clip(opts, tokenizer)
+        model = build_clip(opts, tokenizer) if opts.init is None else load_clip(opts.init)
+        temporal = build_temporal(model, opts)
         _say(
-            f"bootstrap: training a {opts.objective} CLIP ({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M "
-            f"parameters) on {len(frameset.video_ids)} videos / {len(kept)} captions, {opts.steps} steps on {device}"
+            f"bootstrap: {'training' if opts.init is None else 'fine-tuning'} a {opts.objective} CLIP "
+            f"({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters"
+            f"{f', {opts.temporal_layers}-layer temporal encoder' if temporal is not None else ''}) "
+            f"on {len(frameset.video_ids)} videos / {len(kept)} captions, {opts.steps} steps on {device}"
         )
-        log = train_clip(model, processor, frameset, input_ids, attention_mask, caption_video, opts, device)
+        log = train_clip(model, processor, frameset, input_ids, attention_mask, caption_video, opts, device, temporal)
     finally:
         torch.set_num_threads(threads)
     model.to("cpu").save_pretrained(folder)
+    if temporal is not None:
+        from ..temporal import save as save_temporal
+
+        save_temporal(temporal.to("cpu"), folder)
     _say(f"bootstrap: trained in {log.seconds:.0f}s, loss {log.losses[0]:.3f} -> {log.losses[-1]:.3f}")
     return {
         "options": opts.as_dict(),
@@ -149,6 +195,22 @@ def _train_into(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
         },
         "versions": {"torch": torch.__version__, "transformers": transformers.__version__},
     }
+
+
+#: decoded train splits of this process, shared by the bootstraps of one ``teachers run``
+_FRAMESETS: dict[tuple, object] = {}
+
+
+def _decoded(rows, processor, opts: BootstrapOptions):
+    """The split's frames as ``processor`` prepares them, decoded once per process and shape."""
+    from .data import decode_videos
+
+    key = (rows.fingerprint(), opts.num_frames, opts.fps, processor.to_json_string())
+    if key not in _FRAMESETS:
+        _say(f"bootstrap: decoding {len(rows.videos)} train videos ({opts.num_frames} frames each)")
+        _FRAMESETS.clear()  # one split at a time: a few hundred MB of uint8 frames
+        _FRAMESETS[key] = decode_videos(rows.videos, processor, opts.num_frames, opts.fps)
+    return _FRAMESETS[key]
 
 
 def _held_out(rows, holdout: str | None) -> set[str]:

@@ -17,12 +17,14 @@ import typer
 
 
 def bootstrap_targets(cfg) -> list[tuple[str, Path, dict]]:
-    """``[(teacher name, out_dir, bootstrap table), ...]`` of a parsed :class:`PipelineConfig`
-    (a teacher's ``holdout`` joins its bootstrap table: it trains without those captions)."""
+    """``[(name, out_dir, bootstrap table), ...]`` of a parsed :class:`PipelineConfig`: the
+    ``[[pretrained]]`` artefacts first (teachers may start from them), then the bootstrapped
+    teachers (a teacher's ``holdout`` joins its table: it trains without those captions)."""
     from ..run.prepare import bootstrap_table
 
-    return [(t.name, Path(t.model), bootstrap_table(t.bootstrap, t.holdout)) for t in cfg.teachers
-            if t.bootstrap is not None]
+    return [(p.name, Path(p.model), p.bootstrap) for p in cfg.pretrained] + [
+        (t.name, Path(t.model), bootstrap_table(t.bootstrap, t.holdout)) for t in cfg.teachers
+        if t.bootstrap is not None]
 
 
 def register(app: typer.Typer) -> None:

@@ -21,13 +21,17 @@ def load_teacher(folder: str | Path):
     from transformers import AutoImageProcessor, AutoTokenizer, CLIPModel
     from transformers.utils import logging as hf_logging
 
-    verbosity = hf_logging.get_verbosity()
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     try:
         processor = AutoImageProcessor.from_pretrained(folder)
+        model = CLIPModel.from_pretrained(folder).eval()
     finally:
         hf_logging.set_verbosity(verbosity)
-    return CLIPModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder), processor
+        if bars:
+            hf_logging.enable_progress_bar()
+    return model, AutoTokenizer.from_pretrained(folder), processor
 
 
 def evaluate_checkpoint(
@@ -51,7 +55,12 @@ def evaluate_checkpoint(
     from .data import decode_videos, normalise
 
     trained = (read_marker(Path(folder)) or {}).get("options", {})
-    scorer = scorer or trained.get("objective", "mean")
+    from pipeline.temporal import load as load_temporal
+
+    from .train import scorer_of
+
+    scorer = scorer or scorer_of(trained.get("objective", "mean"))
+    temporal = load_temporal(folder)
     num_frames = num_frames or trained.get("num_frames", 12)
     model, tokenizer, processor = load_teacher(folder)
     rows = read_split(store_root, split)
@@ -63,7 +72,8 @@ def evaluate_checkpoint(
         videos = []
         for i in range(0, len(frameset.video_ids), 64):
             pix = normalise(torch.from_numpy(frameset.frames[i : i + 64]), processor)
-            videos.append(encode_frames(model, pix, torch.from_numpy(frameset.mask[i : i + 64])))
+            v = encode_frames(model, pix, torch.from_numpy(frameset.mask[i : i + 64]))
+            videos.append(v if temporal is None else temporal(v))
         frames = torch.cat([v.frames for v in videos])
         fmask = torch.cat([v.frame_mask for v in videos])
         video = VideoFeatures(frames, fmask)

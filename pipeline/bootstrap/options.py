@@ -16,12 +16,18 @@ from stores.config import ConfigError, build
 from stores.fingerprint import fingerprint
 
 #: bump when training code changes in a way that changes the checkpoint it produces
-BOOTSTRAP_VERSION = "bootstrap-1"
+BOOTSTRAP_VERSION = "bootstrap-1"  # unchanged: new fields enter the fingerprint only when set
 
-OBJECTIVES = ("mean", "fine")
+#: mean: CLIP4Clip meanP; fine: X-CLIP's multi-grained similarity; image: CLIP's image-text
+#: loss on one random frame per video (the demo's stand-in for a pretrained CLIP)
+OBJECTIVES = ("mean", "fine", "image")
+
+#: fields that set the model's shape: taken from ``init`` when the model is fine-tuned from one
+SIZE_FIELDS = ("image_size", "patch_size", "vision_hidden", "vision_layers", "vision_heads", "text_hidden",
+               "text_layers", "text_heads", "embed_dim", "max_words")
 
 #: fields that do not change the trained weights: left out of the fingerprint
-_NOT_FINGERPRINTED = frozenset({"threads", "tokenizer_out", "log_every"})
+_NOT_FINGERPRINTED = frozenset({"threads", "tokenizer_out", "log_every", "init"})
 
 
 class BootstrapOptionsError(ConfigError):
@@ -63,6 +69,13 @@ class BootstrapOptions:
     weight_decay: float = 0.05
     warmup: float = 0.1  # fraction of steps with a linear warmup, then cosine decay
     seed: int = 0
+    # a CLIP checkpoint folder to fine-tune from (another bootstrapped artefact, or any CLIPModel
+    # folder): its weights, tokenizer and image processor; the size fields above then come from it.
+    # Its path is not fingerprinted, its identity is (pipeline.bootstrap.checkpoint.init_identity).
+    init: str | None = None
+    # layers of a temporal encoder over the frames (pipeline.temporal; X-CLIP / CLIP4Clip seqTransf),
+    # trained with the CLIP and saved beside it; 0: none (frames are a bag, as in meanP)
+    temporal_layers: int = 0
     # captions left out of training (stores.folds: "fold:i/n"); the teacher's config declares
     # the same holdout so the caption audit lets it judge only those captions
     holdout: str | None = None
@@ -74,8 +87,12 @@ class BootstrapOptions:
     def fingerprint(self) -> str:
         """Hash of everything that shapes the weights, plus the training code's version."""
         shaping = {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_FINGERPRINTED}
-        if shaping["holdout"] is None:  # checkpoints trained before holdouts existed keep their key
-            del shaping["holdout"]
+        for name in ("holdout", "temporal_layers"):  # fields added later: unset, older keys stay
+            if not shaping[name]:
+                del shaping[name]
+        if self.init is not None:  # the shape is the init's: hash its identity, not the defaults
+            for name in SIZE_FIELDS:
+                del shaping[name]
         return fingerprint("bootstrap-options", BOOTSTRAP_VERSION, shaping)
 
     def as_dict(self) -> dict[str, Any]:
@@ -106,7 +123,7 @@ def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> B
     for name in _POSITIVE_INT:
         if getattr(opts, name) is not None and getattr(opts, name) <= 0:
             raise err(name, "a positive integer")
-    for name in ("seed", "threads"):
+    for name in ("seed", "threads", "temporal_layers"):
         if getattr(opts, name) < 0:
             raise err(name, "a non-negative integer")
     for name in ("lr", "fps"):
@@ -127,6 +144,18 @@ def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> B
                 raise HoldoutError(f"{where}.holdout: a bootstrapped teacher cannot hold out every caption")
         except HoldoutError as e:
             raise BootstrapOptionsError(str(e)) from None
+    if opts.init is not None:
+        given = sorted(set(SIZE_FIELDS) & set(table))
+        if given:
+            raise BootstrapOptionsError(f"{where}.{given[0]}: a model fine-tuned from init takes its size from it")
+        if not opts.init:
+            raise err("init", "a checkpoint folder")
+    if opts.objective == "image" and opts.train_frames != 1:
+        if "train_frames" in table:
+            raise err("train_frames", "1 for objective 'image' (one frame per video per step)")
+        opts = dataclasses.replace(opts, train_frames=1)
+    if opts.objective == "image" and opts.temporal_layers:
+        raise err("temporal_layers", "0 for objective 'image' (single frames have no time)")
     if opts.image_size % opts.patch_size:
         raise BootstrapOptionsError(
             f"{where}.patch_size ({opts.patch_size}) must divide {where}.image_size ({opts.image_size})"
@@ -146,4 +175,4 @@ def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> B
     return opts
 
 
-__all__ = ["BOOTSTRAP_VERSION", "OBJECTIVES", "BootstrapOptions", "BootstrapOptionsError", "parse_options"]
+__all__ = ["BOOTSTRAP_VERSION", "OBJECTIVES", "SIZE_FIELDS", "BootstrapOptions", "BootstrapOptionsError", "parse_options"]

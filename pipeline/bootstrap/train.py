@@ -64,17 +64,45 @@ def build_clip(opts: BootstrapOptions, tokenizer):
     return CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=opts.embed_dim))
 
 
+def load_clip(folder: str):
+    """The CLIPModel of ``folder`` (an artefact to fine-tune from), in training precision."""
+    from transformers import CLIPModel
+
+    return CLIPModel.from_pretrained(folder, dtype=torch.float32)
+
+
 def symmetric_infonce(logits: torch.Tensor) -> torch.Tensor:
     """CLIP's loss for a (captions x videos) logits matrix whose diagonal holds the pairs."""
     target = torch.arange(logits.shape[0], device=logits.device)
     return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
-def contrastive_logits(model, objective: str, input_ids, attention_mask, pixel_values, frame_mask):
-    """Scaled similarities of a batch, through the teacher stage's feature and scorer code."""
+def contrastive_logits(model, objective: str, input_ids, attention_mask, pixel_values, frame_mask,
+                       temporal=None, positions=None):
+    """Scaled similarities of a batch, through the teacher stage's feature and scorer code
+    (``temporal``: the teacher's temporal encoder, fed each frame's slot in ``positions``)."""
     t = encode_text(model, input_ids, attention_mask, words=objective == "fine")
     v = encode_frames(model, pixel_values, frame_mask)
-    return model.logit_scale.exp() * get_scorer(objective)(t, v)
+    if temporal is not None:
+        v = temporal(v, positions)
+    return model.logit_scale.exp() * get_scorer(scorer_of(objective))(t, v)
+
+
+def scorer_of(objective: str) -> str:
+    """The scorer an objective trains through (``image``: meanP over one frame is CLIP's own loss)."""
+    return "mean" if objective == "image" else objective
+
+
+def build_temporal(model, opts: BootstrapOptions):
+    """The teacher's temporal encoder (pipeline.temporal), or None without temporal_layers."""
+    if not opts.temporal_layers:
+        return None
+    from pipeline.temporal import TemporalEncoder
+
+    dim = model.config.projection_dim
+    heads = next(h for h in range(max(1, dim // 32), 0, -1) if dim % h == 0)
+    torch.manual_seed(opts.seed + 1)
+    return TemporalEncoder(dim, opts.temporal_layers, heads, opts.num_frames)
 
 
 @dataclass
@@ -126,6 +154,7 @@ def train_clip(
     caption_video: np.ndarray,
     opts: BootstrapOptions,
     device: torch.device,
+    temporal=None,
 ) -> TrainLog:
     """Train ``model`` in place for ``opts.steps`` steps; return the loss curve and timing.
 
@@ -146,7 +175,8 @@ def train_clip(
     fmask = torch.from_numpy(frameset.mask)
 
     model.to(device).train()
-    optimizer = torch.optim.AdamW(_param_groups(model, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.98), eps=1e-6)
+    params = torch.nn.ModuleList([model] + ([temporal.to(device).train()] if temporal is not None else []))
+    optimizer = torch.optim.AdamW(_param_groups(params, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.98), eps=1e-6)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(opts))
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
@@ -167,17 +197,19 @@ def train_clip(
             width = int(am.sum(1).max())  # trim padding shared by the whole batch
             ids, am = ids[:, :width].to(device), am[:, :width].to(device)
             clip, cmask = frames[vids], fmask[vids]
+            slots = torch.arange(clip.shape[1]).expand(len(vids), -1)
             if opts.train_frames is not None and opts.train_frames < clip.shape[1]:
                 slots = subsample_frames(cmask, opts.train_frames, gen)
                 clip = clip[torch.arange(len(vids))[:, None], slots]
                 cmask = cmask.gather(1, slots)
             pix = normalise(clip.to(device), processor)
             with autocast:
-                logits = contrastive_logits(model, opts.objective, ids, am, pix, cmask.to(device))
+                logits = contrastive_logits(model, opts.objective, ids, am, pix, cmask.to(device),
+                                            temporal, slots.to(device))
                 loss = symmetric_infonce(logits.float())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            torch.nn.utils.clip_grad_norm_(params.parameters(), 1.0)
             optimizer.step()
             schedule.step()
             with torch.no_grad():
@@ -192,5 +224,5 @@ def train_clip(
     log.seconds = time.perf_counter() - start
     log.cpu_seconds = time.process_time() - cpu_start
     log.logit_scale = float(model.logit_scale.detach().exp())
-    model.eval()
+    params.eval()
     return log

@@ -53,13 +53,16 @@ def ensure_manifest(cfg: PipelineConfig, log, progress: bool = True) -> Manifest
     return m
 
 
-def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log) -> None:
-    """Train (or find cached) every bootstrapped checkpoint the selected teachers name."""
+def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log, pretrained=()) -> None:
+    """Train (or find cached) every bootstrapped checkpoint the selected teachers name, after
+    the declared ``[[pretrained]]`` artefacts they may be fine-tuned from."""
     wanted = [t for t in teachers if t.bootstrap is not None]
-    if not wanted:
+    if not wanted and not pretrained:
         return
     from ..bootstrap import ensure_checkpoint
 
+    for p in pretrained:
+        ensure_checkpoint(Path(p.model), p.bootstrap, store_root)
     for t in wanted:
         ensure_checkpoint(Path(t.model), bootstrap_table(t.bootstrap, t.holdout), store_root)
 

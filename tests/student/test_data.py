@@ -107,3 +107,35 @@ def test_holdout_is_a_fixed_set_of_whole_videos():
     assert not {v for _, v, _ in train} & {v for _, v, _ in held}
     assert split_holdout(list(reversed(pairs)), 3)[1] == list(reversed(held))
     assert split_holdout(pairs, 0) == (pairs, [])
+
+
+def test_frame_slots_are_ordered_real_frames():
+    from student.data import frame_slots
+
+    mask = np.ones((3, 6), dtype=bool)
+    mask[2, 3:] = False  # a short clip: three real frames
+    slots = frame_slots(mask, 4, np.random.default_rng(0))
+    assert slots.shape == (3, 4) and bool((slots[:, 1:] > slots[:, :-1]).all())  # distinct, in temporal order
+    assert set(slots[2, :3].tolist()) == {0, 1, 2}  # the short clip keeps its real frames first
+    assert np.array_equal(slots, frame_slots(mask, 4, np.random.default_rng(0)))
+
+
+def test_train_frames_subset_carries_its_frames_relevance_and_positions(synthetic_store, tmp_path):
+    store, tok, _ = synthetic_store
+    cache = _cache(store, tmp_path)
+    with stores.connect(store) as con:
+        pairs = split_pairs(con, "train")
+    ts = build_train_set(pairs, cache, load_tokenizer(str(tok)), 12)
+    plan = batch_plan(ts.video_rows, 4, 3, seed=0)
+    reader = KnowledgeReader(str(store), "train", ["fine_t"], ["fine_t"])
+    full = list(make_loader(TrainBatches(ts, plan, cache.folder, reader, window=2), num_workers=0))
+    sub = list(make_loader(TrainBatches(ts, plan, cache.folder, reader, window=2, train_frames=2, seed=7), num_workers=0))
+    again = list(make_loader(TrainBatches(ts, plan, cache.folder, reader, window=3, train_frames=2, seed=7), num_workers=2))
+    for f, s, a in zip(full, sub, again):
+        pos = s.frame_positions
+        assert pos.shape == (4, 2) and full[0].frame_positions is None
+        rows = torch.arange(4)[:, None]
+        assert torch.equal(s.frames, f.frames[rows, pos])  # the frames at those slots
+        assert torch.equal(s.frame_mask, f.frame_mask[rows, pos])
+        assert torch.equal(s.teacher_relevance, f.teacher_relevance[:, rows, pos])  # their relevance with them
+        assert torch.equal(a.frame_positions, pos)  # the same draw whatever the window or workers

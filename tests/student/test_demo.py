@@ -103,3 +103,34 @@ def test_relational_ablation_trains_four_students_and_merges_disjoint_seeds(synt
     assert "student distilled + relational (mean of 2)" in table
     with pytest.raises(ValueError, match="seed"):
         merge_demos([tmp_path / "s0", tmp_path / "s0"], tmp_path / "bad")
+
+
+def test_frames_ablation_trains_plain_with_all_and_a_third_and_distilled_with_a_third(synthetic_store, tiny_config, tmp_path):
+    from student.ablation import ablation_table, run_ablation
+
+    store, tok, _ = synthetic_store
+    exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused",
+                      **{"train.steps": 1, "model.num_frames": 6, "train.train_frames": 4})
+    demo = ComparisonConfig(seeds=[0], out=str(tmp_path / "frames"), experiment=exp).check()
+    m = run_ablation(demo, "frames", log=lambda *a: None)
+    assert m["num_frames"] == {"plain_all": 6, "plain_third": 2, "distilled_third": 2}
+    on_disk = json.loads((tmp_path / "frames" / "frames_ablation.json").read_text())
+    assert on_disk["seeds"] == m["seeds"] and set(on_disk["seeds"]) == {"plain_all", "plain_third", "distilled_third"}
+    cfg = {v: json.loads((tmp_path / "frames" / f"frames-{v}-seed0" / "config.json").read_text()) for v in m["seeds"]}
+    assert cfg["plain_all"]["model"]["num_frames"] == 6 and cfg["plain_all"]["train"]["train_frames"] == 4
+    assert cfg["plain_third"]["train"]["train_frames"] == 0  # 4 of 2 frames: all of them
+    assert cfg["plain_third"]["loss"]["coarse"]["kind"] == "none"
+    assert cfg["distilled_third"]["loss"]["coarse"]["kind"] == "kl" and cfg["distilled_third"]["model"]["num_frames"] == 2
+    assert "distilled_third, t2v R@1" in ablation_table(m)
+
+
+def test_audit_ablation_refuses_a_store_without_an_audit(synthetic_store, tiny_config, tmp_path):
+    from student.ablation import run_ablation
+    from student.config import ConfigError
+
+    store, tok, _ = synthetic_store
+    exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
+    truth = tmp_path / "truth.txt"
+    truth.write_text("c0\n")
+    with pytest.raises(ConfigError, match="no caption audit"):
+        run_ablation(ComparisonConfig(seeds=[0], out=str(tmp_path / "a"), experiment=exp).check(), "audit", truth)

@@ -51,3 +51,30 @@ def test_text_vector_is_the_last_real_token(synthetic_store):
     with torch.no_grad():
         # padding after the EOS changes nothing (causal attention, last-real-token pooling)
         assert torch.allclose(model.encode_text(ids, mask), model.encode_text(short, short_mask), atol=1e-5)
+
+
+def test_a_bootstrapped_artefact_is_a_backbone_with_its_own_tokenizer_and_identity(synthetic_store, tmp_path):
+    import json
+    from dataclasses import replace
+
+    from transformers import CLIPModel
+
+    from student.model import backbone_identity
+
+    _, tok, _ = synthetic_store
+    tokenizer = load_tokenizer(str(tok))
+    cfg = _tiny(tok)
+    folder = tmp_path / "clip_base"
+    CLIPModel(tiny_clip_config(cfg, tokenizer, 10.0)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    assert backbone_identity(str(folder)) == {"backbone": str(folder), "folder": str(folder)}
+    (folder / "bootstrap.json").write_text(json.dumps(
+        {"options_fingerprint": "o1", "data_fingerprint": "d1", "options": {"objective": "image"}, "train": {}}))
+    assert backbone_identity(str(folder)) == {
+        "backbone": str(folder), "artefact": {"options_fingerprint": "o1", "data_fingerprint": "d1"},
+        "objective": "image"}
+    # tokenizer = "": the backbone's own (the artefact carries the vocabulary)
+    own = load_tokenizer(str(folder))
+    model = build_student(replace(cfg, backbone=str(folder), tokenizer=""), own, 10.0, seed=0)
+    assert model.clip.config.text_config.vocab_size == len(own)
+    assert backbone_identity("tiny") == {"backbone": "tiny"}

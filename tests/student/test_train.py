@@ -59,6 +59,7 @@ def test_train_writes_a_complete_searchable_run(synthetic_store, tiny_config, tm
     assert (result.folder / "val_metrics.json").exists()
     run = result.folder
     assert run == tmp_path / "runs" / "tiny"
+    assert json.loads((run / "backbone.json").read_text()) == {"backbone": "tiny"}
     for name in ("config.json", "teachers.json", "metrics.json", "timings.json", "train_log.jsonl",
                  "student.safetensors", "student.json", "captions.npy", "videos.npy", "vectors.json", "videos.faiss"):
         assert (run / name).exists(), name
