@@ -11,7 +11,7 @@ STUDENT_CONFIG ?= configs/student_demo.toml
 # faiss: cpu (faiss-cpu) or gpu (faiss-gpu); both install the same `faiss` module
 FAISS ?= cpu
 
-.PHONY: setup test test-slow teachers student report browser audit student-audit bench clean
+.PHONY: setup test test-slow teachers student report browser audit student-audit student-frames bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,10 @@ audit: setup
 # distilled students on all captions, without the audit's flagged ones, without the wrong ones
 student-audit: setup
 	$(VENV)/bin/teachkit student demo --config $(STUDENT_CONFIG) --ablation audit --out runs/demo-audit
+
+# TeachText's video-side claim: plain students with all and a third of the frames, distilled with a third
+student-frames: setup
+	$(VENV)/bin/teachkit student demo --config $(STUDENT_CONFIG) --ablation frames --out runs/demo-frames
 
 bench: setup
 	$(PY) -m bench $(BENCH_ARGS)

@@ -53,7 +53,7 @@ class Epochs:
         store = pcfg.store.root
         self.exp = exp = p.student_experiment()
         m, d = exp.model, exp.data
-        self.tokenizer = load_tokenizer(m.tokenizer)
+        self.tokenizer = load_tokenizer(m.tokenizer or m.backbone)
         self.model0 = build_student(m, self.tokenizer, exp.train.logit_scale_init, seed=0)
         with stores.connect(store) as con:
             manifest = stores.Store(store).require_manifest()

@@ -38,7 +38,7 @@ def sizes(cfg: BenchConfig) -> dict:
 class DemoProject:
     folder: Path
     config_path: Path  # the teacher-stage TOML (`teachkit teachers run --config`)
-    tokenizer: Path  # the vocabulary the bootstrap exported for the student
+    tokenizer: Path  # the students' backbone and vocabulary: the stand-in artefact's folder
     batch: int
 
     def config(self, store_root: Path | None = None):
@@ -63,7 +63,9 @@ class DemoProject:
         exp = load_demo(STUDENT_CONFIG).experiment
         return dataclasses.replace(
             exp,
-            model=dataclasses.replace(exp.model, tokenizer=str(self.tokenizer)),
+            # the config's backbone is the demo's stand-in artefact: this project's own copy of it
+            model=dataclasses.replace(exp.model, tokenizer=str(self.tokenizer)) if exp.model.backbone == "tiny"
+            else dataclasses.replace(exp.model, backbone=str(self.tokenizer), tokenizer=""),
             data=dataclasses.replace(exp.data, store=str(self.store), cache=str(self.folder / "student-cache"),
                                      batch_size=self.batch),
             train=dataclasses.replace(exp.train, device="cpu"),

@@ -186,11 +186,18 @@ def build_student(cfg: ModelConfig, tokenizer, logit_scale_init: float, seed: in
         clip = CLIPModel(tiny_clip_config(cfg, tokenizer, logit_scale_init))
     else:
         _check_folder("backbone", cfg.backbone)
+        from transformers.utils import logging as hf_logging
+
+        bars = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # the trainer draws its own progress
         try:
             clip = CLIPModel.from_pretrained(cfg.backbone)
         except Exception as e:  # OSError, ValueError, a SafetensorError, ... from transformers
             raise InputError(f"backbone {cfg.backbone}: cannot load it as a CLIPModel "
                              f"({type(e).__name__}: {_first_line(e)})") from e
+        finally:
+            if bars:
+                hf_logging.enable_progress_bar()
         if clip.config.text_config.max_position_embeddings < cfg.max_words:
             raise InputError(
                 f"model.max_words ({cfg.max_words}) exceeds the backbone's "
