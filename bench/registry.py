@@ -11,6 +11,7 @@ from importlib import import_module
 BENCHMARKS: dict[str, str] = {
     "store_bytes": "bench.store_bytes",  # bytes_per_score, bytes_per_frame_score
     "stream": "bench.stream",  # stream_vs_arrow, batch_assembly_ms
+    "sparse": "bench.sparse",  # sparse_build_s, sparse_rss_mb, sparse_batch_ms
     "search": "bench.search",  # search_qps_ratio
     "scale": "bench.scale",  # scale
     "teacher_stage": "bench.teacher_stage",  # teacher_stage_efficiency

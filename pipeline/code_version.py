@@ -33,6 +33,16 @@ KIND_MODULES: dict[str, tuple[str, ...]] = {
     "text": ("pipeline.teachers.text",),
     "plugin": ("pipeline.teachers.plugin",),
     "imported": (),
+    # a reranker runs a clip scorer or a plugin, on candidates read from another run
+    "reranker": (
+        "pipeline.teachers.reranker",
+        "pipeline.run.candidates",
+        "pipeline.teachers.plugin",
+        "pipeline.teachers.clip",
+        "pipeline.teachers.image_processing",
+        "pipeline.clip_features",
+        "pipeline.scorers",
+    ),
 }
 
 

@@ -25,10 +25,13 @@
 
     [[teachers]]
     name = "clip_fine"
-    kind = "clip"                # clip | text | plugin | imported
+    kind = "clip"                # clip | text | plugin | imported | reranker
     model = "artifacts/teachers/clip_fine"
     scorer = "fine"
     plan = "full"                # full | topk (with k = ...)
+    # a reranker: kind = "reranker", plan = "topk", k = 50, candidates = "clip_mean" (another
+    # teacher's committed run gives each caption's k candidates), scored by model + scorer or
+    # by a plugin (pipeline/teachers/reranker.py)
 
     [teachers.bootstrap]         # optional: passed verbatim to ensure_checkpoint(model, ...)
     ...
@@ -53,7 +56,7 @@ from stores.config import ConfigError, apply_overrides, build, read_toml
 SCORER_NAMES = ("mean", "fine")
 
 
-KINDS = ("clip", "text", "plugin", "imported")
+KINDS = ("clip", "text", "plugin", "imported", "reranker")
 PLANS = ("full", "topk")
 FRAME_RELEVANCE = ("own", "all", "none")
 SCORE_DTYPES = ("float16", "float32")
@@ -133,6 +136,7 @@ class TeacherConfig:
     max_length: int | None = None  # text token limit; default: the model's own
     bootstrap: dict | None = None  # passed verbatim to pipeline.bootstrap.ensure_checkpoint
     holdout: str | None = None  # captions it never trained on: "all" | "fold:i/n" (stores.folds)
+    candidates: str | None = None  # rerankers: the teacher whose committed run gives each caption's top-k
 
 
 @dataclass(frozen=True)
@@ -278,13 +282,17 @@ def _teacher(t: TeacherConfig, where: str, base: Path, artefacts: dict[str, str]
         t = dataclasses.replace(t, model=str(p if p.is_absolute() else base / p))
     if t.kind in ("clip", "text") and not t.model:
         raise ConfigError(f"{where}.model: a {t.kind} teacher needs a model (folder, package:... or HF id)")
-    if t.kind == "clip":
+    if t.kind == "clip" or (t.kind == "reranker" and not t.plugin):
         _choice(t.scorer, SCORER_NAMES, f"{where}.scorer")
     if t.kind == "plugin":
         if not t.plugin:
             raise ConfigError(f"{where}.plugin: a plugin teacher needs `plugin = \"module:Class\"`")
-    elif t.plugin or t.options:
-        raise ConfigError(f"{where}: `plugin` and `options` are only used by kind = 'plugin'")
+    elif (t.plugin or t.options) and t.kind != "reranker":
+        raise ConfigError(f"{where}: `plugin` and `options` are only used by kind = 'plugin' or 'reranker'")
+    if t.kind == "reranker":
+        _reranker(t, where)
+    elif t.candidates is not None:
+        raise ConfigError(f"{where}.candidates is only used by kind = 'reranker'")
     if t.bootstrap is not None and t.kind != "clip":
         raise ConfigError(f"{where}.bootstrap: only clip teachers can be bootstrapped")
     if t.bootstrap is not None:
@@ -299,6 +307,18 @@ def _teacher(t: TeacherConfig, where: str, base: Path, artefacts: dict[str, str]
         if t.bootstrap is not None and t.holdout == "all":
             raise ConfigError(f"{where}.holdout: a bootstrapped teacher trains on the store's captions; use 'fold:i/n'")
     return t
+
+
+def _reranker(t: TeacherConfig, where: str) -> None:
+    """A reranker scores another teacher's top-k candidates: a topk plan, a candidate teacher, a scorer."""
+    if not t.candidates:
+        raise ConfigError(f"{where}.candidates: a reranker needs the teacher whose run gives its candidates")
+    if t.candidates == t.name:
+        raise ConfigError(f"{where}.candidates: a reranker cannot rerank its own run")
+    if t.plan != "topk":
+        raise ConfigError(f"{where}.plan: a reranker scores a top-k plan (plan = 'topk', k = ...)")
+    if not t.model and not t.plugin:
+        raise ConfigError(f"{where}: a reranker needs a model (a CLIP checkpoint with a scorer) or a plugin")
 
 
 def _choice(value: str, allowed: tuple[str, ...], where: str) -> None:

@@ -49,6 +49,7 @@ ORDER BY v.split
 
 CURRENT_TEACHERS_SQL = "SELECT teacher, fingerprint, run, kind FROM current_runs ORDER BY teacher"
 TEACHERS_WITH_FRAMES_SQL = "SELECT DISTINCT teacher FROM frames WHERE split = ? ORDER BY teacher"
+TEACHER_CONFIGS_SQL = "SELECT teacher, config FROM current_runs ORDER BY teacher"
 
 #: an optional ``exclusions(caption_id)`` table or view: captions a student leaves out
 EXCLUSIONS = "exclusions"
@@ -169,3 +170,22 @@ def current_teachers(con) -> dict[str, dict]:
 def teachers_with_frames(con, split: str) -> list[str]:
     """Teachers whose current run stored frame relevance for ``split``."""
     return [r[0] for r in con.execute(TEACHERS_WITH_FRAMES_SQL, [split]).fetchall()]
+
+
+def teacher_plans(con) -> dict[str, dict]:
+    """Teacher name -> the score plan of its current run: ``{"kind": "full" | "topk", "k": int | None}``.
+
+    Read from the run's canonical config (``runs.config``); a run whose config names no plan
+    (imported scores, synthetic stores) counts as ``full``.
+    """
+    import json
+
+    out = {}
+    for teacher, config in con.execute(TEACHER_CONFIGS_SQL).fetchall():
+        try:
+            plan = (json.loads(config or "{}") or {}).get("plan") or {}
+        except (ValueError, AttributeError):
+            plan = {}
+        kind = plan.get("kind", "full") if isinstance(plan, dict) else "full"
+        out[teacher] = {"kind": kind, "k": plan.get("k") if isinstance(plan, dict) else None}
+    return out

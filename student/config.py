@@ -18,6 +18,7 @@ from typing import Any
 from stores.config import ConfigError, apply_overrides, build, check_path, parse_override, read_toml, split_path
 
 TEACHER_SOURCES = ("matrix", "window")
+SAMPLERS = ("random", "guided")
 
 
 @dataclass(frozen=True)
@@ -101,11 +102,20 @@ class DataConfig:
     eval_batch_size: int = 256
     # train videos held out of training and evaluated as "val": tune on these, not on test
     holdout_videos: int = 0
+    # "random": one caption of each video per epoch, shuffled (student/data.py); "guided": batches
+    # of anchor captions with their top-k teacher's best videos (student/sampler.py)
+    sampler: str = "random"
+    guided_teacher: str = ""  # the top-k teacher whose candidates guide the batches ("": the first coarse teacher)
+    guided_anchors: int = 4  # anchor groups per guided batch (each ceil(batch_size / anchors) pairs)
 
     def check(self, where: str) -> None:
         _positive(self, where, "batch_size", "teacher_window", "decode_workers", "eval_batch_size")
         if self.teacher_source not in TEACHER_SOURCES:
             raise ConfigError(f"{where}.teacher_source must be one of {list(TEACHER_SOURCES)}, got {self.teacher_source!r}")
+        if self.sampler not in SAMPLERS:
+            raise ConfigError(f"{where}.sampler must be one of {list(SAMPLERS)}, got {self.sampler!r}")
+        if self.guided_anchors < 1:
+            raise ConfigError(f"{where}.guided_anchors must be >= 1, got {self.guided_anchors}")
         if self.holdout_videos < 0:
             raise ConfigError(f"{where}.holdout_videos must be >= 0")
         if self.batch_size < 2:
@@ -186,6 +196,7 @@ class CoarseLossConfig:
     directions: list[str] = field(default_factory=lambda: ["t2v", "v2t"])
     teacher_norm: str = "none"  # "zscore": standardise each teacher row first (see losses/coarse.py)
     smoothl1_beta: float = 0.1
+    listwise_top: int = 0  # kind = "listwise": candidates kept per row, best first (0: all the teacher scored)
 
     def check(self, where: str) -> None:
         from .losses import COARSE_LOSSES
@@ -198,6 +209,8 @@ class CoarseLossConfig:
             raise ConfigError(f"{where}.teacher_norm must be 'none' or 'zscore', got {self.teacher_norm!r}")
         _non_negative(self, where, "weight")
         _positive(self, where, "student_temperature", "teacher_temperature", "smoothl1_beta")
+        if self.listwise_top < 0:
+            raise ConfigError(f"{where}.listwise_top must be >= 0, got {self.listwise_top}")
         if self.kind != "none" and self.weight > 0 and not self.teachers:
             raise ConfigError(f"{where}.teachers: coarse distillation needs at least one teacher")
         if len(set(self.teachers)) != len(self.teachers):

@@ -23,6 +23,10 @@ gather from the page cache. Every student and seed of a store shares the file. I
 captions x videos x 2 bytes per teacher (3.2 GB for full MSR-VTT in float16; 8 MB for the demo);
 ``"window"`` keeps nothing on disk.
 
+A teacher whose run scored a ``topk`` plan is not densified: :class:`MatrixReader` keeps it
+as a memory-mapped CSR (:mod:`student.sparse`; caption -> sorted video columns and scores),
+whose size is captions x k, so its memory does not grow with the number of videos.
+
 Relational losses (:mod:`student.losses.intra`) need, per teacher, the in-batch
 *intra-modal* matrices: video x video and caption x caption cosines of the teacher's stored
 holistic embeddings (the ``embeddings`` view). :class:`MatrixReader` streams each such
@@ -49,9 +53,10 @@ import pyarrow as pa
 
 import stores
 from stores.atomic import atomic_path
-from stores.splits import current_teachers
+from stores.splits import current_teachers, teacher_plans
 
 from .config import ConfigError
+from .sparse import DenseScores, SparseScores, build_sparse
 
 SCORES_SQL = """
 SELECT s.teacher, p.batch, p.row, q.col, s.score
@@ -247,16 +252,17 @@ class MatrixReader:
         if len(self._row) != len(caption_ids) or len(self._col) != len(video_ids):
             raise ValueError("MatrixReader: caption and video ids must be distinct")
         order = hashlib.sha256("\n".join(caption_ids + ["--"] + list(video_ids)).encode()).hexdigest()[:16]
-        self._paths: list[Path] = []
+        self._sources: list[DenseScores | SparseScores] = []  # per score teacher
         self._embedding_paths: list[tuple[Path, Path]] = []  # per relational teacher: (videos, captions)
         self.relevance = np.full((len(self.frame_teachers), len(caption_ids), 1), np.nan, dtype=np.float32)
-        self._mats = self._embs = None
+        self._embs = None
         if not (self.score_teachers or self.frame_teachers or self.relational_teachers):
-            self._mats, self._embs = [], []
+            self._embs = []
             return
         con = stores.connect(store_root)
         try:
             runs = {t: r["run"] for t, r in current_teachers(con).items()}
+            plans = teacher_plans(con)
             missing = sorted(set(self.score_teachers + self.frame_teachers + self.relational_teachers) - set(runs))
             if missing:
                 raise ValueError(f"no committed run in {store_root} for teacher(s) {missing}")
@@ -272,11 +278,18 @@ class MatrixReader:
             }))
             store = stores.Store(store_root)
             for t in self.score_teachers:
-                path = Path(cache) / "teachers" / f"{t}-{runs[t]}" / f"{split}-{order}.npy"
+                folder = Path(cache) / "teachers" / f"{t}-{runs[t]}"
+                dtype = store.score_dtype(t, runs[t], split)
+                if plans.get(t, {}).get("kind") == "topk":  # ~k scores per caption: a CSR, not a matrix
+                    path = folder / f"{split}-{order}.csr"
+                    if not path.exists():
+                        build_sparse(cur, path, len(caption_ids), dtype, [t, split, runs[t]], MATRIX_SCORES_SQL, progress)
+                    self._sources.append(SparseScores(path))
+                    continue
+                path = folder / f"{split}-{order}.npy"
                 if not path.exists():
-                    _build_matrix(cur, path, (len(caption_ids), len(video_ids)), store.score_dtype(t, runs[t], split),
-                                  [t, split, runs[t]], progress)
-                self._paths.append(path)
+                    _build_matrix(cur, path, (len(caption_ids), len(video_ids)), dtype, [t, split, runs[t]], progress)
+                self._sources.append(DenseScores(path))
             self.relevance = self._frame_relevance(cur, runs, len(caption_ids))
             for t in self.relational_teachers:
                 folder = Path(cache) / "teachers" / f"{t}-{runs[t]}"
@@ -304,13 +317,17 @@ class MatrixReader:
 
     def __getstate__(self):
         state = dict(self.__dict__)
-        state["_mats"] = state["_embs"] = None
+        state["_embs"] = None
         return state
 
     def matrices(self) -> list[np.ndarray]:
-        if self._mats is None:
-            self._mats = [np.load(p, mmap_mode="r") for p in self._paths]
-        return self._mats
+        """Per score teacher, its whole memory-mapped matrix (dense teachers only)."""
+        return [s.matrix for s in self._sources if isinstance(s, DenseScores)]
+
+    def sparse(self, teacher: str) -> SparseScores | None:
+        """The CSR of a ``topk`` score teacher (rows: the reader's pairs, columns: its videos), else None."""
+        source = self._sources[self.score_teachers.index(teacher)] if teacher in self.score_teachers else None
+        return source if isinstance(source, SparseScores) else None
 
     def embeddings(self) -> list[tuple[np.ndarray, np.ndarray]]:
         """Per relational teacher, its (videos x D, captions x D) memory-mapped embeddings."""
@@ -320,7 +337,6 @@ class MatrixReader:
 
     def fetch(self, batches: list[tuple[list[str], list[str]]]) -> list[BatchKnowledge]:
         """Knowledge for each (caption_ids, video_ids) batch, as :meth:`KnowledgeReader.fetch`."""
-        mats = self.matrices()
         out = []
         for cids, vids in batches:
             try:
@@ -328,8 +344,7 @@ class MatrixReader:
                 cols = np.array([self._col[v] for v in vids], dtype=np.int64)
             except KeyError as e:
                 raise KeyError(f"{e.args[0]!r} is not among the pairs this MatrixReader was built for") from None
-            ix = np.ix_(rows, cols)
-            scores = np.stack([m[ix] for m in mats]).astype(np.float32) if mats else np.zeros(
+            scores = np.stack([s.gather(rows, cols) for s in self._sources]) if self._sources else np.zeros(
                 (0, len(rows), len(cols)), dtype=np.float32)
             embs = self.embeddings()
             empty = np.zeros((0, len(rows), len(rows)), dtype=np.float32)

@@ -41,6 +41,7 @@ from .knowledge import knowledge_reader
 from .logs import TrainLog
 from .losses import build_objective, total_loss
 from .model import backbone_identity, build_student, load_tokenizer, save_student
+from .sampler import guided_batches
 from .runs import save_vectors, write_json
 
 
@@ -210,7 +211,6 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
     log = log if log is not None else TrainLog([], Path("."))
     eval_every = cfg.train.eval_every if inputs.holdout_pairs and group.is_main else 0
     trainset = build_train_set(inputs.train_pairs, inputs.caches[cfg.data.train_split], tokenizer, cfg.model.max_words)
-    plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
     with distributed.main_first(group):  # rank 0 builds the teacher matrices, the others open them
         reader = knowledge_reader(
             cfg.data,
@@ -221,6 +221,12 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
             progress,
             cfg.loss.relational.teachers if cfg.loss.relational.used else [],
         )
+        if cfg.data.sampler == "guided":  # the guiding teacher's CSR: the reader's, or built here
+            plan = guided_batches(cfg, trainset, reader, progress)
+        else:
+            plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
+    score_teachers = cfg.loss.coarse.teachers if cfg.loss.coarse.active else []
+    covered = np.zeros(len(score_teachers))  # summed per-batch coverage of each score teacher
     dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window,
                            group.rank, group.world, cfg.train.train_frames, cfg.train.seed)
     loader = make_loader(dataset, cfg.data.num_workers, pin_memory=device.type == "cuda")
@@ -243,6 +249,8 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         t2 = time.perf_counter()
         wait += t2 - t1  # what the step waited for its batch
         assembly += batch.assembly_s  # what assembling it cost (in a worker, when there are any)
+        step_coverage = (~torch.isnan(batch.teacher_scores)).float().mean((1, 2)).numpy() if score_teachers else covered
+        covered += step_coverage
         loss, parts = train_step(model, objective, optimizer, batch, device, cfg.train.grad_clip, group)
         scheduler.step()
         value = float(loss)
@@ -254,6 +262,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
             row = {"step": step, "loss": value, "lr": scheduler.get_last_lr()[0],
                    "logit_scale": float(model.logit_scale.detach().exp())}
             row.update({k: float(v.detach()) for k, v in parts.items()})
+            row.update({f"coverage/{t}": float(c) for t, c in zip(score_teachers, step_coverage)})
             log.log(row)
         if eval_every and ((step + 1) % eval_every == 0 or step == cfg.train.steps - 1):
             t3 = time.perf_counter()
@@ -273,6 +282,8 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         "batch_assembly_ms": 1000 * assembly / n,
         "num_workers": cfg.data.num_workers,
         "world_size": group.world,
+        # the fraction of in-batch entries each coarse teacher scored, mean over the steps
+        "teacher_coverage": {t: float(c / n) for t, c in zip(score_teachers, covered)},
     }
     return losses, log.rows, timings
 

@@ -27,6 +27,7 @@ from stores.layout import Store
 from stores.metrics import format_table
 
 from ..config import PipelineConfig
+from .candidates import candidate_run
 from .prepare import TeacherPlan, ensure_bootstraps, ensure_demo, ensure_manifest, plan_teacher
 from .work import Job, Outcome
 
@@ -85,7 +86,9 @@ def run_teachers(
     outcomes: dict[str, Outcome] = {}
     todo: list[TeacherPlan] = []
     planned: list[TeacherPlan] = []
-    for t in selected:
+    later = []
+    # rerankers after the teachers they rerank: planned once their candidates are committed
+    for t in [t for t in selected if t.kind != "reranker"] + [t for t in selected if t.kind == "reranker"]:
         if t.kind == "imported":
             from ..teachers.imported import imported_runs
 
@@ -95,7 +98,15 @@ def run_teachers(
             )
             out(outcomes[t.name].line())
             continue
-        plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos)
+        if t.kind == "reranker" and (shard is not None or cfg.engine.kind != "local"):
+            from stores.errors import UsageError
+
+            raise UsageError(f"teacher {t.name}: reranker teachers run on the local engine, without --shard")
+        if t.kind == "reranker" and t.candidates in {p.name for p in todo}:
+            later.append(t)
+            continue
+        plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos,
+                            candidates=candidate_run(store, t) if t.kind == "reranker" else None)
         row = store.committed_run(t.name, plan.fingerprint)
         if shard is not None:  # every job lists every run's units alike, done or not
             planned.append(plan)
@@ -104,8 +115,9 @@ def run_teachers(
             out(outcomes[t.name].line())
         else:
             todo.append(plan)
+    start = time.perf_counter()
+    computed: list = []
     if todo:
-        start = time.perf_counter()
         computed, missing = _compute(planned if shard else todo, cfg, store, console, log, progress, shard)
         for o in computed:
             outcomes[o.name] = o
@@ -113,6 +125,17 @@ def run_teachers(
         for name, left in missing:
             out(f"{name:<16} {'pending':<9} {left} caption shard(s) left to the other jobs "
                 "(the last to finish commits; or `teachkit teachers commit`)")
+    # rerankers of runs computed just now (a reranker of a reranker computed in the same call reads
+    # its candidate's previous run, or is refused when there is none: run them one after the other)
+    reranked = [plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos, candidates=candidate_run(store, t))
+                for t in later]
+    if reranked:
+        more, _ = _compute(reranked, cfg, store, console, log, progress, None)
+        for o in more:
+            outcomes[o.name] = o
+            out(o.line())
+        computed = computed + more
+    if todo or reranked:
         out(f"{len(computed)} teacher(s) computed in {time.perf_counter() - start:.1f}s")
     ordered = [outcomes[t.name] for t in selected if t.name in outcomes]
     table = {o.name: o.metrics for o in ordered if "t2v" in o.metrics or "not_measurable" in o.metrics}

@@ -45,7 +45,7 @@ def check_capabilities(plan, teacher) -> None:
     """Fail before any work when the config asks for something the teacher cannot do."""
     from ..teachers.plugin import PluginError
 
-    if plan.cfg.plan == "topk":
+    if plan.cfg.plan == "topk" and plan.cfg.kind != "reranker":  # a reranker takes another run's top-k
         missing = [m for m in ("holistic_videos", "holistic_captions") if not callable(getattr(teacher, m, None))]
         if missing:
             raise PluginError(f"teacher {plan.name}: plan = 'topk' needs {missing} (see pipeline/teachers/protocol.py)")
@@ -69,6 +69,10 @@ def run_local(plans, cfg, store, splits, log, bar) -> list:
         if done:
             log(f"{plan.name}: resuming run {writer.run} ({done} shard files already written)")
         job = Job(plan, teacher, writer)
+        if plan.candidates is not None:  # a reranker scores the candidate run's top-k
+            from .candidates import CandidateLists
+
+            job.candidates = CandidateLists(store, plan.candidates, plan.cfg.k)
         job.add_time("load", load_s)
         jobs.append(job)
     try:

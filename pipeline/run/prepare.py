@@ -91,6 +91,7 @@ class TeacherPlan:
     encode_config: dict = dataclasses.field(default_factory=dict)
     encode_fingerprint: str = ""  # the encode part's (the encode shards' name)
     score_fingerprint: str = ""  # the score part's, over the encode part's
+    candidates: dict | None = None  # rerankers: the runs row of the run whose top-k they score
 
     @property
     def name(self) -> str:
@@ -106,7 +107,7 @@ def encode_config(config: dict, shard_videos: int) -> dict:
     return {k: v for k, v in config.items() if k not in SCORE_KEYS} | {"shard_videos": shard_videos}
 
 
-def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | None) -> dict:
+def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | None, candidates: dict | None = None) -> dict:
     """The canonical config of a teacher: what changes its scores, nothing that does not
     (batch sizes, device and the model's path are left out)."""
     out = {
@@ -121,26 +122,30 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
     if t.kind != "text":  # a text teacher never sees frames
         out["frames"] = {"num_frames": frames.num_frames, "fps": frames.fps}
         out["frame_relevance"] = t.frame_relevance
-    if t.kind == "clip":
+    if t.kind == "clip" or (t.kind == "reranker" and not t.plugin):
         out["scorer"] = t.scorer
     if t.holdout is not None:  # read by the caption audit; absent keeps older fingerprints
         out["holdout"] = t.holdout
-    if t.kind == "plugin":
+    if t.plugin:
         from ..teachers.plugin import identity
 
         out["plugin"] = identity(t.plugin) | {"options": t.options}
+    if t.kind == "reranker":  # another candidate run is another reranker run
+        out["candidates"] = {"teacher": t.candidates,
+                             "run": None if candidates is None else candidates["fingerprint"]}
     return out
 
 
 def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest,
-                 shard_videos: int = EngineConfig.shard_videos) -> TeacherPlan:
+                 shard_videos: int = EngineConfig.shard_videos, candidates: dict | None = None) -> TeacherPlan:
+    """``candidates``: for a reranker, the runs row of its candidate teacher's committed run."""
     try:
         model = resolve_model(t.model) if t.model else None
     except ModelError as e:
         raise ModelError(f"teacher {t.name}: {e}") from None
-    config = teacher_config(t, frames, model)
+    config = teacher_config(t, frames, model, candidates)
     extra: tuple[str, ...] = ()
-    if t.kind == "plugin":
+    if t.plugin:
         from ..teachers.plugin import split_path
 
         extra = (split_path(t.plugin)[0],)
@@ -150,4 +155,4 @@ def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest,
     enc = encode_config(config, shard_videos)
     efp = fingerprint("teacher-encode", enc, manifest.fingerprint, cv)
     sfp = fingerprint("teacher-score", {k: v for k, v in config.items() if k in SCORE_KEYS}, efp)
-    return TeacherPlan(t, model, config, canonical_json(config), cv, fp, enc, efp, sfp)
+    return TeacherPlan(t, model, config, canonical_json(config), cv, fp, enc, efp, sfp, candidates)

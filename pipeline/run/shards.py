@@ -10,7 +10,8 @@ where it stopped and writes every row exactly once. Within a shard, captions are
 
 Rows promised per caption whose video was decodable (captions of an undecodable video are
 skipped with it): ``full`` -- every decodable video of the split; ``topk`` -- the teacher's
-top-k videos by holistic embedding plus the positive. Pairs the teacher declines
+top-k videos by holistic embedding plus the positive (a reranker's top-k: another
+teacher's run's best-scored k, :mod:`.candidates`). Pairs the teacher declines
 (``pair_mask``) are not stored. Frame relevance is stored for each caption's own video
 (``own``) or for every scored pair (``all``); the frames shard is written before the scores
 shard, whose presence marks the shard done.
@@ -41,6 +42,7 @@ from stores.writer import score_row_order
 from ..plans import build_index, topk_candidates
 from ..teachers.protocol import BaseTeacher, CaptionBatch, Features, take
 from stores.splits import SplitData
+from .candidates import chunk_candidates
 from .errors import NonFiniteScoreError
 from .videos import EncodedVideos
 
@@ -84,16 +86,20 @@ def write_split(job, split: SplitData, enc: EncodedVideos, progress=None, only=N
     row_of[enc.ok] = np.arange(len(enc.ok))
     index = None
     kinds = embedding_kinds(job)
-    if enc.features is not None and (job.cfg.plan == "topk" or "video" in kinds):
+    reranked = getattr(job, "candidates", None)  # a reranker: candidates from another run, no index
+    own_index = job.cfg.plan == "topk" and reranked is None
+    if enc.features is not None and (own_index or "video" in kinds):
         start = time.perf_counter()
         with torch.inference_mode():
             holistic = job.teacher.holistic_videos(enc.features).float().cpu().numpy()
         if "video" in kinds and not job.writer.has_shard("embeddings", split.name, 0, "video"):
             job.writer.write_shard("embeddings", split.name, 0,
                                    vectors_table(split.video_array.take(pa.array(enc.ok)), holistic), "video")
-        if job.cfg.plan == "topk":
+        if own_index:
             index = build_index(holistic)
         job.add_time("index", time.perf_counter() - start)
+    if reranked is not None:
+        index = _Reranked(reranked.for_split(split), row_of)
     mode = frame_mode(job)
     task = None
     if progress is not None:
@@ -167,7 +173,10 @@ def _score_chunk(job, split, shard, cf: Features, videos: Features, own, index, 
     """(caption rows in chunk, video feature rows, scores) of the pairs the plan promises."""
     t, bs = job.teacher, job.cfg.score_batch
     n = len(own)
-    if job.cfg.plan == "topk":
+    if isinstance(index, _Reranked):
+        cands = chunk_candidates(index.lists, chunk, own, index.row_of)
+        cols = np.unique(cands[cands >= 0])
+    elif job.cfg.plan == "topk":
         with torch.inference_mode():
             q = t.holistic_captions(cf).float().cpu().numpy()
         cands = topk_candidates(index, q, own, job.cfg.k)
@@ -204,6 +213,13 @@ def _score_chunk(job, split, shard, cf: Features, videos: Features, own, index, 
             f"(e.g. caption {split.caption_ids[chunk[ci[i]]]} x video row {vr[i]}: {sc[i]}); nothing written"
         )
     return ci, vr, sc
+
+
+class _Reranked:
+    """A reranker's candidate lists of one split (split video rows) and the encoded row of each video."""
+
+    def __init__(self, lists: np.ndarray, row_of: np.ndarray):
+        self.lists, self.row_of = lists, row_of
 
 
 def _frames_table(job, split, chunk, cf: Features, videos: Features, ok, ci, vr) -> pa.Table:

@@ -68,6 +68,7 @@ class Job:
         self.teacher, self.writer = teacher, writer
         self.timings: dict[str, float] = defaultdict(float)
         self.committed = False
+        self.candidates = None  # rerankers: pipeline.run.candidates.CandidateLists
 
     def add_time(self, stage: str, seconds: float) -> None:
         self.timings[stage] += seconds

@@ -15,6 +15,7 @@ KINDS: dict[str, tuple[str, str]] = {
     "text": ("pipeline.teachers.text", "TeachText text encoder: similarity to the video's other captions"),
     "plugin": ("pipeline.teachers.plugin", "your class named by a dotted path (module:Class), see protocol.py"),
     "imported": ("pipeline.teachers.imported", "scores brought in with `teachkit scores import` (nothing to run)"),
+    "reranker": ("pipeline.teachers.reranker", "pair-only scorer of another teacher's top-k candidates (clip scorer or plugin)"),
 }
 
 
@@ -44,7 +45,7 @@ def build_teacher(cfg, model, device):
         text = e.one_line()
         raise type(e)(text if text.startswith("teacher ") else f"teacher {cfg.name}: {text}") from None
     except Exception as e:  # from_pretrained raises OSError, ValueError, RuntimeError, SafetensorError, ...
-        where = f"model folder {model.path}" if model is not None else f"plugin {cfg.plugin}"
+        where = f"plugin {cfg.plugin}" if cfg.plugin or model is None else f"model folder {model.path}"
         first = (str(e).strip().splitlines() or [""])[0]
         raise ModelError(f"teacher {cfg.name}: cannot load {where} as a {cfg.kind} teacher: "
                          f"{type(e).__name__}: {first}") from e

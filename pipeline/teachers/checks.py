@@ -34,13 +34,14 @@ MIN_VOCAB_SHARE = 0.5
 
 def check_teacher(t) -> None:
     """Refuse (:class:`ModelError`, one line naming teacher and folder) a checkpoint ``t`` cannot use."""
-    if t.kind not in ("clip", "text") or not t.model:
+    kind = "clip" if t.kind == "reranker" and not t.plugin else t.kind  # a reranker's CLIP scorer
+    if kind not in ("clip", "text") or not t.model:
         return
     try:
         folder = model_folder(t.model)
     except ModelError as e:
         raise ModelError(f"teacher {t.name}: {e}") from None
-    check_checkpoint(t.name, t.kind, folder)
+    check_checkpoint(t.name, kind, folder)
 
 
 def check_checkpoint(name: str, kind: str, folder: Path) -> None:

@@ -152,8 +152,12 @@ def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
         if manifest is None:
             rows.append((t.name, t.kind, "no manifest", "-", details))
             continue
+        if t.kind == "reranker" and t.candidates not in current:
+            rows.append((t.name, t.kind, f"no {t.candidates} run", "-", details))
+            continue
         try:
-            plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos)
+            plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos,
+                                candidates=current.get(t.candidates) if t.kind == "reranker" else None)
         except ModelError:
             rows.append((t.name, t.kind, "model missing", "-", details))
             continue
@@ -169,10 +173,12 @@ def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
 
 def _details(t) -> str:
     parts = [f"model={t.model}" if t.model else None]
-    if t.kind == "clip":
+    if t.kind == "clip" or (t.kind == "reranker" and not t.plugin):
         parts.append(f"scorer={t.scorer}")
-    if t.kind == "plugin":
+    if t.plugin:
         parts.append(f"plugin={t.plugin}")
+    if t.candidates:
+        parts.append(f"candidates={t.candidates}")
     if t.kind != "imported":
         parts.append(f"plan={t.plan}" + (f"(k={t.k})" if t.k else ""))
     return " ".join(p for p in parts if p)

@@ -31,6 +31,27 @@ Optional methods (the runner checks with ``getattr``; :class:`BaseTeacher` gives
 * ``version: str`` -- bump to invalidate stored scores when the plugin's behaviour changes
   without its module changing (the module's source is already fingerprinted).
 
+Rerankers (``kind = "reranker"``) are pair-only scorers: a fine-grained X-CLIP-style scorer,
+a cross-encoder plugin, an MLLM whose score is the likelihood of "yes" to "does this caption
+describe the video?". They implement only the four methods above (``holistic_*`` are
+neither needed nor used: a reranker has no embeddings of its own, stores none and builds no
+index) and score a ``topk`` plan whose candidates come from another teacher's committed
+run, that run's ``k`` best-scored videos per caption plus the positive::
+
+    [[teachers]]
+    name = "rerank_fine"
+    kind = "reranker"
+    candidates = "clip_mean"                  # whose committed run gives the candidates
+    plan = "topk"
+    k = 50
+    model = "artifacts/teachers/clip_fine"    # a CLIP checkpoint with a pipeline.scorers scorer,
+    scorer = "fine"
+    # plugin = "my_pkg.rerankers:VideoLLMYesNo"   # ... or a plugin class, with [teachers.options]
+
+The candidate run's fingerprint is part of the reranker's, so a recomputed candidate
+teacher means a recomputed reranker; a reranker listed with its candidate teacher runs after
+it (:mod:`pipeline.teachers.reranker`, :mod:`pipeline.run.candidates`).
+
 Feature batches are concatenated along dim 0 after zero-padding every other dim to the
 largest batch (:func:`concat_features`), so masks must be boolean with False for padding.
 Video features are stored between the encode and score passes (one row per video, exact

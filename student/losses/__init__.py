@@ -16,6 +16,7 @@ from .discrimination import StructureDiscrimination, structure_discrimination
 from .frame_ce import FrameCE, frame_ce
 from .infonce import InfoNCE, symmetric_infonce
 from .kl import KLDistillation, kl_rows
+from .listwise import ListwiseDistillation, listwise_kl
 from .margin_mse import MarginMSEDistillation, margin_mse_rows
 from .intra import IntraModalDistillation
 from .pearson import PearsonDistillation, pearson_rows
@@ -32,6 +33,7 @@ COARSE_LOSSES: dict[str, type[CoarseDistillation]] = {
     "soft_ce": SoftCEDistillation,
     "smoothl1": SmoothL1Distillation,
     "margin_mse": MarginMSEDistillation,
+    "listwise": ListwiseDistillation,
 }
 
 #: relational (intra-modal: video x video, caption x caption) losses by ``loss.relational.kind``
@@ -66,6 +68,7 @@ def build_objective(cfg, logit_scale_max: float) -> nn.ModuleList:
                 directions=tuple(c.directions),
                 teacher_norm=c.teacher_norm,
                 beta=c.smoothl1_beta,
+                top=c.listwise_top,
             )
         )
     if cfg.fine.active:
@@ -107,6 +110,7 @@ __all__ = [
     "soft_ce_rows",
     "smoothl1_entries",
     "margin_mse_rows",
+    "listwise_kl",
     "frame_ce",
     "relational_kl",
     "rkd_distance",

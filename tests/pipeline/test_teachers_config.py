@@ -70,7 +70,7 @@ def test_bootstrap_tables_are_valid_bootstrap_options():
         (dict(video_batch="8"), r"teachers\[0\]\.video_batch must be an integer"),
         (dict(devise="cpu"), r"unknown field teachers\[0\]\.devise; teachers\[0\] fields are"),
         (dict(device="tpu"), r"\.device must be auto, cpu, cuda or cuda:N"),
-        (dict(kind="xclip"), r"\.kind must be one of \['clip', 'text', 'plugin', 'imported'\]"),
+        (dict(kind="xclip"), r"\.kind must be one of \['clip', 'text', 'plugin', 'imported', 'reranker'\]"),
         (dict(kind="plugin"), r"\.plugin: a plugin teacher needs"),
         (dict(options={"a": 1}), r"`plugin` and `options` are only used by kind = 'plugin'"),
         (dict(name="bad name"), r"teachers\[0\]\.name: teacher name 'bad name'"),

@@ -4,6 +4,8 @@ Teacher ``fine_t`` scores every (caption, video) pair of both splits, stores fra
 relevance for each matched pair and holistic embeddings (8-d, float16) of every video and
 every caption but the last train video's (an id without an embedding); teacher ``sparse_t`` scores only the first half of the
 videos for each caption (a ``topk``-like plan), so the loader has entries to mask.
+``topk_store`` copies it and adds ``topk_t``, a committed ``topk`` run (float16) of k = 3
+videos per caption, its own among them.
 """
 
 from __future__ import annotations
@@ -173,3 +175,48 @@ def tiny_experiment(store, tok, cache, runs, **overrides):
             node = node.setdefault(k, {})
         node[keys[-1]] = value
     return from_dict(ExperimentConfig, data).check()
+
+
+TOPK_K = 3
+
+
+def add_topk_teacher(store_root, name="topk_t", k=TOPK_K, seed=5):
+    """A committed ``topk`` run: each train caption scored against k random videos (its own among them)."""
+    import json
+
+    import stores
+    from stores.splits import split_pairs
+
+    rng = np.random.default_rng(seed)
+    store = Store(store_root)
+    config = json.dumps({"kind": "clip", "plan": {"kind": "topk", "k": k}})
+    w = RunWriter(store, name, "clip", f"{name}-fp", config, "test", score_dtype="float16")
+    w.begin()
+    with stores.connect(store_root) as con:
+        for split in ("train", "test"):
+            pairs = split_pairs(con, split, drop_excluded=False)
+            vids = sorted({v for _, v, _ in pairs})
+            ci, vi, sc = [], [], []
+            for c, own, _ in pairs:
+                others = [v for v in vids if v != own]
+                for v in [own] + list(rng.choice(others, k - 1, replace=False)):
+                    ci.append(c)
+                    vi.append(v)
+                    sc.append(float(rng.normal()) + (2.0 if v == own else 0.0))
+            order = rng.permutation(len(ci))  # readers never rely on row order
+            w.write_shard("scores", split, 0, pa.table({
+                "caption_id": [ci[i] for i in order], "video_id": [vi[i] for i in order],
+                "score": pa.array(np.array(sc, np.float32)[order].astype(np.float16))}))
+    w.commit()
+
+
+@pytest.fixture(scope="session")
+def topk_store(synthetic_store, tmp_path_factory):
+    """A copy of the synthetic store with a third, ``topk`` teacher ``topk_t`` (k = TOPK_K)."""
+    import shutil
+
+    store, _, _ = synthetic_store
+    root = tmp_path_factory.mktemp("topk") / "store"
+    shutil.copytree(store, root)
+    add_topk_teacher(root)
+    return root
