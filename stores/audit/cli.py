@@ -31,6 +31,8 @@ def audit_command(
     store: Optional[Path] = typer.Option(None, "--store", help="Store folder (default: the config's store.root)."),
     fraction: Optional[float] = typer.Option(None, "--fraction", help="Flag this share of the split instead of the mixture's choice."),
     score: Optional[float] = typer.Option(None, "--score", help="Flag captions scoring at least this instead."),
+    overrides: Optional[list[str]] = typer.Option(
+        None, "--set", metavar="FIELD=VALUE", help="Override a config field (repeatable), e.g. audit.signal=margin."),
 ) -> None:
     """Score every caption of the split (higher: more likely wrong), flag the implausible ones, commit the run."""
     import dataclasses
@@ -41,7 +43,7 @@ def audit_command(
     from .run import load_audit_config, parse_audit, run_audit
 
     try:
-        root, cfg = load_audit_config(config)
+        root, cfg = load_audit_config(config, overrides=overrides or ())
         if fraction is not None and score is not None:
             raise typer.BadParameter("give --fraction or --score, not both")
         if fraction is not None:

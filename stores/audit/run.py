@@ -10,9 +10,9 @@ nothing is read but the run records. The views ``caption_audit`` and ``exclusion
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,40 +58,52 @@ class AuditOutcome:
                 f"(rate {self.rate:.3f}, score >= {self.threshold:.3f})")
 
 
-def load_audit_config(path: str | Path, base: Path | None = None) -> tuple[Path, AuditConfig]:
-    """``(store_root, AuditConfig)`` from a TOML file with ``[store] root`` and ``[audit]``."""
-    path = Path(path)
+@dataclass(frozen=True)
+class _AuditStore:
+    root: Path = Path("store")
+
+
+@dataclass(frozen=True)
+class AuditFile:
+    """An audit config file: ``[store] root`` and ``[audit]`` (read by :mod:`stores.config`)."""
+
+    store: _AuditStore = field(default_factory=_AuditStore)
+    audit: AuditConfig = field(default_factory=AuditConfig)
+
+
+def load_audit_config(path: str | Path, base: Path | None = None,
+                      overrides: list[str] | tuple[str, ...] = ()) -> tuple[Path, AuditConfig]:
+    """``(store_root, AuditConfig)`` from a TOML file with ``[store] root`` and ``[audit]``,
+    through the loader every stage shares (``--set audit.fraction=0.1`` overrides a field;
+    relative paths resolve against ``base``, default the working directory)."""
+    from stores.config import ConfigError, load
+
     try:
-        raw = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise AuditError(f"cannot read audit config {path}: {e}") from None
-    unknown = sorted(set(raw) - {"store", "audit"})
-    if unknown:
-        raise AuditError(f"{path}: unknown table(s) {unknown}; an audit config has [store] and [audit]")
-    root = Path(raw.get("store", {}).get("root", "store"))
-    root = root if root.is_absolute() else (base or Path.cwd()) / root
-    return root, parse_audit(raw.get("audit", {}))
+        cfg = load(AuditFile, path, overrides, base=base)
+    except ConfigError as e:
+        raise AuditError(str(e)) from None
+    return cfg.store.root, parse_audit(dataclasses.asdict(cfg.audit))
 
 
 def parse_audit(raw: dict) -> AuditConfig:
     """Validate an ``[audit]`` table; errors name the field."""
-    known = set(AuditConfig.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise AuditError(f"audit: unknown field(s) {unknown}; fields are {sorted(known)}")
-    cfg = AuditConfig(**{k: tuple(v) if k == "teachers" else v for k, v in raw.items()})
-    for name in ("name", "split", "signal", "threshold"):
-        if not isinstance(getattr(cfg, name), str):
-            raise AuditError(f"audit.{name}: expected a string, got {getattr(cfg, name)!r}")
+    from stores.config import ConfigError, build
+
+    if isinstance(raw, dict):  # a table from dataclasses.asdict holds tuples where TOML has arrays
+        raw = {k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()}
+    try:
+        cfg = build(AuditConfig, raw, "audit")
+    except ConfigError as e:
+        raise AuditError(str(e)) from None
     if cfg.signal not in SIGNALS:
         raise AuditError(f"audit.signal must be one of {list(SIGNALS)}, got {cfg.signal!r}")
     if cfg.threshold not in THRESHOLDS:
         raise AuditError(f"audit.threshold must be one of {list(THRESHOLDS)}, got {cfg.threshold!r}")
-    if cfg.threshold == "fraction" and not (isinstance(cfg.fraction, (int, float)) and 0 < cfg.fraction < 1):
+    if cfg.threshold == "fraction" and not (cfg.fraction is not None and 0 < cfg.fraction < 1):
         raise AuditError(f"audit.fraction: threshold = 'fraction' needs 0 < fraction < 1, got {cfg.fraction!r}")
-    if cfg.threshold == "score" and not isinstance(cfg.score, (int, float)):
+    if cfg.threshold == "score" and cfg.score is None:
         raise AuditError(f"audit.score: threshold = 'score' needs a number, got {cfg.score!r}")
-    if not isinstance(cfg.holdout, dict) or not all(isinstance(v, str) for v in cfg.holdout.values()):
+    if not all(isinstance(v, str) for v in cfg.holdout.values()):
         raise AuditError(f"audit.holdout: expected a table of teacher = \"all\" | \"fold:i/n\", got {cfg.holdout!r}")
     return cfg
 

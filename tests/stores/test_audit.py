@@ -8,6 +8,7 @@ better than its held-out fold teachers do.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -178,3 +179,21 @@ def test_store_without_audit_has_empty_views(tmp_path):
     with stores.connect(store.root) as con:
         assert con.execute("SELECT count(*) FROM caption_audit").fetchone()[0] == 0
         assert con.execute("SELECT count(*) FROM exclusions").fetchone()[0] == 0
+
+
+def test_audit_config_goes_through_the_shared_loader(tmp_path):
+    from stores.audit import load_audit_config
+
+    path = tmp_path / "audit.toml"
+    path.write_text('[store]\nroot = "s"\n\n[audit]\nteachers = ["a", "b"]\nthreshold = "fraction"\nfraction = 0.2\n')
+    root, cfg = load_audit_config(path, base=tmp_path)
+    assert root == tmp_path / "s" and cfg.teachers == ("a", "b") and cfg.fraction == 0.2
+    root, cfg = load_audit_config(path, base=tmp_path, overrides=["audit.signal=margin", "store.root=/elsewhere"])
+    assert (root, cfg.signal) == (Path("/elsewhere"), "margin")
+    with pytest.raises(AuditError, match=r"--set audit\.sginal: unknown field"):
+        load_audit_config(path, overrides=["audit.sginal=margin"])
+    with pytest.raises(AuditError, match=r"audit\.fraction must be a number"):
+        parse_audit({"threshold": "fraction", "fraction": "a lot"})
+    path.write_text("[audit]\nthreshold = 'fraction'\n")
+    with pytest.raises(AuditError, match="audit.fraction: threshold = 'fraction' needs"):
+        load_audit_config(path)
