@@ -191,13 +191,10 @@ class TrainBatches(IterableDataset):
         ids = [([t.caption_ids[i] for i in b], [t.video_ids[t.video_rows[i]] for i in b]) for b in batches]
         knowledge = self.reader.fetch(ids)
         share = (time.perf_counter() - t0) / len(batches)
-        for i, b, k in zip(indices, batches, knowledge):
+        for n, b, k in zip(indices, batches, knowledge):
             t1 = time.perf_counter()
             mine = rank_share(b, self.rank, self.world)
             rows = t.video_rows[mine]
-            order = np.argsort(rows)  # memmap reads in file order, then back to batch order
-            frames = np.empty((len(rows),) + self._cache.frames.shape[1:], dtype=np.uint8)
-            frames[order] = self._cache.frames[rows[order]]
             mask = self._cache.mask[t.video_rows[b]]  # the global batch's (the relevance is global)
             index = torch.from_numpy(mine)
             relevance = align_relevance(k.relevance, mask[None]) if k.relevance.shape[0] else np.zeros(
@@ -208,11 +205,15 @@ class TrainBatches(IterableDataset):
             if 0 < self.train_frames < mask.shape[1]:
                 # a random ordered subset of each video's frames; the teachers' relevance of
                 # those frames goes with them, and each keeps its index for the temporal head
-                slots = frame_slots(mask, self.train_frames, np.random.default_rng([self.seed, i]))
+                slots = frame_slots(mask, self.train_frames, np.random.default_rng([self.seed, n]))
                 relevance = np.take_along_axis(relevance, slots[None], 2)
                 mask = np.take_along_axis(mask, slots, 1)
                 positions = slots[own]
-                frames = frames[np.arange(len(rows))[:, None], positions]
+            order = np.argsort(rows)  # memmap reads in file order, then back to batch order
+            cache = self._cache.frames  # only the frames the step uses are read from it
+            read = cache[rows[order]] if positions is None else cache[rows[order][:, None], positions[order]]
+            frames = np.empty_like(read)
+            frames[order] = read
             yield Batch(
                 [t.caption_ids[i] for i in mine],
                 [t.video_ids[r] for r in rows],

@@ -65,7 +65,7 @@ def bootstrap(out_dir: str | Path, options: dict | BootstrapOptions, store_root:
     remove_dead_leftovers(out_dir)
     with atomic_path(out_dir) as tmp:  # trained in a sibling, swapped in whole
         tmp.mkdir()
-        info = {**key, **_train_into(tmp, opts, rows)}
+        info = {**key, **_train_into(tmp, opts, rows, key["data_fingerprint"])}
         (tmp / MARKER).write_text(json.dumps(info, indent=2, sort_keys=True))  # the commit marker, last
     _export_tokenizer(out_dir, opts.tokenizer_out)
     return BootstrapResult(out_dir, False, info)
@@ -103,7 +103,7 @@ def ensure_checkpoint(out_dir: Path, options: dict, store_root: Path) -> Path:
     return bootstrap(out_dir, options, store_root).path
 
 
-def _train_into(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
+def _train_into(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str) -> dict[str, Any]:
     """Train into ``folder``; transformers' own "Loading weights" / "Writing model shards" bars
     are off meanwhile (the bootstrap draws its own progress)."""
     from transformers.utils import logging as hf_logging
@@ -111,13 +111,13 @@ def _train_into(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
     enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        return _train(folder, opts, rows)
+        return _train(folder, opts, rows, data_fingerprint)
     finally:
         if enabled:
             hf_logging.enable_progress_bar()
 
 
-def _train(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
+def _train(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str) -> dict[str, Any]:
     import numpy as np
     import torch
     import transformers
@@ -144,7 +144,7 @@ def _train(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
         hf_logging.set_verbosity(verbosity)
     tokenizer = AutoTokenizer.from_pretrained(folder)
 
-    frameset = _decoded(rows, processor, opts)
+    frameset = _decoded(rows, data_fingerprint, processor, opts)
     decode_s = time.perf_counter() - started
     left_out = _held_out(rows, opts.holdout)
     trained = {vid for cid, vid, _ in rows.captions if cid not in left_out}
@@ -201,11 +201,12 @@ def _train(folder: Path, opts: BootstrapOptions, rows) -> dict[str, Any]:
 _FRAMESETS: dict[tuple, object] = {}
 
 
-def _decoded(rows, processor, opts: BootstrapOptions):
-    """The split's frames as ``processor`` prepares them, decoded once per process and shape."""
+def _decoded(rows, data_fingerprint: str, processor, opts: BootstrapOptions):
+    """The split's frames as ``processor`` prepares them, decoded once per process and shape
+    (keyed by the split's fingerprint, which :func:`bootstrap` has already computed)."""
     from .data import decode_videos
 
-    key = (rows.fingerprint(), opts.num_frames, opts.fps, processor.to_json_string())
+    key = (data_fingerprint, opts.num_frames, opts.fps, processor.to_json_string())
     if key not in _FRAMESETS:
         _say(f"bootstrap: decoding {len(rows.videos)} train videos ({opts.num_frames} frames each)")
         _FRAMESETS.clear()  # one split at a time: a few hundred MB of uint8 frames
