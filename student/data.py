@@ -83,14 +83,20 @@ def split_holdout(pairs: list[tuple[str, str, str]], n_videos: int) -> tuple[lis
     return [p for p in pairs if p[1] not in held], [p for p in pairs if p[1] in held]
 
 
-def batch_plan(video_rows: np.ndarray, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:
-    """``steps`` batches of caption indices, one caption per distinct video per batch."""
+def captions_by_video(video_rows: np.ndarray, batch_size: int) -> tuple[dict[int, list[int]], np.ndarray]:
+    """(video -> its caption indices, the sorted videos); a batch larger than the videos is an error."""
     by_video: dict[int, list[int]] = {}
     for i, v in enumerate(video_rows.tolist()):
         by_video.setdefault(v, []).append(i)
     videos = np.array(sorted(by_video), dtype=np.int64)
     if len(videos) < batch_size:
         raise ValueError(f"data.batch_size ({batch_size}) exceeds the {len(videos)} training videos")
+    return by_video, videos
+
+
+def batch_plan(video_rows: np.ndarray, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:
+    """``steps`` batches of caption indices, one caption per distinct video per batch."""
+    by_video, videos = captions_by_video(video_rows, batch_size)
     rng = np.random.default_rng(seed)
     plan: list[np.ndarray] = []
     while len(plan) < steps:

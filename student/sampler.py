@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from .data import captions_by_video
 from .sparse import SparseScores
 
 
@@ -33,12 +34,7 @@ def guided_plan(video_rows: np.ndarray, batch_size: int, steps: int, seed: int, 
     a candidate (ties: the first met, i.e. the best-scored of the earliest caption), and it
     comes with the one of its captions whose own candidates hold most of the batch's videos.
     """
-    by_video: dict[int, list[int]] = {}
-    for i, v in enumerate(video_rows.tolist()):
-        by_video.setdefault(v, []).append(i)
-    videos = np.array(sorted(by_video), dtype=np.int64)
-    if len(videos) < batch_size:
-        raise ValueError(f"data.batch_size ({batch_size}) exceeds the {len(videos)} training videos")
+    by_video, videos = captions_by_video(video_rows, batch_size)
     group = math.ceil(batch_size / max(1, min(anchors, batch_size)))
     rng = np.random.default_rng(seed)
     order, at = rng.permutation(videos), 0
