@@ -142,14 +142,21 @@ class TrainConfig:
     # thread and lose a lot when other processes share the cores (OpenMP threads wait on
     # each other), so the CPU demo sets 1.
     threads: int = 0
-    # frames per video per step: a random ordered subset of the model.num_frames decoded (0: all).
+    # frames per video per step: an ordered subset of the model.num_frames decoded (0: all).
     # The vision tower's cost is batch x frames; evaluation always encodes all num_frames.
     train_frames: int = 0
+    # how the train_frames are picked (stores.media.training_slots): "segment", one random frame
+    # from each of train_frames equal segments (TSN), or "random", any ordered subset
+    frame_sampling: str = "segment"
 
     def check(self, where: str) -> None:
         _positive(self, where, "steps", "lr", "logit_scale_init", "logit_scale_max", "log_every")
         if self.train_frames < 0:
             raise ConfigError(f"{where}.train_frames must be >= 0 (0: every frame)")
+        from stores.media import SLOT_SAMPLING
+
+        if self.frame_sampling not in SLOT_SAMPLING:
+            raise ConfigError(f"{where}.frame_sampling must be one of {list(SLOT_SAMPLING)}, got {self.frame_sampling!r}")
         if self.weight_decay < 0 or self.warmup_steps < 0 or self.grad_clip < 0 or self.threads < 0:
             raise ConfigError(f"{where}: weight_decay, warmup_steps, grad_clip and threads must be >= 0")
         if self.device not in ("auto", "cpu", "cuda"):

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
+from stores.media import training_slots
+
 from .frames import FrameCache
 from .knowledge import KnowledgeReader, align_relevance
 from .model import tokenize
@@ -164,11 +166,13 @@ class TrainBatches(IterableDataset):
         world: int = 1,
         train_frames: int = 0,
         seed: int = 0,
+        frame_sampling: str = "segment",
     ):
         self.train = train
         # frames per video per step (train.train_frames; 0: all): drawn per global batch from
         # (seed, batch index), so every rank and worker draws the same slots for a batch
         self.train_frames = train_frames
+        self.frame_sampling = frame_sampling  # stores.media.training_slots: segment | random
         self.seed = seed
         self.plan = plan  # global batches
         self.rank = rank
@@ -209,9 +213,9 @@ class TrainBatches(IterableDataset):
             own = slice(self.rank * len(mine), (self.rank + 1) * len(mine))
             positions = None
             if 0 < self.train_frames < mask.shape[1]:
-                # a random ordered subset of each video's frames; the teachers' relevance of
+                # an ordered subset of each video's frames (train.frame_sampling); the teachers' relevance of
                 # those frames goes with them, and each keeps its index for the temporal head
-                slots = frame_slots(mask, self.train_frames, np.random.default_rng([self.seed, n]))
+                slots = training_slots(mask, self.train_frames, np.random.default_rng([self.seed, n]), self.frame_sampling)
                 relevance = np.take_along_axis(relevance, slots[None], 2)
                 mask = np.take_along_axis(mask, slots, 1)
                 positions = slots[own]
@@ -234,15 +238,6 @@ class TrainBatches(IterableDataset):
                 torch.from_numpy(np.ascontiguousarray(k.caption_sims, dtype=np.float32)),
                 None if positions is None else torch.from_numpy(positions),
             )
-
-
-def frame_slots(mask: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Per video, ``k`` frame slots in temporal order, drawn at random among its real frames.
-
-    ``mask``: (B, T) bool. Returns (B, k) slot indices; a video with fewer than ``k`` real
-    frames gets all of them followed by padded slots (which stay masked)."""
-    keys = rng.random(mask.shape) + (~mask) * 2.0  # real frames first
-    return np.sort(np.argsort(keys, axis=1, kind="stable")[:, :k], axis=1)
 
 
 def make_loader(dataset: TrainBatches, num_workers: int, pin_memory: bool = False):

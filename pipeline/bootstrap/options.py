@@ -58,10 +58,13 @@ class BootstrapOptions:
     # frames
     num_frames: int = 12
     fps: float | None = None
-    # frames per video per step: a random ordered subset of the num_frames decoded (None: all).
+    # frames per video per step: an ordered subset of the num_frames decoded (None: all).
     # The vision tower's cost is batch x frames; four frames per step buy three times the
     # steps of twelve, and the teacher still scores all num_frames.
     train_frames: int | None = 4
+    # how they are picked (stores.media.training_slots): "segment", one random frame from each
+    # of train_frames equal segments (TSN), or "random", any ordered subset
+    frame_sampling: str = "segment"
     # schedule (defaults: about 3 minutes on 2 CPU cores for the default model)
     steps: int = 400
     batch_size: int = 64
@@ -166,6 +169,10 @@ def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> B
             raise BootstrapOptionsError(
                 f"{where}.{tower}_heads ({heads}) must divide {where}.{tower}_hidden ({hidden})"
             )
+    from stores.media import SLOT_SAMPLING
+
+    if opts.frame_sampling not in SLOT_SAMPLING:
+        raise err("frame_sampling", f"one of {list(SLOT_SAMPLING)}")
     if opts.train_frames is not None and opts.train_frames > opts.num_frames:
         raise BootstrapOptionsError(
             f"{where}.train_frames ({opts.train_frames}) must not exceed {where}.num_frames ({opts.num_frames})"

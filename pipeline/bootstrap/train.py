@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from pipeline.clip_features import encode_frames, encode_text
 from pipeline.scorers import get_scorer
+from stores.media import training_slots
 
 from .data import FrameSet, normalise
 from .options import BootstrapOptions
@@ -114,17 +115,6 @@ class TrainLog:
     logit_scale: float = 0.0
 
 
-def subsample_frames(mask: torch.Tensor, k: int, generator: torch.Generator) -> torch.Tensor:
-    """Per video, ``k`` frame slots in temporal order, drawn at random among its real frames.
-
-    ``mask``: (B, T) bool. Returns (B, k) slot indices; a video with fewer than ``k`` real
-    frames gets all of them followed by padded slots (which stay masked).
-    """
-    keys = torch.rand(mask.shape, generator=generator) + (~mask).float() * 2  # real frames first
-    picked = keys.argsort(dim=1)[:, :k]
-    return picked.sort(dim=1).values
-
-
 def _param_groups(model, weight_decay: float):
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -165,7 +155,7 @@ def train_clip(
     from stores.progress import progress as progress_display
 
     rng = np.random.default_rng(opts.seed)
-    gen = torch.Generator().manual_seed(opts.seed)
+    frame_rng = np.random.default_rng([opts.seed, 1])  # the frames each step trains on
     n_videos = len(frameset.video_ids)
     captions_of = [np.flatnonzero(caption_video == v) for v in range(n_videos)]
     if any(len(c) == 0 for c in captions_of):
@@ -199,7 +189,8 @@ def train_clip(
             clip, cmask = frames[vids], fmask[vids]
             slots = torch.arange(clip.shape[1]).expand(len(vids), -1)
             if opts.train_frames is not None and opts.train_frames < clip.shape[1]:
-                slots = subsample_frames(cmask, opts.train_frames, gen)
+                slots = torch.from_numpy(training_slots(cmask.numpy(), opts.train_frames, frame_rng,
+                                                        opts.frame_sampling))
                 clip = clip[torch.arange(len(vids))[:, None], slots]
                 cmask = cmask.gather(1, slots)
             pix = normalise(clip.to(device), processor)

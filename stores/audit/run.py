@@ -22,7 +22,7 @@ import pyarrow as pa
 from ..fingerprint import canonical, canonical_json, fingerprint, tree_checksum
 from ..layout import Store
 from .mixture import fit_mixture
-from .signals import CAPTIONS_SQL, SIGNALS, AuditError, combine, evidence, judges, teacher_runs
+from .signals import CAPTIONS_SQL, AuditError, combine, evidence, judges, signal_parts, teacher_runs
 
 KIND = "audit"
 THRESHOLDS = ("mixture", "fraction", "score")
@@ -36,7 +36,8 @@ class AuditConfig:
     split: str = "train"
     teachers: tuple[str, ...] = ()  # empty: every current teacher with scores of the split
     holdout: dict = field(default_factory=dict)  # teacher -> "all" | "fold:i/n": overrides the run's own
-    signal: str = "rank"  # rank: log rank of the own video | margin: own minus best other score
+    # rank | margin | relative | siblings, or several joined by "+" (stores/audit/signals.py)
+    signal: str = "rank"
     threshold: str = "mixture"  # mixture (NCR's two-component GMM) | fraction | score
     fraction: float | None = None  # threshold = "fraction": flag this share of the split
     score: float | None = None  # threshold = "score": flag captions scoring at least this
@@ -95,8 +96,7 @@ def parse_audit(raw: dict) -> AuditConfig:
         cfg = build(AuditConfig, raw, "audit")
     except ConfigError as e:
         raise AuditError(str(e)) from None
-    if cfg.signal not in SIGNALS:
-        raise AuditError(f"audit.signal must be one of {list(SIGNALS)}, got {cfg.signal!r}")
+    signal_parts(cfg.signal)
     if cfg.threshold not in THRESHOLDS:
         raise AuditError(f"audit.threshold must be one of {list(THRESHOLDS)}, got {cfg.threshold!r}")
     if cfg.threshold == "fraction" and not (cfg.fraction is not None and 0 < cfg.fraction < 1):
@@ -167,7 +167,11 @@ def run_audit(store_root: str | Path, cfg: AuditConfig, log=print, force: bool =
         who, notes = judges(captions, teachers)
         for n in notes:
             log(f"audit: note: {n}")
-        ev = evidence(con, cfg.split, teachers, cfg.signal)
+        missing_notes: list[str] = []
+        ev = evidence(con, cfg.split, teachers, cfg.signal, missing_notes)
+        for n in missing_notes:
+            log(f"audit: note: {n}")
+        notes += missing_notes
     scores = combine(captions, who, ev)
     missing = int(np.isnan(scores).sum())
     if missing:

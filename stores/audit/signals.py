@@ -1,19 +1,30 @@
 """Per-teacher evidence that a caption is wrong, and which teachers may judge which caption.
 
 For each teacher and caption of the audited split the store gives the caption's scores over
-every video; the audit reads two numbers from them (SQL below):
+every video and, for most teachers, the caption's embedding. The audit reads four kinds of
+evidence from them (``audit.signal``, one or several joined by ``+``):
 
-- ``own_rank``: the rank of the caption's own video (1 = best; ties count half, the metrics'
-  pessimistic rule halved). A wrong caption describes some other scene, so its own video
-  falls down the list. As evidence: ``log(own_rank)``, which grows with the number of videos
-  the teacher prefers, and is insensitive to the teacher's score scale.
-- ``margin``: own score minus the best other video's score. As evidence: ``-margin``.
+- ``rank``: the rank of the caption's own video among all videos (1 = best; ties count half,
+  the metrics' pessimistic rule halved), as ``log(own_rank)``. A caption of some other scene
+  drops its own video far down the list; insensitive to the teacher's score scale.
+- ``margin``: own score minus the best other video's score, as ``-margin``.
+- ``relative``: the caption's own-video score against its sibling captions' (the other
+  captions of the same video): ``-(own - mean own of the siblings)``. A caption with one
+  wrong attribute still beats most other videos (its rank stays good) but scores below the
+  captions that describe its video right; comparing within the video also removes how hard
+  the video is.
+- ``siblings``: how far the caption's embedding is from its siblings':
+  ``-median cos(e_caption, e_sibling)``. Every caption of a video describes one scene, so the
+  odd one out is suspect; this needs no video score at all (a text teacher's embeddings serve)
+  and is skipped, with a note, for a teacher that stored no caption embeddings.
 
-Each teacher's evidence is standardised over the captions it judges (median and MAD scaled to a
-standard deviation, robust to the very tail the audit is looking for), so teachers of different
-score scales and strengths average on one scale. A caption's noise score is the mean of the
-standardised evidence of the teachers that may judge it (:func:`judges`): a teacher that trained
-on the caption has learnt to agree with it, wrong or not.
+Each (teacher, signal) is standardised over the captions the teacher judges (median and MAD
+scaled to a standard deviation, robust to the very tail the audit is looking for), so
+teachers and signals of different scales average on one scale: a teacher's evidence is the
+mean over its signals, a caption's noise score the mean over the teachers that may judge it
+(:func:`judges`): a teacher that trained on the caption has learnt to agree with it, wrong
+or not. ``relative`` and ``siblings`` assume several captions per video (MSR-VTT has 20);
+a caption without siblings gets 0 from them.
 """
 
 from __future__ import annotations
@@ -26,7 +37,7 @@ import numpy as np
 from ..errors import InputError
 from ..folds import Holdout, HoldoutError, held_out, parse_holdout
 
-SIGNALS = ("rank", "margin")
+SIGNALS = ("rank", "margin", "relative", "siblings")
 
 OWN_SQL = """
 WITH s AS (SELECT teacher, caption_id, video_id, score::DOUBLE AS score FROM scores
@@ -35,11 +46,11 @@ c AS (SELECT caption_id, video_id AS own_video FROM captions WHERE split = $spli
 j AS (SELECT s.teacher, s.caption_id, s.score, s.video_id = c.own_video AS is_own
       FROM s JOIN c USING (caption_id)),
 o AS (SELECT teacher, caption_id, score AS own FROM j WHERE is_own)
-SELECT j.teacher, j.caption_id,
+SELECT j.teacher, j.caption_id, any_value(c.own_video) AS own_video, o.own,
        1 + count(*) FILTER (WHERE j.score > o.own) + 0.5 * (count(*) FILTER (WHERE j.score = o.own) - 1) AS own_rank,
        o.own - max(j.score) FILTER (WHERE NOT j.is_own) AS margin,
        count(*) AS scored
-FROM j JOIN o USING (teacher, caption_id)
+FROM j JOIN o USING (teacher, caption_id) JOIN c USING (caption_id)
 GROUP BY j.teacher, j.caption_id, o.own
 ORDER BY j.teacher, j.caption_id
 """
@@ -48,6 +59,11 @@ TEACHER_RUNS_SQL = """
 SELECT teacher, fingerprint, run, kind, config FROM current_runs
 WHERE kind <> 'audit' AND teacher IN (SELECT DISTINCT teacher FROM scores WHERE split = ?)
 ORDER BY teacher
+"""
+
+EMBEDDINGS_SQL = """
+SELECT e.id AS caption_id, c.video_id, e.vector FROM embeddings e JOIN captions c ON c.caption_id = e.id
+WHERE e.teacher = ? AND e.split = ? AND e.kind = 'caption' AND c.split = e.split
 """
 
 CAPTIONS_SQL = "SELECT caption_id, video_id FROM captions WHERE split = ? ORDER BY caption_id"
@@ -94,16 +110,79 @@ def teacher_runs(con, split: str, names: tuple[str, ...], declared: dict[str, st
     return out
 
 
-def evidence(con, split: str, teachers: list[TeacherRun], signal: str) -> dict[str, dict[str, float]]:
-    """``{teacher: {caption_id: raw evidence}}`` (higher: more likely wrong)."""
-    if signal not in SIGNALS:
-        raise AuditError(f"audit.signal must be one of {list(SIGNALS)}, got {signal!r}")
-    t = con.execute(OWN_SQL, {"split": split, "teachers": [x.name for x in teachers]}).fetchnumpy()
-    out: dict[str, dict[str, float]] = {}
-    for name in dict.fromkeys(t["teacher"].tolist()):
-        m = t["teacher"] == name
-        raw = np.log(t["own_rank"][m].astype(np.float64)) if signal == "rank" else -t["margin"][m].astype(np.float64)
-        out[name] = dict(zip(t["caption_id"][m].tolist(), raw.tolist()))
+def signal_parts(signal: str) -> tuple[str, ...]:
+    """``"rank+siblings"`` -> ``("rank", "siblings")``; unknown or repeated parts are an error."""
+    parts = tuple(p.strip() for p in signal.split("+"))
+    bad = [p for p in parts if p not in SIGNALS]
+    if bad or len(set(parts)) != len(parts):
+        raise AuditError(f"audit.signal must be one or more of {list(SIGNALS)} joined by '+', got {signal!r}")
+    return parts
+
+
+def evidence(con, split: str, teachers: list[TeacherRun], signal: str,
+             notes: list[str] | None = None) -> dict[str, dict[str, dict[str, float]]]:
+    """``{teacher: {signal: {caption_id: raw evidence}}}`` (higher: more likely wrong)."""
+    parts = signal_parts(signal)
+    out: dict[str, dict[str, dict[str, float]]] = {x.name: {} for x in teachers}
+    if set(parts) & {"rank", "margin", "relative"}:
+        t = con.execute(OWN_SQL, {"split": split, "teachers": [x.name for x in teachers]}).fetchnumpy()
+        for name in dict.fromkeys(t["teacher"].tolist()):
+            m = t["teacher"] == name
+            ids = t["caption_id"][m].tolist()
+            raw = {
+                "rank": lambda: np.log(t["own_rank"][m].astype(np.float64)),
+                "margin": lambda: -t["margin"][m].astype(np.float64),
+                "relative": lambda: -_against_siblings(t["own_video"][m], t["own"][m].astype(np.float64)),
+            }
+            for p in parts:
+                if p in raw:
+                    out[name][p] = dict(zip(ids, raw[p]().tolist()))
+    if "siblings" in parts:
+        for x in teachers:
+            e = con.sql(EMBEDDINGS_SQL, params=[x.name, split]).to_arrow_table()
+            if e.num_rows == 0:
+                if notes is not None:
+                    notes.append(f"teacher {x.name} stored no {split} caption embeddings: no 'siblings' evidence")
+                continue
+            vec = e.column("vector").combine_chunks()
+            emb = vec.flatten().to_numpy(zero_copy_only=False).astype(np.float64).reshape(e.num_rows, -1)
+            emb /= np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+            video = e.column("video_id").to_numpy(zero_copy_only=False)
+            out[x.name]["siblings"] = dict(zip(e.column("caption_id").to_pylist(),
+                                               (-_sibling_agreement(video, emb)).tolist()))
+    return {k: v for k, v in out.items() if v}
+
+
+def _groups(video: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(group index per row, rows per group)`` of a column of video ids."""
+    _, inverse, counts = np.unique(video, return_inverse=True, return_counts=True)
+    return inverse, counts
+
+
+def _against_siblings(video: np.ndarray, own: np.ndarray) -> np.ndarray:
+    """Per caption, its own-video score minus the mean of its siblings' (0 without siblings)."""
+    g, n = _groups(video)
+    total = np.bincount(g, weights=own)
+    others = n[g] - 1
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = own - (total[g] - own) / others
+    return np.where(others > 0, out, 0.0)
+
+
+def _sibling_agreement(video: np.ndarray, emb: np.ndarray) -> np.ndarray:
+    """Per caption, the median cosine of its (unit) embedding with its siblings' (0 without
+    siblings). The median, not the mean: a correct caption beside one wrong sibling keeps its
+    agreement with the others, so the wrong caption stands alone."""
+    order = np.argsort(video, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, video[order][1:] != video[order][:-1], True])
+    out = np.zeros(len(video))
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        rows = order[a:b]
+        if len(rows) < 2:
+            continue
+        gram = emb[rows] @ emb[rows].T
+        off = gram[~np.eye(len(rows), dtype=bool)].reshape(len(rows), len(rows) - 1)
+        out[rows] = np.median(off, axis=1)
     return out
 
 
@@ -149,14 +228,20 @@ def judges(captions: list[tuple[str, str]], teachers: list[TeacherRun]) -> tuple
 
 
 def combine(captions: list[tuple[str, str]], who: dict[str, list[str]],
-            ev: dict[str, dict[str, float]]) -> np.ndarray:
-    """Per caption, the mean of its judges' evidence, each standardised (:func:`robust_z`) over
-    the captions that teacher judges; NaN when no judge scored it."""
+            ev: dict[str, dict[str, dict[str, float]]]) -> np.ndarray:
+    """Per caption, the mean over its judges of their evidence: each (teacher, signal)
+    standardised (:func:`robust_z`) over the captions that teacher judges, then averaged over
+    the teacher's signals; NaN when no judge scored it."""
     z: dict[str, dict[str, float]] = {}
-    for name, raw in ev.items():
-        ids = [cid for cid, _ in captions if name in who[cid] and cid in raw]
-        if ids:
-            z[name] = dict(zip(ids, robust_z(np.array([raw[c] for c in ids])).tolist()))
+    for name, by_signal in ev.items():
+        per_caption: dict[str, list[float]] = {}
+        for raw in by_signal.values():
+            ids = [cid for cid, _ in captions if name in who[cid] and cid in raw]
+            if ids:
+                for cid, v in zip(ids, robust_z(np.array([raw[c] for c in ids])).tolist()):
+                    per_caption.setdefault(cid, []).append(v)
+        if per_caption:
+            z[name] = {cid: float(np.mean(v)) for cid, v in per_caption.items()}
     out = np.full(len(captions), np.nan)
     for i, (cid, _) in enumerate(captions):
         vals = [z[t][cid] for t in who[cid] if cid in z.get(t, {})]

@@ -112,17 +112,6 @@ def test_fingerprint_ignores_runtime_only_options():
     assert base.fingerprint() != parse_options({"objective": "fine"}).fingerprint()
 
 
-def test_subsample_frames_keeps_order_and_real_frames():
-    from pipeline.bootstrap.train import subsample_frames
-
-    mask = torch.tensor([[True] * 12, [True] * 3 + [False] * 9])
-    slots = subsample_frames(mask, 4, torch.Generator().manual_seed(0))
-    assert slots.shape == (2, 4)
-    assert (slots[:, 1:] > slots[:, :-1]).all()  # temporal order kept
-    assert slots[1].tolist()[:3] == [0, 1, 2]  # a short clip keeps every real frame...
-    assert mask.gather(1, slots)[1].tolist() == [True, True, True, False]  # ...and pads the rest
-
-
 @pytest.mark.parametrize("objective", ["fine", "mean"])
 def test_training_logits_are_the_teacher_stage_scores(objective):
     """What is trained is what is scored: the loss reads pipeline.scorers on clip_features."""

@@ -16,6 +16,7 @@ import pytest
 
 import stores
 from stores import RunWriter, Store
+from stores.embeddings import vectors_table
 from stores.audit import AuditError, parse_audit, run_audit
 from stores.audit.measure import auc, detection, measure_audit
 from stores.audit.mixture import fit_mixture
@@ -40,8 +41,10 @@ def _dataset(tmp_path):
     return store, vids, caps, wrong
 
 
-def _teacher(store, name, vids, caps, wrong, holdout, seed, own_boost):
-    """Scores: noise, +6 on the own video for correct captions, +6 elsewhere for wrong ones."""
+def _teacher(store, name, vids, caps, wrong, holdout, seed, own_boost, embed_dim=0):
+    """Scores: noise, +6 on the own video for correct captions, +6 elsewhere for wrong ones.
+    With ``embed_dim``: caption embeddings near their video's direction, each wrong one near a
+    scene of its own."""
     rng = np.random.default_rng(seed)
     cid, vid, score = [], [], []
     for c, v in caps:
@@ -59,6 +62,11 @@ def _teacher(store, name, vids, caps, wrong, holdout, seed, own_boost):
     w = RunWriter(store, name, "clip", name * 8, json.dumps(config), "0", score_dtype="float32")
     w.begin()
     w.write_shard("scores", "train", 0, pa.table({"caption_id": cid, "video_id": vid, "score": pa.array(score, pa.float32())}))
+    if embed_dim:
+        directions = rng.normal(0, 1, (len(vids) + len(caps), embed_dim))
+        rows = [len(vids) + i if c in wrong else vids.index(v) for i, (c, v) in enumerate(caps)]
+        emb = directions[rows] + rng.normal(0, 0.3, (len(caps), embed_dim))
+        w.write_shard("embeddings", "train", 0, vectors_table([c for c, _ in caps], emb), kind="caption")
     w.commit()
 
 
@@ -100,9 +108,46 @@ def test_judges_use_only_held_out_teachers_and_fall_back_with_a_note():
 def test_robust_combination_standardises_each_teacher_over_its_own_captions():
     caps = [("a", "x"), ("b", "x"), ("c", "y"), ("d", "y")]
     who = {"a": ["t"], "b": ["t"], "c": ["u"], "d": ["u"]}
-    ev = {"t": {"a": 0.0, "b": 1.0, "c": 50.0, "d": 50.0}, "u": {"a": 9.0, "b": 9.0, "c": 100.0, "d": 102.0}}
+    ev = {"t": {"rank": {"a": 0.0, "b": 1.0, "c": 50.0, "d": 50.0}},
+          "u": {"rank": {"a": 9.0, "b": 9.0, "c": 100.0, "d": 102.0}}}
     z = combine(caps, who, ev)  # t judges a, b only; u judges c, d only: scales no longer matter
     np.testing.assert_allclose(z, [-1 / 1.4826, 1 / 1.4826, -1 / 1.4826, 1 / 1.4826])
+
+
+def test_a_teachers_signals_are_standardised_apart_then_averaged():
+    caps = [("a", "x"), ("b", "x"), ("c", "y")]
+    who = {c: ["t"] for c, _ in caps}
+    # rank on a scale of units, siblings on a scale of thousands: each counts the same
+    ev = {"t": {"rank": {"a": 0.0, "b": 1.0, "c": 2.0}, "siblings": {"a": 4000.0, "b": 1000.0, "c": 1000.0}}}
+    z = combine(caps, who, ev)
+    rank_z = np.array([-1.0, 0.0, 1.0]) / 1.4826
+    sib_z = (np.array([4000.0, 1000.0, 1000.0]) - 1000.0) / np.array([4000.0, 1000.0, 1000.0]).std()  # MAD 0: std
+    np.testing.assert_allclose(z, (rank_z + sib_z) / 2)
+
+
+def test_sibling_signals_single_out_the_caption_that_disagrees_with_its_video():
+    from stores.audit.signals import _against_siblings, _sibling_agreement
+
+    video = np.array(["x", "x", "x", "y", "y", "z"])
+    own = np.array([5.0, 5.0, 2.0, 1.0, 3.0, 9.0])
+    # x: 5 - mean(5, 2), 5 - mean(5, 2), 2 - mean(5, 5); y: 1 - 3, 3 - 1; z alone: 0
+    np.testing.assert_allclose(_against_siblings(video, own), [1.5, 1.5, -3.0, -2.0, 2.0, 0.0])
+    e = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8], [0.6, 0.8], [1.0, 0.0]])
+    # x: the median of (1, 0) for the two alike, of (0, 0) for the odd one; y: 1; z alone: 0
+    np.testing.assert_allclose(_sibling_agreement(video, e), [0.5, 0.5, 0.0, 1.0, 1.0, 0.0])
+    video4 = np.array(["v"] * 4)  # with three siblings the median ignores the one wrong
+    e4 = np.array([[1.0, 0.0], [1.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
+    np.testing.assert_allclose(_sibling_agreement(video4, e4), [1.0, 1.0, 1.0, 0.0])
+
+
+def test_signal_may_join_several_and_refuses_unknown_parts():
+    from stores.audit.signals import signal_parts
+
+    assert signal_parts("rank+relative+siblings") == ("rank", "relative", "siblings")
+    assert parse_audit({"signal": "rank+siblings"}).signal == "rank+siblings"
+    for bad in ("rank+vibes", "rank+rank", ""):
+        with pytest.raises(AuditError, match="audit.signal"):
+            parse_audit({"signal": bad})
 
 
 def test_mixture_finds_the_rate_of_a_two_population_sample():
@@ -158,6 +203,29 @@ def test_in_sample_teacher_alone_is_worse_and_says_so(audited):
     with stores.connect(store.root) as con:
         m = measure_audit(con, {c: "other_video" for c in wrong})
     assert m["auc"] < 0.99
+
+
+def test_sibling_evidence_from_stored_embeddings_alone_finds_the_wrong_captions(tmp_path):
+    store, vids, caps, _ = _dataset(tmp_path)
+    # one wrong caption in every fourth video: siblings outvote it (a video whose captions are
+    # mostly wrong defeats this signal, and only this one)
+    wrong = {f"{v}#{i % PER_VIDEO}" for i, v in enumerate(vids) if i % 4 == 0}
+    # scores that say nothing (own_boost cancels the +6 elsewhere): only the embeddings know
+    _teacher(store, "emb", vids, caps, wrong, "all", 4, own_boost=0.0, embed_dim=16)
+    _teacher(store, "plain", vids, caps, wrong, "all", 5, own_boost=0.0)
+    notes = []
+    out = run_audit(store.root, parse_audit({"signal": "siblings", "teachers": ["emb", "plain"]}), log=notes.append)
+    assert any("plain stored no train caption embeddings" in n for n in notes)
+    with stores.connect(store.root) as con:
+        excluded = {r[0] for r in con.execute("SELECT caption_id FROM exclusions").fetchall()}
+        m = measure_audit(con, {c: "other_video" for c in wrong})
+    # every wrong caption is ranked above every right one; the mixture's cut also takes the
+    # three siblings of one wrong caption whose agreement it lowered most
+    assert m["auc"] == 1.0 and wrong <= excluded and len(excluded) == out.flagged == len(wrong) + 3
+    # relative: the own score against the siblings' (the wrong ones' own video lacks the +6)
+    run_audit(store.root, parse_audit({"signal": "relative", "teachers": ["plain"]}), log=lambda m: None)
+    with stores.connect(store.root) as con:
+        assert measure_audit(con, {c: "other_video" for c in wrong})["auc"] > 0.99
 
 
 def test_bad_audit_configs_name_the_field(audited):

@@ -109,17 +109,6 @@ def test_holdout_is_a_fixed_set_of_whole_videos():
     assert split_holdout(pairs, 0) == (pairs, [])
 
 
-def test_frame_slots_are_ordered_real_frames():
-    from student.data import frame_slots
-
-    mask = np.ones((3, 6), dtype=bool)
-    mask[2, 3:] = False  # a short clip: three real frames
-    slots = frame_slots(mask, 4, np.random.default_rng(0))
-    assert slots.shape == (3, 4) and bool((slots[:, 1:] > slots[:, :-1]).all())  # distinct, in temporal order
-    assert set(slots[2, :3].tolist()) == {0, 1, 2}  # the short clip keeps its real frames first
-    assert np.array_equal(slots, frame_slots(mask, 4, np.random.default_rng(0)))
-
-
 def test_train_frames_subset_carries_its_frames_relevance_and_positions(synthetic_store, tmp_path):
     store, tok, _ = synthetic_store
     cache = _cache(store, tmp_path)
