@@ -16,7 +16,8 @@ video than its teachers without losing accuracy. Per seed:
 - ``plain_third``: the plain student with a third of them;
 - ``distilled_third``: the distilled student with a third of them.
 
-Separate commands, not part of ``make student``: nine more students would double its time.
+``make student`` trains the ``audited`` and ``oracle`` students beside its own (``[demo] audit``);
+the ``audit`` ablation is the same comparison without the plain student.
 """
 
 from __future__ import annotations
@@ -27,23 +28,21 @@ from pathlib import Path
 
 import numpy as np
 
-import stores
-
 from .config import ComparisonConfig, ConfigError, ExperimentConfig
-from .demo import aggregate, summary
+from .demo import aggregate, current_audit, summary, with_captions
+from .pool import train_students
 from .runs import write_json
-from .train import train, with_seed
+from .train import with_seed
 
 ABLATIONS = ("audit", "frames")
 
 
 def audit_variants(demo: ComparisonConfig, truth: str) -> dict[str, ExperimentConfig]:
     exp = demo.experiment
-    data = exp.data
     return {
-        "all": dataclasses.replace(exp, data=dataclasses.replace(data, drop_excluded=False, exclude_captions=None)),
-        "oracle": dataclasses.replace(exp, data=dataclasses.replace(data, drop_excluded=False, exclude_captions=truth)),
-        "audited": dataclasses.replace(exp, data=dataclasses.replace(data, drop_excluded=True, exclude_captions=None)),
+        "all": with_captions(exp, drop_excluded=False),
+        "oracle": with_captions(exp, drop_excluded=False, exclude=truth),
+        "audited": with_captions(exp, drop_excluded=True),
     }
 
 
@@ -72,22 +71,26 @@ def run_ablation(demo: ComparisonConfig, kind: str, truth: str | Path | None = N
     if kind == "audit":
         if truth is None or not Path(truth).is_file():
             raise ConfigError(f"--truth: no file {truth}")
-        _current_audit(demo)  # fails before training when the store has no audit
+        current_audit(demo.experiment.data.store)  # fails before training when the store has no audit
         variants = audit_variants(demo, str(truth))
         extra["truth"] = str(truth)
     else:
         variants = frame_variants(demo)
         extra["num_frames"] = {k: v.model.num_frames for k, v in variants.items()}
     t0 = time.perf_counter()
+    if "audited" in variants:  # the audit these students honour: the current one when they start
+        audit = current_audit(demo.experiment.data.store)
+        extra["audit_run"], extra["excluded_by_audit"] = audit["run"], audit["excluded"]
+    jobs = [(f"{kind}-{name}-seed{seed}", name, seed, cfg) for name, cfg in variants.items() for seed in demo.seeds]
+
+    def finished(run_name: str, r) -> None:
+        log(f"{run_name}: t2v R@1 {r.metrics['t2v']['R@1']:.1f}  v2t R@1 {r.metrics['v2t']['R@1']:.1f}")
+
+    trained = train_students([(run_name, with_seed(cfg, seed, run_name, str(demo.out)))
+                              for run_name, _, seed, cfg in jobs], demo.jobs, progress, finished)
     results: dict[str, dict[str, dict]] = {v: {} for v in variants}
-    for name, cfg in variants.items():
-        if name == "audited":  # the audit these students honour: the current one when they start
-            extra["audit_run"], extra["excluded_by_audit"] = _current_audit(demo)
-        for seed in demo.seeds:
-            run_name = f"{kind}-{name}-seed{seed}"
-            r = train(with_seed(cfg, seed, run_name, str(demo.out)), progress=progress)
-            results[name][str(seed)] = r.metrics
-            log(f"{run_name}: t2v R@1 {r.metrics['t2v']['R@1']:.1f}  v2t R@1 {r.metrics['v2t']['R@1']:.1f}")
+    for run_name, name, seed, _ in jobs:
+        results[name][str(seed)] = trained[run_name].metrics
     per_seed = {k: list(v.values()) for k, v in results.items()}
     out = {
         "ablation": kind, **extra,
@@ -100,16 +103,6 @@ def run_ablation(demo: ComparisonConfig, kind: str, truth: str | Path | None = N
     Path(demo.out).mkdir(parents=True, exist_ok=True)
     write_json(Path(demo.out) / f"{kind}_ablation.json", out)
     return out
-
-
-def _current_audit(demo: ComparisonConfig) -> tuple[str, int]:
-    with stores.connect(demo.experiment.data.store) as con:
-        excluded = con.execute("SELECT count(*) FROM exclusions").fetchone()[0]
-        audit = con.execute("SELECT run FROM current_runs WHERE kind = 'audit' "
-                            "ORDER BY finished_at DESC LIMIT 1").fetchone()
-    if audit is None:
-        raise ConfigError("the store has no caption audit: run `teachkit captions audit` first")
-    return audit[0], int(excluded)
 
 
 def ablation_table(m: dict) -> str:

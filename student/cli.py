@@ -103,6 +103,7 @@ def demo_command(
                                            "frames: the plain student with all and a third of its frames, "
                                            "the distilled one with a third"),
     truth: Path = typer.Option(Path("data/demo/ground_truth.json"), "--truth", help="--ablation audit: the known wrong captions"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="students trained at once, one process each (default: demo.jobs)"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
@@ -124,6 +125,8 @@ def demo_command(
         demo = dataclasses.replace(demo, seeds=picked).check()
     if out is not None:
         demo = dataclasses.replace(demo, out=str(out))
+    if jobs is not None:
+        demo = dataclasses.replace(demo, jobs=jobs).check()
     if videos is not None:
         exp = demo.experiment
         demo = dataclasses.replace(demo, experiment=dataclasses.replace(

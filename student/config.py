@@ -418,10 +418,22 @@ class ComparisonConfig:
     out: str = "runs/demo"
     experiment: ExperimentConfig = field(default_factory=ExperimentConfig)
     ablate_relational: bool = False
+    # students trained at once, each in its own process (student.pool); not part of any result
+    jobs: int = 1
+    # TeachText's caption cleaning: per seed, the distilled student also without the captions
+    # the store's current caption audit flagged and, given a truth file (the demo's
+    # ground_truth.json), without exactly the wrong ones; every other student then trains on
+    # all captions (data.drop_excluded = false), so the three differ only in their captions
+    audit: bool = False
+    truth: str = ""
 
     def check(self) -> ComparisonConfig:
         if len(self.seeds) < 1 or len(set(self.seeds)) != len(self.seeds):
             raise ConfigError(f"demo.seeds must be distinct seeds, got {self.seeds}")
+        if self.jobs < 1:
+            raise ConfigError(f"demo.jobs must be >= 1, got {self.jobs}")
+        if self.truth and not self.audit:
+            raise ConfigError("demo.truth is read only with demo.audit = true")
         self.experiment.check()
         loss = self.experiment.loss
         if not (loss.coarse.active or loss.fine.active or loss.relational.used):
@@ -451,6 +463,9 @@ class _DemoTable:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     out: str = "runs/demo"
     ablate_relational: bool = False
+    jobs: int = 1
+    audit: bool = False
+    truth: str = ""
 
 
 def load_demo(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ComparisonConfig:
@@ -459,7 +474,8 @@ def load_demo(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> 
     table = from_dict(_DemoTable, data.pop("demo", {}), "demo")
     experiment = from_dict(ExperimentConfig, data)
     return ComparisonConfig(seeds=table.seeds, out=table.out, experiment=experiment,
-                            ablate_relational=table.ablate_relational).check()
+                            ablate_relational=table.ablate_relational, jobs=table.jobs,
+                            audit=table.audit, truth=table.truth).check()
 
 
 def _checked(overrides, schema: type, **tables: type) -> list[str]:

@@ -20,9 +20,10 @@ import stores
 from stores.metrics import teacher_metrics as teacher_split_metrics
 from stores.splits import current_teachers, split_pairs
 
-from .config import ComparisonConfig, ConfigError
+from .config import ComparisonConfig, ConfigError, ExperimentConfig
+from .pool import train_students
 from .runs import write_json
-from .train import train, with_seed
+from .train import with_seed
 
 TABLE_KEYS = ("R@1", "R@5", "R@10", "MdR", "MnR")
 
@@ -64,21 +65,60 @@ VARIANTS = {
     "student_distilled": "the config's distillation recipe (without its relational terms when ablating them)",
     "student_relational": "InfoNCE + the relational terms only",
     "student_distilled_relational": "the recipe + the relational terms (the config as written)",
+    "student_audited": "the distilled student without the captions the store's caption audit flagged",
+    "student_oracle": "the distilled student without exactly the wrong captions of demo.truth (the bound)",
 }
+
+#: how the tables name a student
+LABELS = {
+    "student_audited": "distilled, without the audit's flagged captions",
+    "student_oracle": "distilled, without the wrong captions (oracle)",
+}
+
+
+def label(variant: str) -> str:
+    return LABELS.get(variant, variant.removeprefix("student_").replace("_", " + "))
+
+
+def with_captions(exp: ExperimentConfig, drop_excluded: bool, exclude: str | None = None) -> ExperimentConfig:
+    """``exp`` trained on all captions, without the audit's exclusions or without a truth file's wrong ones."""
+    return dataclasses.replace(exp, data=dataclasses.replace(exp.data, drop_excluded=drop_excluded,
+                                                             exclude_captions=exclude))
 
 
 def demo_variants(demo: ComparisonConfig) -> dict:
     """The experiment config of each student the demo trains per seed."""
     exp = demo.experiment
+    if demo.audit:  # the audit's students differ from the others only in their captions
+        exp = with_captions(exp, drop_excluded=False)
     plain = dataclasses.replace(exp, loss=exp.loss.without_distillation())
     if not demo.ablate_relational:
-        return {"student_plain": plain, "student_distilled": exp}
-    return {
-        "student_plain": plain,
-        "student_distilled": dataclasses.replace(exp, loss=exp.loss.without_relational()),
-        "student_relational": dataclasses.replace(exp, loss=exp.loss.relational_only()),
-        "student_distilled_relational": exp,
-    }
+        out = {"student_plain": plain, "student_distilled": exp}
+    else:
+        out = {
+            "student_plain": plain,
+            "student_distilled": dataclasses.replace(exp, loss=exp.loss.without_relational()),
+            "student_relational": dataclasses.replace(exp, loss=exp.loss.relational_only()),
+            "student_distilled_relational": exp,
+        }
+    if demo.audit:
+        distilled = out["student_distilled"]
+        out["student_audited"] = with_captions(distilled, drop_excluded=True)
+        if demo.truth:
+            out["student_oracle"] = with_captions(distilled, drop_excluded=False, exclude=demo.truth)
+    return out
+
+
+def current_audit(store_root: str) -> dict:
+    """``{"run", "excluded"}`` of the store's current caption audit; an error without one."""
+    with stores.connect(store_root) as con:
+        audit = con.execute("SELECT run FROM current_runs WHERE kind = 'audit' "
+                            "ORDER BY finished_at DESC LIMIT 1").fetchone()
+        excluded = con.execute("SELECT count(*) FROM exclusions").fetchone()[0]
+    if audit is None:
+        raise ConfigError("the store has no caption audit: run `teachkit captions audit` first "
+                          "(`make teachers` does), or set demo.audit = false")
+    return {"run": audit[0], "excluded": int(excluded)}
 
 
 def summary(m: dict, keys=TABLE_KEYS) -> dict:
@@ -108,31 +148,43 @@ def run_demo(demo: ComparisonConfig, progress=None, log=print, only: list[str] |
     timings: dict[str, dict] = {}
     used_teachers: dict = {}
     t0 = time.perf_counter()
+    if "student_audited" in variants:
+        if demo.truth and not Path(demo.truth).is_file():
+            raise ConfigError(f"demo.truth: no file {demo.truth}")
+        audit = current_audit(exp.data.store)  # before any training: the audit these students honour
     # the teachers' figures and fingerprints first: every student below must read these runs
     teachers = teacher_metrics(exp.data.store, exp.data.test_split)
     with stores.connect(exp.data.store) as con:
         snapshot = current_teachers(con)
-    for seed in demo.seeds:
-        for name, cfg in variants.items():
-            run_name = f"{name.removeprefix('student_')}-seed{seed}"
-            r = train(with_seed(cfg, seed, run_name, str(out)), progress=progress)
-            results[name][str(seed)] = r.metrics
-            if r.val_metrics:
-                val[name][str(seed)] = r.val_metrics
-            runs[name][str(seed)] = str(r.folder)
-            timings[run_name] = r.timings
-            changed = sorted(t for t, run in r.teachers.items() if snapshot.get(t) != run)
-            if changed:
-                raise RuntimeError(f"teacher runs changed in the store during the demo: {changed}")
-            used_teachers.update(r.teachers)
-            t = r.timings
-            log(
-                f"{run_name}: t2v R@1 {r.metrics['t2v']['R@1']:.1f}  v2t R@1 {r.metrics['v2t']['R@1']:.1f}  "
-                f"loss {r.first_loss:.3f} -> {r.last_loss:.3f}  step {t['step_ms']:.0f} ms, "
-                f"batch assembly {t['batch_assembly_ms']:.1f} ms, wait {t['batch_wait_ms']:.1f} ms"
-            )
+    jobs = [(f"{name.removeprefix('student_')}-seed{seed}", name, seed, cfg)
+            for seed in demo.seeds for name, cfg in variants.items()]
+
+    def finished(run_name: str, r) -> None:
+        t = r.timings
+        log(
+            f"{run_name}: t2v R@1 {r.metrics['t2v']['R@1']:.1f}  v2t R@1 {r.metrics['v2t']['R@1']:.1f}  "
+            f"loss {r.first_loss:.3f} -> {r.last_loss:.3f}  step {t['step_ms']:.0f} ms, "
+            f"batch assembly {t['batch_assembly_ms']:.1f} ms, wait {t['batch_wait_ms']:.1f} ms"
+        )
+
+    trained = train_students([(run_name, with_seed(cfg, seed, run_name, str(out)))
+                              for run_name, _, seed, cfg in jobs], demo.jobs, progress, finished)
+    for run_name, name, seed, _ in jobs:
+        r = trained[run_name]
+        results[name][str(seed)] = r.metrics
+        if r.val_metrics:
+            val[name][str(seed)] = r.val_metrics
+        runs[name][str(seed)] = str(r.folder)
+        timings[run_name] = r.timings
+        changed = sorted(t for t, run in r.teachers.items() if snapshot.get(t) != run)
+        if changed:
+            raise RuntimeError(f"teacher runs changed in the store during the demo: {changed}")
+        used_teachers.update(r.teachers)
     metrics = demo_metrics(results, val, runs, timings, teachers, used_teachers,
                            time.perf_counter() - t0, exp.to_dict())
+    if "student_audited" in variants:
+        metrics["audit"] = {**audit, "truth": demo.truth or None}
+    metrics["jobs"] = demo.jobs
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics)
     return metrics
@@ -214,6 +266,11 @@ def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
         raise ValueError(f"the students would have different seeds: {seeds}")
     metrics = demo_metrics(results, val, runs, timings, first["teachers_full"], teacher_runs,
                            sum(p["wall_s"] for p in parts), first["config"])
+    audits = [p["audit"] for p in parts if "audit" in p]
+    if audits:
+        if any(a != audits[0] for a in audits):
+            raise ValueError("the folders' audited students honoured different caption audits")
+        metrics["audit"] = audits[0]
     metrics["merged_from"] = [str(f) for f in folders]
     Path(out).mkdir(parents=True, exist_ok=True)
     write_json(Path(out) / "metrics.json", metrics)
@@ -226,7 +283,7 @@ def demo_table(metrics: dict) -> str:
     rows = {f"teacher {t}": m for t, m in metrics["teachers"].items()}
     n = len(next(iter(metrics["seeds"].values())))
     for variant in metrics["seeds"]:
-        rows[f"student {variant.removeprefix('student_').replace('_', ' + ')} (mean of {n})"] = metrics[variant]
+        rows[f"student {label(variant)} (mean of {n})"] = metrics[variant]
     return format_table(rows, TABLE_KEYS)
 
 
@@ -236,7 +293,7 @@ def seed_table(metrics: dict) -> str:
     rows = {}
     for variant, seeds in metrics["seeds"].items():
         for seed, m in seeds.items():
-            rows[f"{variant.removeprefix('student_')} seed {seed}"] = m
+            rows[f"{label(variant)} seed {seed}"] = m
     for variant, m in metrics["std"].items():
-        rows[f"{variant.removeprefix('student_')} std"] = m
+        rows[f"{label(variant)} std"] = m
     return format_table(rows, TABLE_KEYS)
