@@ -113,6 +113,7 @@ class EngineConfig:
     shard_videos: int = 64  # videos per encode shard (the encode pass's unit of work and resumption)
     keep_features: bool = False  # keep the encode shards after the runs commit (re-score without decoding)
     wait_seconds: float = 600.0  # --shard i/n: wait this long for the other jobs' encode shards, then encode them here
+    bootstrap_jobs: int = 1  # bootstrapped checkpoints trained at once, each in its own process (after its init)
 
 
 @dataclass(frozen=True)
@@ -208,7 +209,7 @@ def parse_config(raw: dict, base: Path) -> PipelineConfig:
     if frames.decode_workers < 1:
         raise ConfigError(f"frames.decode_workers must be >= 1, got {frames.decode_workers}")
     _choice(cfg.engine.kind, ENGINES, "engine.kind")
-    for name in ("encode_actors", "score_actors", "shard_videos"):
+    for name in ("encode_actors", "score_actors", "shard_videos", "bootstrap_jobs"):
         if getattr(cfg.engine, name) < 1:
             raise ConfigError(f"engine.{name} must be >= 1, got {getattr(cfg.engine, name)}")
     if cfg.engine.gpus_per_actor is not None and cfg.engine.gpus_per_actor < 0:

@@ -8,7 +8,8 @@ Results go to stdout; everything here writes to stderr, so output can be piped.
   log file, CI, ``make ... 2> log``) a live bar would be one unreadable line of escape
   codes, so it writes a plain line per task every ``interval`` seconds and when the task
   completes: ``decoding test frames: 120/500 (24%), 35.2 videos/s, 3s elapsed, eta 11s``.
-- :func:`configure` is called once by a command (``--no-progress``); with progress off,
+- :func:`configure` is called once by a command (``--no-progress``; ``plain=True`` in worker
+  processes that share the parent's terminal, whose bars would overwrite each other); with progress off,
   every :func:`progress` in the process is silent, whichever stage or library layer asks
   (the manifest probe, the bootstrap, frame decoding and the trainers all ask here).
 - :func:`log` writes one plain line (no markup, no highlighting) to stderr.
@@ -21,13 +22,16 @@ import threading
 import time
 from typing import Any
 
-_STATE = {"enabled": True, "interval": 10.0}
+_STATE = {"enabled": True, "interval": 10.0, "plain": False}
 
 
-def configure(enabled: bool | None = None, interval: float | None = None) -> None:
-    """Switch progress output on or off for the whole process; set the plain-line interval (s)."""
+def configure(enabled: bool | None = None, interval: float | None = None, plain: bool | None = None) -> None:
+    """Switch progress output on or off for the whole process; set the plain-line interval (s);
+    ``plain=True``: plain lines even on a terminal (processes that share one, :mod:`stores.pool`)."""
     if enabled is not None:
         _STATE["enabled"] = bool(enabled)
+    if plain is not None:
+        _STATE["plain"] = bool(plain)
     if interval is not None:
         if interval <= 0:
             raise ValueError(f"progress interval must be > 0 seconds, got {interval}")
@@ -59,7 +63,7 @@ def progress(enabled: bool | None = None, console=None, transient: bool = False)
     if enabled is False or not is_enabled():
         return SilentProgress()
     console = console or stderr_console()
-    if console.is_terminal:
+    if console.is_terminal and not _STATE["plain"]:
         return _rich_progress(console, transient)
     return PlainProgress(console.file, _STATE["interval"])
 

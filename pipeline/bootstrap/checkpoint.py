@@ -51,11 +51,9 @@ def bootstrap(out_dir: str | Path, options: dict | BootstrapOptions, store_root:
     opts = options if isinstance(options, BootstrapOptions) else parse_options(options)
     out_dir = Path(out_dir)  # store_root stays as given: a folder or a URL
     rows = read_split(store_root)
-    key = {"options_fingerprint": opts.fingerprint(), "data_fingerprint": rows.fingerprint()}
-    if opts.init is not None:
-        key["init_fingerprint"] = init_identity(opts.init)
+    key = _key(opts, rows.fingerprint())
     marker = read_marker(out_dir)
-    if marker is not None and all(marker.get(k) == v for k, v in key.items()):
+    if _matches(marker, key):
         _say(f"bootstrap: {out_dir} is up to date (cached; options and train data unchanged)")
         _export_tokenizer(out_dir, opts.tokenizer_out)
         return BootstrapResult(out_dir, True, marker)
@@ -65,10 +63,39 @@ def bootstrap(out_dir: str | Path, options: dict | BootstrapOptions, store_root:
     remove_dead_leftovers(out_dir)
     with atomic_path(out_dir) as tmp:  # trained in a sibling, swapped in whole
         tmp.mkdir()
-        info = {**key, **_train_into(tmp, opts, rows, key["data_fingerprint"])}
+        info = {**key, **_train_into(tmp, opts, rows, key["data_fingerprint"], out_dir.name)}
         (tmp / MARKER).write_text(json.dumps(info, indent=2, sort_keys=True))  # the commit marker, last
     _export_tokenizer(out_dir, opts.tokenizer_out)
     return BootstrapResult(out_dir, False, info)
+
+
+def _key(opts: BootstrapOptions, data_fingerprint: str) -> dict[str, str]:
+    """What a checkpoint's ``bootstrap.json`` must record to be up to date."""
+    key = {"options_fingerprint": opts.fingerprint(), "data_fingerprint": data_fingerprint}
+    if opts.init is not None:
+        key["init_fingerprint"] = init_identity(opts.init)
+    return key
+
+
+def _matches(marker: dict | None, key: dict) -> bool:
+    return marker is not None and all(marker.get(k) == v for k, v in key.items())
+
+
+def stale(checkpoints: dict[str, dict], store_root: str | Path) -> list[str]:
+    """The folders of ``{folder: options}`` that :func:`ensure_checkpoint` would (re)train, in
+    order; a checkpoint fine-tuned from a stale one (its ``init``) is stale too. Cheap: the
+    split's fingerprint once, then each folder's marker."""
+    from .data import read_split
+
+    data = read_split(store_root).fingerprint()
+    out: list[str] = []
+    for folder, options in checkpoints.items():
+        opts = options if isinstance(options, BootstrapOptions) else parse_options(options)
+        if opts.init is not None and str(Path(opts.init)) in out:
+            out.append(folder)
+        elif not _matches(read_marker(Path(folder)), _key(opts, data)):
+            out.append(folder)
+    return out
 
 
 def init_identity(folder: str | Path) -> str:
@@ -103,7 +130,7 @@ def ensure_checkpoint(out_dir: Path, options: dict, store_root: Path) -> Path:
     return bootstrap(out_dir, options, store_root).path
 
 
-def _train_into(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str) -> dict[str, Any]:
+def _train_into(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str, name: str) -> dict[str, Any]:
     """Train into ``folder``; transformers' own "Loading weights" / "Writing model shards" bars
     are off meanwhile (the bootstrap draws its own progress)."""
     from transformers.utils import logging as hf_logging
@@ -111,13 +138,13 @@ def _train_into(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: st
     enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
     try:
-        return _train(folder, opts, rows, data_fingerprint)
+        return _train(folder, opts, rows, data_fingerprint, name)
     finally:
         if enabled:
             hf_logging.enable_progress_bar()
 
 
-def _train(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str) -> dict[str, Any]:
+def _train(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str, name: str) -> dict[str, Any]:
     import numpy as np
     import torch
     import transformers
@@ -163,12 +190,13 @@ def _train(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str) ->
         model = build_clip(opts, tokenizer) if opts.init is None else load_clip(opts.init)
         temporal = build_temporal(model, opts)
         _say(
-            f"bootstrap: {'training' if opts.init is None else 'fine-tuning'} a {opts.objective} CLIP "
+            f"bootstrap {name}: {'training' if opts.init is None else 'fine-tuning'} a {opts.objective} CLIP "
             f"({sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters"
             f"{f', {opts.temporal_layers}-layer temporal encoder' if temporal is not None else ''}) "
             f"on {len(frameset.video_ids)} videos / {len(kept)} captions, {opts.steps} steps on {device}"
         )
-        log = train_clip(model, processor, frameset, input_ids, attention_mask, caption_video, opts, device, temporal)
+        log = train_clip(model, processor, frameset, input_ids, attention_mask, caption_video, opts, device, temporal,
+                         label=f"bootstrap {name} ({opts.objective})")
     finally:
         torch.set_num_threads(threads)
     model.to("cpu").save_pretrained(folder)
@@ -176,7 +204,7 @@ def _train(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str) ->
         from ..temporal import save as save_temporal
 
         save_temporal(temporal.to("cpu"), folder)
-    _say(f"bootstrap: trained in {log.seconds:.0f}s, loss {log.losses[0]:.3f} -> {log.losses[-1]:.3f}")
+    _say(f"bootstrap {name}: trained in {log.seconds:.0f}s, loss {log.losses[0]:.3f} -> {log.losses[-1]:.3f}")
     return {
         "options": opts.as_dict(),
         "train": {

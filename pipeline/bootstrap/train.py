@@ -145,6 +145,7 @@ def train_clip(
     opts: BootstrapOptions,
     device: torch.device,
     temporal=None,
+    label: str | None = None,
 ) -> TrainLog:
     """Train ``model`` in place for ``opts.steps`` steps; return the loss curve and timing.
 
@@ -174,7 +175,7 @@ def train_clip(
     order, pos = rng.permutation(n_videos), 0
     window: list[float] = []
     start, cpu_start = time.perf_counter(), time.process_time()
-    label = f"bootstrap {opts.objective}"
+    label = label or f"bootstrap {opts.objective}"
     with progress_display() as progress:
         task = progress.add_task(label, total=opts.steps, unit="steps")
         for step in range(opts.steps):

@@ -76,7 +76,7 @@ def run_teachers(
     manifest = ensure_manifest(cfg, log, progress)
     store = Store(cfg.store.root)
     t2 = time.perf_counter()
-    ensure_bootstraps(selected, store.root, log, cfg.pretrained)
+    ensure_bootstraps(selected, store.root, log, cfg.pretrained, cfg.engine.bootstrap_jobs)
     for t in selected:
         if t.bootstrap is not None:
             check_teacher(t)

@@ -59,18 +59,49 @@ def ensure_manifest(cfg: PipelineConfig, log, progress: bool = True) -> Manifest
     return m
 
 
-def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log, pretrained=()) -> None:
+def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log, pretrained=(),
+                      jobs: int = 1) -> None:
     """Train (or find cached) every bootstrapped checkpoint the selected teachers name, after
-    the declared ``[[pretrained]]`` artefacts they may be fine-tuned from."""
+    the declared ``[[pretrained]]`` artefacts they may be fine-tuned from.
+
+    ``jobs > 1`` (``[engine] bootstrap_jobs``) trains that many at once, each in a spawned
+    process (:mod:`stores.pool`); a checkpoint starts once the one it is fine-tuned from
+    (``init``) is done. Cached checkpoints are checked here first and never start a process."""
     wanted = [t for t in teachers if t.bootstrap is not None]
     if not wanted and not pretrained:
         return
+    from stores.pool import Job, run_jobs
+
+    tables = {str(Path(p.model)): p.bootstrap for p in pretrained}
+    for t in wanted:
+        tables.setdefault(str(Path(t.model)), bootstrap_table(t.bootstrap, t.holdout))
+    if jobs > 1:  # what is cached is reported here, without starting a process
+        from ..bootstrap.checkpoint import stale
+
+        todo = stale(tables, store_root)
+        for folder in tables:
+            if folder not in todo:
+                log(f"bootstrap: {folder} is up to date (cached; options and train data unchanged)")
+        tables = {k: tables[k] for k in todo}
+        if len(tables) > 1:
+            log(f"bootstrap: {len(tables)} checkpoints to train, {jobs} at a time")
+
+    def after(table: dict) -> tuple[str, ...]:
+        init = table.get("init")
+        return (str(Path(init)),) if init and str(Path(init)) in tables else ()
+
+    run_jobs([Job(k, _bootstrap_one, (k, v, store_root, jobs > 1), after=after(v)) for k, v in tables.items()], jobs)
+
+
+def _bootstrap_one(out_dir: str, table: dict, store_root, plain: bool) -> str:
+    """One checkpoint (in a pool process: progress as plain lines, prefixed by its folder)."""
     from ..bootstrap import ensure_checkpoint
 
-    for p in pretrained:
-        ensure_checkpoint(Path(p.model), p.bootstrap, store_root)
-    for t in wanted:
-        ensure_checkpoint(Path(t.model), bootstrap_table(t.bootstrap, t.holdout), store_root)
+    if plain:
+        import stores.progress
+
+        stores.progress.configure(plain=True, interval=30.0)
+    return str(ensure_checkpoint(Path(out_dir), table, store_root))
 
 
 def bootstrap_table(table: dict, holdout: str | None) -> dict:

@@ -6,6 +6,7 @@ micro CLIP for a few steps; everything runs on CPU in seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -342,3 +343,58 @@ def test_fine_tuned_teacher_starts_from_the_artefact_with_a_temporal_encoder(bas
 def test_init_must_be_a_checkpoint(store, tmp_path):
     with pytest.raises(ValueError, match="not a checkpoint folder"):
         bootstrap(tmp_path / "t", {"objective": "mean", "init": str(tmp_path / "missing"), "steps": 2}, store)
+
+
+# -- several checkpoints at once (ensure_bootstraps, [engine] bootstrap_jobs) ---------------
+
+
+def _declared(root: Path):
+    from pipeline.config import PretrainedConfig, TeacherConfig
+
+    micro = {k: v for k, v in MICRO.items() if k != "train_frames"}
+    base = PretrainedConfig("base", str(root / "base"), {"objective": "image", **micro, "steps": 8})
+    tune = {"objective": "fine", "init": str(root / "base"), "temporal_layers": 1, "num_frames": 4,
+            "train_frames": 3, "steps": 4, "batch_size": 8, "threads": 1, "log_every": 2}
+    teachers = [TeacherConfig(f"t{i}", "clip", str(root / f"t{i}"), bootstrap=tune, holdout=f"fold:{i}/2")
+                for i in range(2)]
+    return base, teachers
+
+
+def test_bootstraps_train_two_at_a_time_after_their_init_like_one_at_a_time(store, tmp_path):
+    from safetensors.torch import load_file
+
+    from pipeline.bootstrap.checkpoint import init_identity, read_marker, stale
+    from pipeline.run.prepare import bootstrap_table, ensure_bootstraps
+
+    lines: list[str] = []
+    folders = {}
+    for jobs in (1, 2):
+        base, teachers = _declared(tmp_path / f"jobs{jobs}")
+        ensure_bootstraps(teachers, store, lines.append, (base,), jobs=jobs)
+        folders[jobs] = [Path(base.model)] + [Path(t.model) for t in teachers]
+        for t in teachers:  # fine-tuned from the base that was trained first, each without its fold
+            marker = read_marker(Path(t.model))
+            assert marker["init_fingerprint"] == init_identity(base.model)
+            assert marker["train"]["held_out_captions"] > 0
+    assert "bootstrap: 3 checkpoints to train, 2 at a time" in lines
+    for one, two in zip(folders[1], folders[2]):  # the same weights, whichever process trained them
+        a, b = load_file(str(one / "model.safetensors")), load_file(str(two / "model.safetensors"))
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    # nothing left to train: no process starts, every folder is reported cached
+    tables = {base.model: base.bootstrap} | {t.model: bootstrap_table(t.bootstrap, t.holdout) for t in teachers}
+    assert stale(tables, store) == []
+    lines.clear()
+    ensure_bootstraps(teachers, store, lines.append, (base,), jobs=2)
+    assert len(lines) == 3 and all("up to date (cached" in line for line in lines)
+    # a changed base makes its fine-tunes stale too
+    changed = {base.model: base.bootstrap | {"steps": 9}} | {k: v for k, v in tables.items() if k != base.model}
+    assert stale(changed, store) == list(changed)
+
+
+def test_a_failing_bootstrap_stops_the_stage(store, tmp_path):
+    from pipeline.run.prepare import ensure_bootstraps
+
+    base, teachers = _declared(tmp_path)
+    bad = [dataclasses.replace(t, bootstrap=t.bootstrap | {"init": str(tmp_path / "nowhere")}) for t in teachers]
+    with pytest.raises(ValueError, match="not a checkpoint folder"):
+        ensure_bootstraps(bad, store, lambda _: None, (), jobs=2)
