@@ -295,17 +295,48 @@ class Store:
                 rows.append(row)
         return rows
 
+    def current_key(self, teacher: str) -> str:
+        """The key of a teacher's (or an audit's) pointer to its current run."""
+        return f"runs/teacher={teacher}/current.json"
+
+    def make_current(self, teacher: str, row: dict) -> None:
+        """Point ``teacher``'s current run at the committed ``row``: called when a run commits
+        and when a cached one is asked for again, so switching a config back to an earlier
+        run makes that run current (its scores, its audit) without recomputing it."""
+        import datetime
+
+        now = datetime.datetime.now(datetime.timezone.utc).isoformat()
+        self.fs.write_json(self.current_key(teacher), {"fingerprint": row["fingerprint"],
+                                                       "manifest": row["manifest"], "selected_at": now})
+
     def current_runs(self, manifest: Manifest | None = None) -> dict[str, dict]:
-        """Per teacher, the latest committed run over the current manifest (``manifest`` if given)."""
+        """Per teacher, its current run over the current manifest (``manifest`` if given): the
+        one its pointer names (:meth:`make_current`), else the latest committed. Each row has
+        ``selected_at``, when it last became current (its ``finished_at`` without a pointer)."""
         m = self.manifest() if manifest is None else manifest
-        current: dict[str, dict] = {}
+        committed: dict[str, dict[str, dict]] = {}
         for row in self.run_rows():
-            if row["status"] != "committed" or m is None or row["manifest"] != m.fingerprint:
-                continue
-            prev = current.get(row["teacher"])
-            if prev is None or row["finished_at"] > prev["finished_at"]:
-                current[row["teacher"]] = row
+            if row["status"] == "committed" and m is not None and row["manifest"] == m.fingerprint:
+                committed.setdefault(row["teacher"], {})[row["fingerprint"]] = row
+        current: dict[str, dict] = {}
+        for teacher, rows in committed.items():
+            latest = max(rows.values(), key=lambda r: r["finished_at"])
+            pointer = self._pointer(teacher)
+            row = rows.get(pointer.get("fingerprint")) if pointer else None
+            if row is None:
+                current[teacher] = latest | {"selected_at": latest["finished_at"]}
+            else:
+                current[teacher] = row | {"selected_at": max(pointer["selected_at"], row["finished_at"])}
         return current
+
+    def _pointer(self, teacher: str) -> dict | None:
+        import datetime
+
+        try:
+            p = self.fs.read_json(self.current_key(teacher))
+            return p | {"selected_at": datetime.datetime.fromisoformat(p["selected_at"])}
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
 
     def committed_run(self, teacher: str, fp: str) -> dict | None:
         try:

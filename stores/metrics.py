@@ -147,14 +147,15 @@ def format_table(rows: dict[str, dict], keys=("R@1", "R@5", "R@10", "MdR", "MnR"
 
     A row without figures (:func:`teacher_metrics`'s ``not_measurable``) says why instead.
     """
-    head = f"{'model':<28}" + "".join(f"{'t2v ' + k:>10}" for k in keys) + "".join(
+    width = max([28] + [len(n) + 2 for n in rows])  # long names widen the first column
+    head = f"{'model':<{width}}" + "".join(f"{'t2v ' + k:>10}" for k in keys) + "".join(
         f"{'v2t ' + k:>10}" for k in keys
     )
     lines = [head, "-" * len(head)]
     for name, m in rows.items():
         if "t2v" not in m:
-            lines.append(f"{name:<28}not measurable: {m.get('not_measurable', 'no figures')}")
+            lines.append(f"{name:<{width}}not measurable: {m.get('not_measurable', 'no figures')}")
             continue
         cells = [m["t2v"].get(k, float("nan")) for k in keys] + [m.get("v2t", {}).get(k, float("nan")) for k in keys]
-        lines.append(f"{name:<28}" + "".join(f"{c:>10.1f}" for c in cells))
+        lines.append(f"{name:<{width}}" + "".join(f"{c:>10.1f}" for c in cells))
     return "\n".join(lines)

@@ -217,6 +217,7 @@ class RunWriter(ShardWriter):
             timings=timings or {}, metrics=metrics or {},
             finished=_now(),
         )
+        self.store.make_current(self.teacher, row)
         self.release()
         return row
 

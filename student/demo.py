@@ -71,8 +71,8 @@ VARIANTS = {
 
 #: how the tables name a student
 LABELS = {
-    "student_audited": "distilled, without the audit's flagged captions",
-    "student_oracle": "distilled, without the wrong captions (oracle)",
+    "student_audited": "distilled, audit-cleaned",
+    "student_oracle": "distilled, truth-cleaned (bound)",
 }
 
 
@@ -112,8 +112,7 @@ def demo_variants(demo: ComparisonConfig) -> dict:
 def current_audit(store_root: str) -> dict:
     """``{"run", "excluded"}`` of the store's current caption audit; an error without one."""
     with stores.connect(store_root) as con:
-        audit = con.execute("SELECT run FROM current_runs WHERE kind = 'audit' "
-                            "ORDER BY finished_at DESC LIMIT 1").fetchone()
+        audit = con.execute("SELECT DISTINCT run FROM caption_audit").fetchone()
         excluded = con.execute("SELECT count(*) FROM exclusions").fetchone()[0]
     if audit is None:
         raise ConfigError("the store has no caption audit: run `teachkit captions audit` first "

@@ -111,6 +111,7 @@ def run_teachers(
         if shard is not None:  # every job lists every run's units alike, done or not
             planned.append(plan)
         if row is not None:
+            store.make_current(t.name, row)  # an earlier config asked for again: its run is current again
             outcomes[t.name] = _from_row(store, t.name, "cached", row)
             out(outcomes[t.name].line())
         else:
@@ -203,6 +204,7 @@ def commit_teachers(
         plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos)
         row = store.committed_run(t.name, plan.fingerprint)
         if row is not None:
+            store.make_current(t.name, row)
             outcomes.append(_from_row(store, t.name, "cached", row))
             out(outcomes[-1].line())
         else:

@@ -158,6 +158,7 @@ def run_audit(store_root: str | Path, cfg: AuditConfig, log=print, force: bool =
         fp = fingerprint("caption-audit", config, manifest.fingerprint, cv)
         row = store.committed_run(cfg.name, fp)
         if row is not None and not force:
+            store.make_current(cfg.name, row)  # an earlier audit asked for again is current again
             m = json.loads(row["metrics"])
             return AuditOutcome("cached", row["run"], m["captions"], m["flagged"], m["rate"], m["threshold"],
                                 tuple(m.get("notes", ())), time.perf_counter() - start)

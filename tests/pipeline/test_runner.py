@@ -264,6 +264,14 @@ def test_only_the_changed_teacher_is_recomputed(dataset, plugin_path, tmp_path, 
     cfg = _config(tmp_path, source, [clip_teacher | {"scorer": "fine"}, colour], num_frames=2)
     assert [o.status for o in run_teachers(cfg, out=lambda s: None, progress=False)] == ["computed", "computed"]
 
+    # back to the first config: both cached, and their first runs are current again
+    cfg = _config(tmp_path, source, [clip_teacher, colour])
+    back = run_teachers(cfg, out=lambda s: None, progress=False)
+    assert [(o.status, o.run) for o in back] == [("cached", first[0].run), ("cached", first[1].run)]
+    with stores.connect(cfg.store.root) as con:
+        current = con.execute("SELECT teacher, run FROM current_runs ORDER BY teacher").fetchall()
+    assert current == [("clip", first[0].run), ("colour", first[1].run)]
+
 
 def test_non_finite_scores_fail_and_write_nothing(dataset, plugin_path, tmp_path):
     root, source, _, _ = dataset

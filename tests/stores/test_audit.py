@@ -192,6 +192,20 @@ def test_audit_commits_once_flags_the_wrong_captions_and_feeds_exclusions(audite
     assert fixed.status == "computed" and fixed.flagged == len(caps) // 4
     with stores.connect(store.root) as con:  # the latest audit is the current one
         assert con.execute("SELECT count(*) FROM exclusions").fetchone()[0] == len(caps) // 4
+    # asked for again, the first audit is cached and current again (its exclusions, not the last's)
+    back = run_audit(store.root, parse_audit({}), log=lambda m: None)
+    assert (back.status, back.run) == ("cached", first.run)
+    with stores.connect(store.root) as con:
+        assert {r[0] for r in con.execute("SELECT caption_id FROM exclusions").fetchall()} == wrong
+        assert con.execute("SELECT DISTINCT run FROM caption_audit").fetchall() == [(first.run,)]
+    # an audit under another name becomes current when it commits, and gives way when asked
+    other = run_audit(store.root, parse_audit({"name": "audit_b", "threshold": "fraction", "fraction": 0.5}),
+                      log=lambda m: None)
+    with stores.connect(store.root) as con:
+        assert con.execute("SELECT DISTINCT run FROM caption_audit").fetchall() == [(other.run,)]
+    run_audit(store.root, parse_audit({}), log=lambda m: None)
+    with stores.connect(store.root) as con:
+        assert con.execute("SELECT DISTINCT run FROM caption_audit").fetchall() == [(first.run,)]
 
 
 def test_in_sample_teacher_alone_is_worse_and_says_so(audited):

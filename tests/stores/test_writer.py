@@ -61,6 +61,21 @@ def test_rows_visible_only_after_commit(any_store):
         _writer(small_store).begin()
 
 
+def test_a_run_asked_for_again_is_current_again(any_store):
+    """Committing makes a run current; make_current (what a `cached` teacher or audit calls)
+    points back at an earlier one, so its scores, not the last-committed run's, are read."""
+    for fp, base in (("a" * 64, 0.0), ("b" * 64, 10.0)):
+        w = _writer(any_store, fp)
+        w.begin()
+        w.write_shard("scores", "test", 0, _shard(["v0#0"], ["v0", "v1"], base))
+        w.commit()
+    assert _count(any_store, "SELECT run, max(score) FROM scores GROUP BY run") == [("bbbbbbbbbbbbbbbb", pytest.approx(10.01, abs=0.01))]
+    any_store.make_current("t1", any_store.committed_run("t1", "a" * 64))
+    assert _count(any_store, "SELECT run, max(score) FROM scores GROUP BY run") == [("aaaaaaaaaaaaaaaa", pytest.approx(0.01, abs=0.01))]
+    assert _count(any_store, "SELECT fingerprint FROM current_runs") == [("a" * 64,)]
+    assert any_store.current_runs()["t1"]["selected_at"] > any_store.current_runs()["t1"]["finished_at"]
+
+
 def test_rerun_skips_committed_shards_and_cleans_leftovers(small_store):
     w = _writer(small_store)
     w.begin()

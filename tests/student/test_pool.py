@@ -84,4 +84,4 @@ def test_audited_demo_trains_the_audited_and_oracle_students_on_their_captions(s
     assert trained_on["audited"] == set(train) - flagged
     assert trained_on["oracle"] == set(train) - set(wrong)
     table = demo_table(m)
-    assert "distilled, without the audit's flagged captions (mean of 1)" in table and "oracle" in table
+    assert "distilled, audit-cleaned (mean of 1)" in table and "distilled, truth-cleaned (bound)" in table
