@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ComparisonConfig, ConfigError, ExperimentConfig
-from .demo import aggregate, current_audit, summary, with_captions
+from .demo import aggregate, base_experiment, current_audit, summary, with_captions
 from .pool import train_students
 from .runs import write_json
 from .train import with_seed
@@ -47,8 +47,9 @@ def audit_variants(demo: ComparisonConfig, truth: str) -> dict[str, ExperimentCo
 
 
 def frame_variants(demo: ComparisonConfig) -> dict[str, ExperimentConfig]:
-    """The plain student with all and with a third of ``model.num_frames``, the distilled one with a third."""
-    exp = demo.experiment
+    """The plain student with all and with a third of ``model.num_frames``, the distilled one with
+    a third; on the captions ``make student``'s plain and distilled students see (:func:`base_experiment`)."""
+    exp = base_experiment(demo)
     n = exp.model.num_frames
     third = max(1, n // 3)
     if third == n:

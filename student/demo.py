@@ -86,11 +86,15 @@ def with_captions(exp: ExperimentConfig, drop_excluded: bool, exclude: str | Non
                                                              exclude_captions=exclude))
 
 
+def base_experiment(demo: ComparisonConfig) -> ExperimentConfig:
+    """The config every student of ``demo`` starts from: with ``[demo] audit`` on all captions
+    (the audit's students differ from the others only in their captions)."""
+    return with_captions(demo.experiment, drop_excluded=False) if demo.audit else demo.experiment
+
+
 def demo_variants(demo: ComparisonConfig) -> dict:
     """The experiment config of each student the demo trains per seed."""
-    exp = demo.experiment
-    if demo.audit:  # the audit's students differ from the others only in their captions
-        exp = with_captions(exp, drop_excluded=False)
+    exp = base_experiment(demo)
     plain = dataclasses.replace(exp, loss=exp.loss.without_distillation())
     if not demo.ablate_relational:
         out = {"student_plain": plain, "student_distilled": exp}

@@ -122,6 +122,12 @@ def test_frames_ablation_trains_plain_with_all_and_a_third_and_distilled_with_a_
     assert cfg["plain_third"]["loss"]["coarse"]["kind"] == "none"
     assert cfg["distilled_third"]["loss"]["coarse"]["kind"] == "kl" and cfg["distilled_third"]["model"]["num_frames"] == 2
     assert "distilled_third, t2v R@1" in ablation_table(m)
+    # beside `[demo] audit`, the frame students see every caption, as make student's plain one does
+    from student.ablation import frame_variants
+
+    assert {v.data.drop_excluded for v in frame_variants(demo).values()} == {True}  # the config's default
+    audited = ComparisonConfig(seeds=[0], out=str(tmp_path / "f2"), experiment=exp, audit=True).check()
+    assert {v.data.drop_excluded for v in frame_variants(audited).values()} == {False}
 
 
 def test_audit_ablation_refuses_a_store_without_an_audit(synthetic_store, tiny_config, tmp_path):
