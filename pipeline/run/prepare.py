@@ -72,9 +72,14 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log
         return
     from stores.pool import Job, run_jobs
 
+    import stores.progress
+
     tables = {str(Path(p.model)): p.bootstrap for p in pretrained}
     for t in wanted:
-        tables.setdefault(str(Path(t.model)), bootstrap_table(t.bootstrap, t.holdout))
+        folder, table = str(Path(t.model)), bootstrap_table(t.bootstrap, t.holdout)
+        if tables.setdefault(folder, table) != table:
+            raise ConfigError(f"teacher {t.name}: model folder {folder} is bootstrapped by another "
+                              "table with other options; give each bootstrapped model its own folder")
     if jobs > 1:  # what is cached is reported here, without starting a process
         from ..bootstrap.checkpoint import stale
 
@@ -90,17 +95,19 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log
         init = table.get("init")
         return (str(Path(init)),) if init and str(Path(init)) in tables else ()
 
-    run_jobs([Job(k, _bootstrap_one, (k, v, store_root, jobs > 1), after=after(v)) for k, v in tables.items()], jobs)
+    pooled = (stores.progress.is_enabled(),) if jobs > 1 else None
+    run_jobs([Job(k, _bootstrap_one, (k, v, store_root, pooled), after=after(v)) for k, v in tables.items()], jobs)
 
 
-def _bootstrap_one(out_dir: str, table: dict, store_root, plain: bool) -> str:
-    """One checkpoint (in a pool process: progress as plain lines, prefixed by its folder)."""
+def _bootstrap_one(out_dir: str, table: dict, store_root, pooled: tuple[bool] | None) -> str:
+    """One checkpoint; ``pooled``: in a pool process, whose progress is the parent's setting
+    (``--no-progress``), drawn as plain lines named by the folder (bars would overwrite each other)."""
     from ..bootstrap import ensure_checkpoint
 
-    if plain:
+    if pooled is not None:
         import stores.progress
 
-        stores.progress.configure(plain=True, interval=30.0)
+        stores.progress.configure(enabled=pooled[0], plain=True, interval=30.0)
     return str(ensure_checkpoint(Path(out_dir), table, store_root))
 
 

@@ -5,7 +5,7 @@ fingerprints of the teacher runs it read and this package's code, and it is writ
 :class:`stores.RunWriter` (shard ``caption_audit/teacher=<name>/run=<r>/split=<s>/part-00000``,
 then the ``runs`` row with ``kind = 'audit'``, written last). An unchanged audit is ``cached``:
 nothing is read but the run records. The views ``caption_audit`` and ``exclusions``
-(:mod:`stores.connect`) show the latest committed audit.
+(:mod:`stores.connect`) show the current audit: the one committed or found cached last.
 """
 
 from __future__ import annotations

@@ -398,3 +398,13 @@ def test_a_failing_bootstrap_stops_the_stage(store, tmp_path):
     bad = [dataclasses.replace(t, bootstrap=t.bootstrap | {"init": str(tmp_path / "nowhere")}) for t in teachers]
     with pytest.raises(ValueError, match="not a checkpoint folder"):
         ensure_bootstraps(bad, store, lambda _: None, (), jobs=2)
+
+
+def test_one_folder_bootstrapped_by_two_tables_is_refused(store, tmp_path):
+    from pipeline.config import ConfigError
+    from pipeline.run.prepare import ensure_bootstraps
+
+    _, teachers = _declared(tmp_path)
+    same = [dataclasses.replace(t, model=teachers[0].model) for t in teachers]  # other holdouts, one folder
+    with pytest.raises(ConfigError, match="teacher t1: model folder .* another table"):
+        ensure_bootstraps(same, store, lambda _: None, (), jobs=2)
