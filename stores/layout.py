@@ -11,6 +11,7 @@
       frames/teacher=<t>/run=<r>/split=<s>/part-<i>.parquet
       embeddings/teacher=<t>/run=<r>/split=<s>/part-<kind>-<i>.parquet
       runs/teacher=<t>/run-<r>.parquet             one row; status=committed is the run's commit marker
+      runs/teacher=<t>/current.json                which committed run is current (the last committed or found cached)
       failures/run=<r>/part-<key>.parquet
       features/encode=<e>/split=<s>/part-<i>.parquet   the encode pass's video features (until commit)
       locks/teacher=<t>/run-<r>.lock               the writer lock of a run being written
