@@ -24,7 +24,8 @@ from .relevance import CaptionRelevance  # noqa: E402
 from .results import ModelResult  # noqa: E402
 
 TEACHER_COLOUR = "#7f7f7f"
-PALETTE = plt.get_cmap("tab10").colors
+# the students' colours: tab10 without its grey (the teachers' colour)
+PALETTE = tuple(c for i, c in enumerate(plt.get_cmap("tab10").colors) if i != 7)
 SEED = re.compile(r"-seed\d+$")
 
 
@@ -39,12 +40,13 @@ def comparison(models: list[ModelResult], metric: str = "R@1") -> Figure:
     deviation, every seed as a dot."""
     fig, axes = _figure(max(6.0, 1.1 * len(models) + 2), 3.6, 2)
     x = np.arange(len(models))
+    students = [m.name for m in models if m.kind != "teacher"]
     for ax, direction in zip(axes, ("t2v", "v2t")):
         for i, m in enumerate(models):
             vals = m.values(direction, metric)
             if not vals:
                 continue
-            colour = TEACHER_COLOUR if m.kind == "teacher" else PALETTE[i % len(PALETTE)]
+            colour = TEACHER_COLOUR if m.kind == "teacher" else PALETTE[students.index(m.name) % len(PALETTE)]
             ax.bar(i, np.mean(vals), color=colour, alpha=0.75, yerr=np.std(vals) if len(vals) > 1 else None, capsize=4)
             ax.scatter(np.full(len(vals), i) + np.linspace(-0.15, 0.15, len(vals)), vals, color="black", s=12, zorder=3)
             top = max(max(vals), np.mean(vals) + np.std(vals))  # above the error bar and every dot
@@ -107,7 +109,7 @@ def relevance_heatmap(c: CaptionRelevance) -> Figure:
         # one colour per event on the last row, drawn as rectangles over the grey
         for k, (label, frames) in enumerate(c.events):
             for f in frames:
-                ax.add_patch(matplotlib.patches.Rectangle((f - 0.5, n_rows - 1.5), 1, 1, color=PALETTE[(k + 1) % 10],
+                ax.add_patch(matplotlib.patches.Rectangle((f - 0.5, n_rows - 1.5), 1, 1, color=PALETTE[(k + 1) % len(PALETTE)],
                                                           label=label if f == frames[0] else None))
         labels.append("ground truth events")
         fig.legend(loc="outside lower center", ncol=len(c.events), fontsize=8, frameon=False)

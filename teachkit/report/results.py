@@ -65,7 +65,11 @@ def read_group(folder: str | Path) -> RunGroup:
     if demo.exists():
         m = json.loads(demo.read_text())
         if "seeds" in m:
-            students = [ModelResult(v, "student", dict(seeds)) for v, seeds in m["seeds"].items()]
+            from student.demo import VARIANTS
+
+            order = {v: i for i, v in enumerate(VARIANTS)}  # plain, distilled, ..., the cleaned ones
+            variants = sorted(m["seeds"], key=lambda v: (order.get(v, len(order)), v))
+            students = [ModelResult(v, "student", dict(m["seeds"][v])) for v in variants]
             runs = {Path(p).name: _locate(folder, p) for v in m.get("runs", {}).values() for p in v.values()}
             runs = {k: p for k, p in runs.items() if p is not None}
             distilled = [p for k, p in runs.items() if k.startswith("distilled")]

@@ -6,6 +6,7 @@ import base64
 import json
 import re
 
+import matplotlib.colors
 import numpy as np
 import pytest
 
@@ -59,7 +60,7 @@ def test_report_refuses_a_folder_that_is_not_a_report(run_group, tmp_path):
 
 def test_results_read_students_per_seed_and_teachers_from_current_runs(run_group):
     group = read_group(run_group["runs"])
-    assert {m.name for m in group.students} == {"student_plain", "student_distilled"}
+    assert [m.name for m in group.students] == ["student_plain", "student_distilled"]  # the demo's order
     assert all(len(m.seeds) == 2 for m in group.students)
     assert sorted(group.runs) == ["distilled-seed0", "distilled-seed1", "plain-seed0", "plain-seed1"]
     assert group.afa_run.name == "distilled-seed0"
@@ -207,3 +208,15 @@ def test_bad_report_inputs_are_one_line_errors(run_group, tmp_path):
         assert len(errors) == 1 and res.stderr.rstrip().endswith(errors[0]), res.stderr  # progress lines, then one
         assert errors[0].startswith("error: ") and all(w in errors[0] for w in words), errors[0]
     assert not (tmp_path / "r").exists()  # nothing half-written
+
+
+def test_students_keep_the_demos_order_and_never_take_the_teachers_grey():
+    from teachkit.report.figures import PALETTE, TEACHER_COLOUR, comparison
+
+    assert len(PALETTE) == 9 and all(matplotlib.colors.to_hex(c) != TEACHER_COLOUR for c in PALETTE)
+    fig_models = [ModelResult(f"student_{i}", "student", {"0": {"t2v": {"R@1": float(i)}, "v2t": {"R@1": 1.0}}})
+                  for i in range(9)] + [ModelResult("t", "teacher", {"-": {"t2v": {"R@1": 5.0}, "v2t": {"R@1": 5.0}}})]
+    fig = comparison(fig_models)
+    bars = [p for p in fig.axes[0].patches]
+    colours = [matplotlib.colors.to_hex(b.get_facecolor()[:3]) for b in bars]
+    assert colours[-1] == TEACHER_COLOUR and TEACHER_COLOUR not in colours[:-1] and len(set(colours[:-1])) == 9
