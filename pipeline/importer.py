@@ -64,7 +64,7 @@ class ImportResult:
     run: str
     fingerprint: str
     cached: bool
-    current: bool  # the teacher's current run is this one (a later run may supersede a cached one)
+    current: bool  # the teacher's current run is this one (a cached import becomes current again)
     captions: int
     videos: int
     score_rows: int
@@ -233,7 +233,8 @@ def _metrics(sim: np.ndarray, own: np.ndarray) -> dict:
 
 
 def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:
-    """Write ``spec``'s matrix (and frames) as a committed run; a cache hit writes nothing."""
+    """Write ``spec``'s matrix (and frames) as a committed run; a cache hit writes only the
+    teacher's current-run pointer (the run becomes current again)."""
     _check_spec(spec)
     store = Store(store_root)
     manifest = store.require_manifest()
@@ -249,7 +250,8 @@ def import_scores(store_root: str | Path, spec: ImportSpec) -> ImportResult:
         )
 
     done = store.committed_run(spec.teacher, fp)
-    if done is not None:
+    if done is not None:  # imported before: current again (the teacher stage's rule), nothing else written
+        store.make_current(spec.teacher, done)
         return result(True, done["rows"], store.shard_rows("frames", spec.teacher, done["run"]), json.loads(done["metrics"]))
 
     t0 = time.perf_counter()

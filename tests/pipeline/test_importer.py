@@ -84,8 +84,9 @@ def test_reimport_is_cached_and_changes_make_a_new_run(small_store, tmp_path):
     changed = import_scores(small_store.root, ImportSpec(**_files(tmp_path, sim=sim, folder="changed")))
     assert not changed.cached and changed.run != first.run
     assert _rows(small_store, "SELECT run, max(score) FROM scores GROUP BY run") == [(changed.run, 2.0)]
-    stale = import_scores(small_store.root, spec)
-    assert stale.cached and not stale.current
+    back = import_scores(small_store.root, spec)  # the first matrix again: cached, and current again
+    assert back.cached and back.current and back.run == first.run
+    assert _rows(small_store, "SELECT DISTINCT run FROM scores") == [(first.run,)]
 
 
 def test_pt_matrix_and_json_caption_ids(small_store, tmp_path):
