@@ -148,7 +148,7 @@ def _train(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str, na
     import numpy as np
     import torch
     import transformers
-    from transformers import AutoImageProcessor, AutoTokenizer, CLIPImageProcessor
+    from transformers import AutoImageProcessor, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     from .train import build_clip, build_temporal, load_clip, train_clip
@@ -158,6 +158,8 @@ def _train(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str, na
     verbosity = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()  # "falling back to the PIL backend" is expected without torchvision
     try:
+        from transformers import CLIPImageProcessor  # the import is what warns about it
+
         if opts.init is not None:  # fine-tuned: the init's vocabulary and preprocessing, unchanged
             AutoTokenizer.from_pretrained(opts.init).save_pretrained(folder)
             AutoImageProcessor.from_pretrained(opts.init).save_pretrained(folder)
