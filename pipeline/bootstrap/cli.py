@@ -4,7 +4,7 @@ The config is the teacher stage's own (:func:`pipeline.config.load_config`, the 
 stage shares, with the same ``--set`` overrides); this command uses ``[store] root`` and the
 ``[[teachers]]`` entries that have a ``[teachers.bootstrap]`` table (the ``model`` folder is
 where the checkpoint is written and later loaded from). ``teachkit teachers run``
-bootstraps the same way before scoring; this command exists to train (or check) the
+bootstraps the same way before scoring (``[engine] bootstrap_jobs`` at a time, as here); this command exists to train (or check) the
 teachers alone and, with ``--eval``, to print their held-out retrieval.
 """
 
@@ -71,6 +71,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{config}: no teacher has a [teachers.bootstrap] table; nothing to do", err=True)
             return
         store_root = store or store_root
+        if cfg.engine.bootstrap_jobs > 1 and len(parsed) > 1:  # train them as `teachers run` does
+            from ..run.prepare import ensure_bootstraps
+
+            names = {n for n, _, _ in parsed}
+            ensure_bootstraps([t for t in cfg.teachers if t.name in names and t.bootstrap is not None], store_root,
+                              stores.progress.log, [p for p in cfg.pretrained if p.name in names],
+                              cfg.engine.bootstrap_jobs)
         rows = {}
         for name, out_dir, opts in parsed:
             result = bootstrap(out_dir, opts, store_root)

@@ -253,6 +253,27 @@ def test_cli_bootstraps_teachers_with_a_bootstrap_table(store, tmp_path, monkeyp
     assert bad.exit_code != 0 and "lr" in bad.output
 
 
+def test_cli_trains_two_at_a_time_with_bootstrap_jobs(store, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from pipeline.bootstrap.checkpoint import read_marker
+    from teachkit.cli import app
+
+    monkeypatch.chdir(tmp_path)
+    micro = ", ".join(f"{k} = {json.dumps(v)}" for k, v in {**MICRO, "steps": 3}.items())
+    teachers = "".join(f'[[teachers]]\nname = "t{i}"\nkind = "clip"\nmodel = "artifacts/t{i}"\nholdout = "fold:{i}/2"\n'
+                       f'bootstrap = {{ objective = "mean", {micro} }}\n\n' for i in range(2))
+    config = tmp_path / "two.toml"
+    config.write_text(f'[store]\nroot = "{store}"\n\n[dataset]\nsource = "unused.jsonl"\n\n'
+                      f'[engine]\nbootstrap_jobs = 2\n\n{teachers}')
+    result = CliRunner().invoke(app, ["teachers", "bootstrap", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert "bootstrap: 2 checkpoints to train, 2 at a time" in result.output
+    # trained in the pool, so this process finds both cached
+    assert "t0: cached" in result.output and "t1: cached" in result.output
+    assert [read_marker(tmp_path / "artifacts" / f"t{i}")["train"]["held_out_captions"] > 0 for i in range(2)] == [True] * 2
+
+
 def test_holdout_fingerprints_only_when_set_and_refuses_all():
     import dataclasses
 
