@@ -72,14 +72,13 @@ def run_ablation(demo: ComparisonConfig, kind: str, truth: str | Path | None = N
     if kind == "audit":
         if truth is None or not Path(truth).is_file():
             raise ConfigError(f"--truth: no file {truth}")
-        current_audit(demo.experiment.data.store)  # fails before training when the store has no audit
         variants = audit_variants(demo, str(truth))
         extra["truth"] = str(truth)
     else:
         variants = frame_variants(demo)
         extra["num_frames"] = {k: v.model.num_frames for k, v in variants.items()}
     t0 = time.perf_counter()
-    if "audited" in variants:  # the audit these students honour: the current one when they start
+    if "audited" in variants:  # the audit these students honour (an error without one), before any training
         audit = current_audit(demo.experiment.data.store)
         extra["audit_run"], extra["excluded_by_audit"] = audit["run"], audit["excluded"]
     jobs = [(f"{kind}-{name}-seed{seed}", name, seed, cfg) for name, cfg in variants.items() for seed in demo.seeds]

@@ -98,6 +98,13 @@ def stale(checkpoints: dict[str, dict], store_root: str | Path) -> list[str]:
     return out
 
 
+def export_tokenizer(out_dir: str | Path, options: dict | BootstrapOptions) -> None:
+    """What a cached checkpoint still owes: its tokenizer at ``tokenizer_out``, if asked for
+    (done by :func:`bootstrap` itself; for folders :func:`stale` found up to date)."""
+    opts = options if isinstance(options, BootstrapOptions) else parse_options(options)
+    _export_tokenizer(Path(out_dir), opts.tokenizer_out)
+
+
 def init_identity(folder: str | Path) -> str:
     """What a fine-tuned checkpoint's fingerprint holds of the checkpoint it starts from.
 

@@ -66,13 +66,14 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log
 
     ``jobs > 1`` (``[engine] bootstrap_jobs``) trains that many at once, each in a spawned
     process (:mod:`stores.pool`); a checkpoint starts once the one it is fine-tuned from
-    (``init``) is done. Cached checkpoints are checked here first and never start a process."""
+    (``init``) is done. Cached checkpoints are settled here first, for any ``jobs``."""
     wanted = [t for t in teachers if t.bootstrap is not None]
     if not wanted and not pretrained:
         return
+    import stores.progress
     from stores.pool import Job, run_jobs
 
-    import stores.progress
+    from ..bootstrap.checkpoint import export_tokenizer, stale
 
     tables = {str(Path(p.model)): p.bootstrap for p in pretrained}
     for t in wanted:
@@ -80,16 +81,14 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log
         if tables.setdefault(folder, table) != table:
             raise ConfigError(f"teacher {t.name}: model folder {folder} is bootstrapped by another "
                               "table with other options; give each bootstrapped model its own folder")
-    if jobs > 1:  # what is cached is reported here, without starting a process
-        from ..bootstrap.checkpoint import stale
-
-        todo = stale(tables, store_root)
-        for folder in tables:
-            if folder not in todo:
-                log(f"bootstrap: {folder} is up to date (cached; options and train data unchanged)")
-        tables = {k: tables[k] for k in todo}
-        if len(tables) > 1:
-            log(f"bootstrap: {len(tables)} checkpoints to train, {jobs} at a time")
+    todo = stale(tables, store_root)  # what is cached is settled here, without starting a process
+    for folder, table in tables.items():
+        if folder not in todo:
+            log(f"bootstrap: {folder} is up to date (cached; options and train data unchanged)")
+            export_tokenizer(folder, table)
+    tables = {k: tables[k] for k in todo}
+    if jobs > 1 and len(tables) > 1:
+        log(f"bootstrap: {len(tables)} checkpoints to train, {jobs} at a time")
 
     def after(table: dict) -> tuple[str, ...]:
         init = table.get("init")

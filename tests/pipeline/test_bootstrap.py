@@ -429,3 +429,20 @@ def test_one_folder_bootstrapped_by_two_tables_is_refused(store, tmp_path):
     same = [dataclasses.replace(t, model=teachers[0].model) for t in teachers]  # other holdouts, one folder
     with pytest.raises(ConfigError, match="teacher t1: model folder .* another table"):
         ensure_bootstraps(same, store, lambda _: None, (), jobs=2)
+
+
+def test_a_cached_checkpoint_still_exports_its_tokenizer(store, tmp_path):
+    import shutil
+
+    from pipeline.config import PretrainedConfig
+    from pipeline.run.prepare import ensure_bootstraps
+
+    micro = {k: v for k, v in MICRO.items() if k != "train_frames"}
+    base = PretrainedConfig("base", str(tmp_path / "base"),
+                            {"objective": "image", **micro, "steps": 2, "tokenizer_out": str(tmp_path / "tok")})
+    ensure_bootstraps([], store, lambda _: None, (base,), jobs=2)
+    shutil.rmtree(tmp_path / "tok")
+    lines: list[str] = []
+    ensure_bootstraps([], store, lines.append, (base,), jobs=2)  # cached: nothing trains, the export is redone
+    assert len(lines) == 1 and "up to date (cached" in lines[0]
+    assert (tmp_path / "tok" / "tokenizer.json").read_bytes() == (tmp_path / "base" / "tokenizer.json").read_bytes()
