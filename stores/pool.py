@@ -46,9 +46,11 @@ def _ready(waiting: list[Job], finished) -> list[Job]:
     return [j for j in waiting if all(a in finished for a in j.after)]
 
 
-def run_jobs(jobs: list[Job], workers: int = 1, done: Callable[[str, Any], None] | None = None) -> dict[str, Any]:
+def run_jobs(jobs: list[Job], workers: int = 1, done: Callable[[str, Any], None] | None = None,
+             initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> dict[str, Any]:
     """Run every job; ``{name: result}`` in the order of ``jobs``. ``done(name, result)`` is
-    called here as each one finishes (in finishing order)."""
+    called here as each one finishes (in finishing order). ``initializer(*initargs)`` sets up
+    each pool process (never this one, where the jobs run when there is no pool)."""
     _check(jobs)
     results: dict[str, Any] = {}
     waiting = list(jobs)
@@ -63,7 +65,8 @@ def run_jobs(jobs: list[Job], workers: int = 1, done: Callable[[str, Any], None]
             if done:
                 done(job.name, results[job.name])
         return {j.name: results[j.name] for j in jobs}
-    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"))
+    pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
+                               initializer=initializer, initargs=initargs)
     running: dict = {}
     try:
         while waiting or running:

@@ -94,19 +94,21 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log
         init = table.get("init")
         return (str(Path(init)),) if init and str(Path(init)) in tables else ()
 
-    pooled = (stores.progress.is_enabled(),) if jobs > 1 else None
-    run_jobs([Job(k, _bootstrap_one, (k, v, store_root, pooled), after=after(v)) for k, v in tables.items()], jobs)
+    run_jobs([Job(k, _bootstrap_one, (k, v, store_root), after=after(v)) for k, v in tables.items()], jobs,
+             initializer=_pool_process, initargs=(stores.progress.is_enabled(),))
 
 
-def _bootstrap_one(out_dir: str, table: dict, store_root, pooled: tuple[bool] | None) -> str:
-    """One checkpoint; ``pooled``: in a pool process, whose progress is the parent's setting
-    (``--no-progress``), drawn as plain lines named by the folder (bars would overwrite each other)."""
+def _pool_process(progress: bool) -> None:
+    """A bootstrap pool process: the parent's progress setting (``--no-progress``), drawn as
+    plain lines named by the folder (bars of processes sharing a terminal overwrite each other)."""
+    import stores.progress
+
+    stores.progress.configure(enabled=progress, plain=True, interval=30.0)
+
+
+def _bootstrap_one(out_dir: str, table: dict, store_root) -> str:
     from ..bootstrap import ensure_checkpoint
 
-    if pooled is not None:
-        import stores.progress
-
-        stores.progress.configure(enabled=pooled[0], plain=True, interval=30.0)
     return str(ensure_checkpoint(Path(out_dir), table, store_root))
 
 

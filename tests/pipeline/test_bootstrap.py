@@ -446,3 +446,15 @@ def test_a_cached_checkpoint_still_exports_its_tokenizer(store, tmp_path):
     ensure_bootstraps([], store, lines.append, (base,), jobs=2)  # cached: nothing trains, the export is redone
     assert len(lines) == 1 and "up to date (cached" in lines[0]
     assert (tmp_path / "tok" / "tokenizer.json").read_bytes() == (tmp_path / "base" / "tokenizer.json").read_bytes()
+
+
+def test_one_checkpoint_to_train_runs_here_and_leaves_this_process_progress_alone(store, tmp_path):
+    import stores.progress
+    from pipeline.bootstrap.checkpoint import read_marker
+    from pipeline.run.prepare import ensure_bootstraps
+
+    base, _ = _declared(tmp_path)
+    before = dict(stores.progress._STATE)
+    ensure_bootstraps([], store, lambda _: None, (base,), jobs=2)  # one job: no pool is started
+    assert read_marker(Path(base.model))["train"]["steps"] == 8
+    assert stores.progress._STATE == before

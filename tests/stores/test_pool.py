@@ -44,3 +44,14 @@ def test_bad_job_lists_are_refused():
     for workers in (1, 2):
         with pytest.raises(ValueError, match="cycle"):
             run_jobs([Job("a", abs, (1,), after=("b",)), Job("b", abs, (2,), after=("a",))], workers)
+
+
+def test_the_initializer_runs_in_pool_processes_only(tmp_path):
+    import os
+
+    mark = tmp_path / "initialised"
+    # os.getpid in a pool process differs from ours; the initializer writes where it ran
+    out = run_jobs([Job("pid", os.getpid)], 2, initializer=Path.write_text, initargs=(mark, "pool"))
+    assert out["pid"] == os.getpid() and not mark.exists()  # one job: run here, no pool, no initializer
+    out = run_jobs([Job("a", os.getpid), Job("b", os.getpid)], 2, initializer=Path.write_text, initargs=(mark, "pool"))
+    assert os.getpid() not in out.values() and mark.read_text() == "pool"
