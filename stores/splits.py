@@ -189,3 +189,44 @@ def teacher_plans(con) -> dict[str, dict]:
         kind = plan.get("kind", "full") if isinstance(plan, dict) else "full"
         out[teacher] = {"kind": kind, "k": plan.get("k") if isinstance(plan, dict) else None}
     return out
+
+
+def teacher_holdouts(con, teachers: list[str]):
+    """Teacher name -> the :class:`stores.folds.Holdout` its current run declares, or None.
+
+    Read from the run's canonical config (the teacher stage's ``holdout`` field); a run
+    that declares none (imported scores, most users' checkpoints) maps to None: unknown,
+    as if trained on every training caption.
+    """
+    import json
+
+    from .folds import parse_holdout
+
+    configs = dict(con.execute(TEACHER_CONFIGS_SQL).fetchall())
+    out = {}
+    for teacher in teachers:
+        try:
+            text = (json.loads(configs.get(teacher) or "{}") or {}).get("holdout")
+        except (ValueError, AttributeError):
+            text = None
+        out[teacher] = None if text is None else parse_holdout(text, f"holdout of teacher {teacher}")
+    return out
+
+
+def cross_fitted_captions(con, split: str, teachers: list[str]) -> dict[str, set[str] | None]:
+    """Per teacher, the captions of ``split`` it may teach when its scores are cross-fitted.
+
+    A fold teacher (holdout ``fold:i/n``, :mod:`stores.folds`) was trained without fold ``i``
+    of the split's captions, so only its scores of those captions are free of what it learnt
+    from them: it gets that fold. Every other teacher (holdout ``all``, or none declared)
+    gets None: every caption. The folds are dealt over all of the split's captions, as the
+    teacher stage dealt them, whatever subset a student then trains on.
+    """
+    from .folds import held_out
+
+    holdouts = teacher_holdouts(con, teachers)
+    if not any(h is not None and not h.everything for h in holdouts.values()):
+        return {t: None for t in teachers}
+    captions = con.execute("SELECT caption_id, video_id FROM captions WHERE split = ? ORDER BY caption_id",
+                           [split]).fetchall()
+    return {t: held_out(captions, h) if h is not None and not h.everything else None for t, h in holdouts.items()}

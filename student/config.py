@@ -189,7 +189,9 @@ class CoarseLossConfig:
     losses (TeachCLIP), ``weighted`` sums per-teacher losses times ``teacher_weights``.
     Row losses see ``student_sim / student_temperature`` and ``teacher_sim /
     teacher_temperature`` (``teacher_temperatures`` overrides it per teacher), where
-    ``teacher_norm = "zscore"`` first standardises each teacher row.
+    ``teacher_norm = "zscore"`` first standardises each teacher row. ``cross_fit`` reads
+    each fold teacher's scores only on the captions its fold left out of its training
+    (stores.splits.cross_fitted_captions): scores free of the labels it memorised.
     """
 
     kind: str = "none"
@@ -204,6 +206,9 @@ class CoarseLossConfig:
     teacher_norm: str = "none"  # "zscore": standardise each teacher row first (see losses/coarse.py)
     smoothl1_beta: float = 0.1
     listwise_top: int = 0  # kind = "listwise": candidates kept per row, best first (0: all the teacher scored)
+    # cross-fitted teachers: a fold teacher (holdout "fold:i/n") teaches only the train captions
+    # of its fold, the ones it never trained on; other teachers teach every caption
+    cross_fit: bool = False
 
     def check(self, where: str) -> None:
         from .losses import COARSE_LOSSES

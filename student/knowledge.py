@@ -53,7 +53,7 @@ import pyarrow as pa
 
 import stores
 from stores.atomic import atomic_path
-from stores.splits import current_teachers, teacher_plans
+from stores.splits import cross_fitted_captions, current_teachers, teacher_plans
 
 from .config import ConfigError
 from .sparse import DenseScores, SparseScores, build_sparse
@@ -136,10 +136,11 @@ class KnowledgeReader:
     """Fetches teacher scores and frame relevance for windows of batches (see module doc)."""
 
     def __init__(self, store_root: str, split: str, score_teachers: list[str], frame_teachers: list[str],
-                 relational_teachers: list[str] = ()):
+                 relational_teachers: list[str] = (), teaching: dict[str, set[str] | None] | None = None):
         self.store_root = str(store_root)
         self.split = split
         self.score_teachers = list(score_teachers)
+        self.teaching = dict(teaching or {})  # score teacher -> the captions it teaches (None or absent: all)
         self.frame_teachers = list(frame_teachers)
         self.relational_teachers = list(relational_teachers)
         self._con = None
@@ -194,6 +195,11 @@ class KnowledgeReader:
             cur.close()
         if relevance is None:
             relevance = np.full((w, kf, b_max, 1), np.nan, dtype=np.float32)
+        for ki, t in enumerate(self.score_teachers):
+            allowed = self.teaching.get(t)
+            if allowed is not None:
+                for i, (cids, _) in enumerate(batches):
+                    scores[i, ki, [r for r, c in enumerate(cids) if c not in allowed]] = np.nan
         out = []
         for i, (cids, vids) in enumerate(batches):
             video_sims = np.stack([_window_cosines(vectors.get((t, "video"), {}), vids) for t in self.relational_teachers]
@@ -241,6 +247,7 @@ class MatrixReader:
         cache: str | Path,
         progress=None,
         relational_teachers: list[str] = (),
+        teaching: dict[str, set[str] | None] | None = None,
     ):
         self.split = split
         self.score_teachers = list(score_teachers)
@@ -252,6 +259,10 @@ class MatrixReader:
         if len(self._row) != len(caption_ids) or len(self._col) != len(video_ids):
             raise ValueError("MatrixReader: caption and video ids must be distinct")
         order = hashlib.sha256("\n".join(caption_ids + ["--"] + list(video_ids)).encode()).hexdigest()[:16]
+        # per score teacher, which rows it teaches (None: all); the cached matrices stay whole
+        teaching = teaching or {}
+        self._teaches = [None if teaching.get(t) is None else np.array([c in teaching[t] for c in caption_ids])
+                         for t in self.score_teachers]
         self._sources: list[DenseScores | SparseScores] = []  # per score teacher
         self._embedding_paths: list[tuple[Path, Path]] = []  # per relational teacher: (videos, captions)
         self.relevance = np.full((len(self.frame_teachers), len(caption_ids), 1), np.nan, dtype=np.float32)
@@ -346,6 +357,9 @@ class MatrixReader:
                 raise KeyError(f"{e.args[0]!r} is not among the pairs this MatrixReader was built for") from None
             scores = np.stack([s.gather(rows, cols) for s in self._sources]) if self._sources else np.zeros(
                 (0, len(rows), len(cols)), dtype=np.float32)
+            for k, teaches in enumerate(self._teaches):
+                if teaches is not None:
+                    scores[k, ~teaches[rows]] = np.nan
             embs = self.embeddings()
             empty = np.zeros((0, len(rows), len(rows)), dtype=np.float32)
             video_sims = np.stack([cosines(v[cols]) for v, _ in embs]) if embs else empty
@@ -398,12 +412,22 @@ def _build_embeddings(cur, path: Path, sql: str, params: list, rows: int, dtype:
         np.save(f, vectors)
 
 
-def knowledge_reader(data, score_teachers, frame_teachers, pairs, video_ids, progress=None, relational_teachers=()):
-    """The reader ``data.teacher_source`` names, for the split ``data.train_split``."""
+def knowledge_reader(data, score_teachers, frame_teachers, pairs, video_ids, progress=None, relational_teachers=(),
+                     cross_fit: bool = False):
+    """The reader ``data.teacher_source`` names, for the split ``data.train_split``.
+
+    ``cross_fit``: each fold teacher's scores teach only the captions it never trained on
+    (:func:`stores.splits.cross_fitted_captions`); its other rows read as unscored (NaN).
+    """
+    teaching = None
+    if cross_fit and score_teachers:
+        with stores.connect(data.store) as con:
+            teaching = cross_fitted_captions(con, data.train_split, list(score_teachers))
     if data.teacher_source == "window":
-        return KnowledgeReader(data.store, data.train_split, score_teachers, frame_teachers, relational_teachers)
+        return KnowledgeReader(data.store, data.train_split, score_teachers, frame_teachers, relational_teachers,
+                               teaching)
     return MatrixReader(data.store, data.train_split, score_teachers, frame_teachers, pairs, video_ids,
-                        data.cache, progress, relational_teachers)
+                        data.cache, progress, relational_teachers, teaching)
 
 
 def _caption_slots(batches) -> pa.Table:

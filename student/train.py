@@ -220,6 +220,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
             trainset.video_ids,
             progress,
             cfg.loss.relational.teachers if cfg.loss.relational.used else [],
+            cross_fit=cfg.loss.coarse.active and cfg.loss.coarse.cross_fit,
         )
         if cfg.data.sampler == "guided":  # the guiding teacher's CSR: the reader's, or built here
             plan = guided_batches(cfg, trainset, reader, progress)
