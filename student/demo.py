@@ -23,7 +23,7 @@ from stores.splits import current_teachers, split_pairs
 from .config import ComparisonConfig, ConfigError, ExperimentConfig
 from .pool import train_students
 from .runs import write_json
-from .train import with_seed
+from .train import prepare_frames, with_seed
 
 TABLE_KEYS = ("R@1", "R@5", "R@10", "MdR", "MnR")
 
@@ -170,6 +170,8 @@ def run_demo(demo: ComparisonConfig, progress=None, log=print, only: list[str] |
             f"batch assembly {t['batch_assembly_ms']:.1f} ms, wait {t['batch_wait_ms']:.1f} ms"
         )
 
+    if demo.jobs > 1 and len(jobs) > 1:
+        prepare_frames(exp, progress)
     trained = train_students([(run_name, with_seed(cfg, seed, run_name, str(out)))
                               for run_name, _, seed, cfg in jobs], demo.jobs, progress, finished)
     for run_name, name, seed, _ in jobs:

@@ -189,6 +189,14 @@ def read_store(cfg: ExperimentConfig, image_size: int, progress=None) -> StoreIn
     return StoreInputs(manifest.fingerprint, current, used, train_pairs, holdout_pairs, test_pairs, caches)
 
 
+def prepare_frames(cfg: ExperimentConfig, progress=None) -> None:
+    """Decode the frame caches a student of ``cfg`` reads, in this process: students started
+    side by side then find them, instead of each decoding the same videos at once."""
+    tokenizer = load_tokenizer(cfg.model.tokenizer or cfg.model.backbone)
+    read_store(cfg, build_student(cfg.model, tokenizer, cfg.train.logit_scale_init, cfg.train.seed).image_size,
+               progress)
+
+
 def validate(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: torch.device) -> dict:
     """t2v / v2t metrics on the held-out train videos (``data.holdout_videos``)."""
     enc = encode_split(model, tokenizer, cfg.model.max_words, inputs.holdout_pairs,

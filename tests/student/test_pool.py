@@ -85,3 +85,18 @@ def test_audited_demo_trains_the_audited_and_oracle_students_on_their_captions(s
     assert trained_on["oracle"] == set(train) - set(wrong)
     table = demo_table(m)
     assert "distilled, audit-cleaned (mean of 1)" in table and "distilled, truth-cleaned (bound)" in table
+
+
+def test_the_frames_are_decoded_once_before_the_students_start(synthetic_store, tiny_config, tmp_path):
+    from student.train import prepare_frames, read_store
+
+    store, tok, _ = synthetic_store
+    exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused")
+    assert not (tmp_path / "cache").exists()
+    prepare_frames(exp)
+    folders = sorted(p for p in (tmp_path / "cache").rglob("*") if p.is_dir() and any(p.glob("*.npy")))
+    assert len(folders) == 2  # the train and the test split's caches
+    stamp = {p: p.stat().st_mtime_ns for f in folders for p in f.iterdir()}
+    inputs = read_store(exp, 32)  # a student's read finds them: nothing is decoded again
+    assert {p: p.stat().st_mtime_ns for f in folders for p in f.iterdir()} == stamp
+    assert {c.folder for c in inputs.caches.values()} == set(folders)
