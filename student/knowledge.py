@@ -423,6 +423,9 @@ def knowledge_reader(data, score_teachers, frame_teachers, pairs, video_ids, pro
     if cross_fit and score_teachers:
         with stores.connect(data.store) as con:
             teaching = cross_fitted_captions(con, data.train_split, list(score_teachers))
+        if all(v is None for v in teaching.values()):
+            raise ConfigError(f"loss.coarse.cross_fit: none of the teachers {list(score_teachers)} declares a fold "
+                              "holdout (teacher config holdout = \"fold:i/n\"), so there is nothing to cross-fit")
     if data.teacher_source == "window":
         return KnowledgeReader(data.store, data.train_split, score_teachers, frame_teachers, relational_teachers,
                                teaching)

@@ -80,3 +80,41 @@ def test_readers_mask_the_rows_a_fold_teacher_trained_on(fold_store, tmp_path, s
                 assert np.isnan(fitted[k, i]).all()  # an in-sample row: unscored
     # every caption is taught by exactly one fold teacher
     assert (~np.isnan(fitted[:2, :, 0])).sum(0).tolist() == [1] * len(batch[0])
+
+
+def test_cross_fit_without_a_fold_teacher_is_refused(fold_store, tmp_path):
+    from student.config import ConfigError
+
+    root, caps, vids = fold_store
+    data = DataConfig(store=str(root), cache=str(tmp_path / "cache"))
+    with pytest.raises(ConfigError, match=r"cross_fit: none of the teachers \['whole', 'text'\] declares a fold holdout"):
+        knowledge_reader(data, ["whole", "text"], [], caps[:4], vids, cross_fit=True)
+
+
+def test_the_trainer_reads_fold_teachers_cross_fitted(synthetic_store, tiny_config, tmp_path):
+    """A fold teacher added to a copy of the synthetic store covers every in-batch entry
+    without cross_fit and only its fold's rows with it (timings' teacher_coverage)."""
+    import shutil
+
+    from student.train import train
+
+    src, tok, _ = synthetic_store
+    store = tmp_path / "store"
+    shutil.copytree(src, store)
+    with stores.connect(store) as con:
+        pairs = con.execute("SELECT caption_id, video_id FROM captions WHERE split = 'train'").fetchall()
+        vids = [v for (v,) in con.execute("SELECT video_id FROM videos WHERE split = 'train'").fetchall()]
+    w = RunWriter(Store(store), "fold_t", "synthetic", "fold_t-fp", json.dumps({"holdout": "fold:0/2"}), "test",
+                  score_dtype="float32")
+    w.begin()
+    w.write_shard("scores", "train", 0, pa.table({
+        "caption_id": [c for c, _ in pairs for _ in vids], "video_id": vids * len(pairs),
+        "score": pa.array(np.random.default_rng(0).normal(size=len(pairs) * len(vids)), pa.float32())}))
+    w.commit()
+    coverage = {}
+    for fit in (False, True):
+        cfg = tiny_config(store, tok, tmp_path / "cache", tmp_path / f"runs{fit}", **{
+            "train.steps": 3, "loss.coarse.teachers": ["fine_t", "fold_t"], "loss.coarse.cross_fit": fit})
+        coverage[fit] = train(cfg).timings["teacher_coverage"]
+    assert coverage[False] == {"fine_t": 1.0, "fold_t": 1.0}
+    assert coverage[True]["fine_t"] == 1.0 and 0.0 < coverage[True]["fold_t"] < 1.0
