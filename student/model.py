@@ -63,13 +63,6 @@ class StudentModel(nn.Module):
         return self.clip.logit_scale
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Token ids (N, L), right-padded -> projected caption embeddings (N, D).
-
-        The padding every caption of the batch shares is cut first: the tokens before it do
-        not attend to it, so the embeddings are the same, and a batch of short captions
-        padded to ``max_words`` costs only its longest caption's length."""
-        width = max(1, int(attention_mask.sum(1).max()))
-        input_ids, attention_mask = input_ids[:, :width], attention_mask[:, :width]
         out = self.clip.text_model(input_ids=input_ids, attention_mask=attention_mask)
         last = attention_mask.long().sum(1).clamp_min(1) - 1
         pooled = out.last_hidden_state[torch.arange(input_ids.shape[0], device=input_ids.device), last]
