@@ -71,10 +71,13 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"{config}: no teacher has a [teachers.bootstrap] table; nothing to do", err=True)
             return
         store_root = store or store_root
+        trained_here: set[str] = set()  # trained by the pool below: found cached after it
         if cfg.engine.bootstrap_jobs > 1 and len(parsed) > 1:  # train them as `teachers run` does
             from ..run.prepare import ensure_bootstraps
+            from .checkpoint import stale
 
             names = {n for n, _, _ in parsed}
+            trained_here = set(stale({str(d): t for n, d, t in targets if n in names}, store_root))
             ensure_bootstraps([t for t in cfg.teachers if t.name in names and t.bootstrap is not None], store_root,
                               stores.progress.log, [p for p in cfg.pretrained if p.name in names],
                               cfg.engine.bootstrap_jobs)
@@ -83,7 +86,7 @@ def register(app: typer.Typer) -> None:
             result = bootstrap(out_dir, opts, store_root)
             train = result.info.get("train", {})
             typer.echo(
-                f"{name}: {'cached' if result.cached else 'trained'} {out_dir} "
+                f"{name}: {'cached' if result.cached and str(out_dir) not in trained_here else 'trained'} {out_dir} "
                 f"({train.get('steps')} steps, {train.get('train_seconds', 0):.0f}s training)",
                 err=True,
             )
