@@ -79,6 +79,17 @@ def caption_folds(captions: list[tuple[str, str]], folds: int) -> dict[str, int]
     return out
 
 
+def declared_holdout(config: str | None) -> str | None:
+    """The ``holdout`` a teacher run's canonical config (JSON text) declares, or None."""
+    import json
+
+    try:
+        value = (json.loads(config or "{}") or {}).get("holdout")
+    except (ValueError, AttributeError):
+        return None
+    return value
+
+
 def held_out(captions: list[tuple[str, str]], holdout: Holdout | None) -> set[str]:
     """The caption ids of ``captions`` a teacher with ``holdout`` did not train on."""
     if holdout is None:
@@ -89,4 +100,4 @@ def held_out(captions: list[tuple[str, str]], holdout: Holdout | None) -> set[st
     return {cid for cid, f in folds.items() if f == holdout.fold}
 
 
-__all__ = ["Holdout", "HoldoutError", "caption_folds", "held_out", "parse_holdout"]
+__all__ = ["Holdout", "HoldoutError", "caption_folds", "declared_holdout", "held_out", "parse_holdout"]

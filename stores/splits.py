@@ -50,6 +50,7 @@ ORDER BY v.split
 CURRENT_TEACHERS_SQL = "SELECT teacher, fingerprint, run, kind FROM current_runs ORDER BY teacher"
 TEACHERS_WITH_FRAMES_SQL = "SELECT DISTINCT teacher FROM frames WHERE split = ? ORDER BY teacher"
 TEACHER_CONFIGS_SQL = "SELECT teacher, config FROM current_runs ORDER BY teacher"
+SPLIT_CAPTIONS_SQL = "SELECT caption_id, video_id FROM captions WHERE split = ? ORDER BY caption_id"
 
 #: an optional ``exclusions(caption_id)`` table or view: captions a student leaves out
 EXCLUSIONS = "exclusions"
@@ -198,19 +199,11 @@ def teacher_holdouts(con, teachers: list[str]):
     that declares none (imported scores, most users' checkpoints) maps to None: unknown,
     as if trained on every training caption.
     """
-    import json
-
-    from .folds import parse_holdout
+    from .folds import declared_holdout, parse_holdout
 
     configs = dict(con.execute(TEACHER_CONFIGS_SQL).fetchall())
-    out = {}
-    for teacher in teachers:
-        try:
-            text = (json.loads(configs.get(teacher) or "{}") or {}).get("holdout")
-        except (ValueError, AttributeError):
-            text = None
-        out[teacher] = None if text is None else parse_holdout(text, f"holdout of teacher {teacher}")
-    return out
+    texts = {t: declared_holdout(configs.get(t)) for t in teachers}
+    return {t: None if text is None else parse_holdout(text, f"holdout of teacher {t}") for t, text in texts.items()}
 
 
 def cross_fitted_captions(con, split: str, teachers: list[str]) -> dict[str, set[str] | None]:
@@ -227,6 +220,5 @@ def cross_fitted_captions(con, split: str, teachers: list[str]) -> dict[str, set
     holdouts = teacher_holdouts(con, teachers)
     if not any(h is not None and not h.everything for h in holdouts.values()):
         return {t: None for t in teachers}
-    captions = con.execute("SELECT caption_id, video_id FROM captions WHERE split = ? ORDER BY caption_id",
-                           [split]).fetchall()
+    captions = con.execute(SPLIT_CAPTIONS_SQL, [split]).fetchall()
     return {t: held_out(captions, h) if h is not None and not h.everything else None for t, h in holdouts.items()}

@@ -29,13 +29,13 @@ a caption without siblings gets 0 from them.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..errors import InputError
-from ..folds import Holdout, HoldoutError, held_out, parse_holdout
+from ..folds import Holdout, HoldoutError, declared_holdout, held_out, parse_holdout
+from ..splits import SPLIT_CAPTIONS_SQL
 
 SIGNALS = ("rank", "margin", "relative", "siblings")
 
@@ -66,7 +66,7 @@ SELECT e.id AS caption_id, c.video_id, e.vector FROM embeddings e JOIN captions 
 WHERE e.teacher = ? AND e.split = ? AND e.kind = 'caption' AND c.split = e.split
 """
 
-CAPTIONS_SQL = "SELECT caption_id, video_id FROM captions WHERE split = ? ORDER BY caption_id"
+CAPTIONS_SQL = SPLIT_CAPTIONS_SQL  # the split's (caption_id, video_id), as the folds are dealt
 
 
 class AuditError(InputError, ValueError):
@@ -99,7 +99,7 @@ def teacher_runs(con, split: str, names: tuple[str, ...], declared: dict[str, st
     out = []
     for name in names or sorted(have):
         _, fp, run, _, config = have[name]
-        text = declared.get(name, json.loads(config or "{}").get("holdout"))
+        text = declared.get(name, declared_holdout(config))
         try:
             holdout = None if text is None else parse_holdout(text, f"holdout of teacher {name}")
         except HoldoutError as e:
