@@ -50,3 +50,48 @@ def test_every_head_builds_and_respects_the_mask():
         noisy = frames.clone()
         noisy[0, 2:] = 50.0
         assert torch.allclose(head(noisy, mask)[0], video, atol=1e-5), name
+
+
+def test_views_test_on_interleaved_subsets_at_their_positions():
+    """views = 3: outside training, the video is the normalised sum of the head applied to
+    slots {0, 3, ...}, {1, 4, ...}, {2, 5, ...} at those positions; training is untouched."""
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    frames = torch.randn(2, 6, 8)
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1], [1, 1, 1, 1, 0, 0]], dtype=torch.bool)
+    for name in sorted(HEADS):
+        head = build_head(name, dim=8, heads=2, max_frames=6, views=3, seq_layers=1).eval()
+        parts = []
+        for i in range(3):
+            slots = torch.arange(i, 6, 3)
+            video, _ = head.pool(frames[:, slots], mask[:, slots], slots.expand(2, -1))
+            parts.append(video)
+        expected = F.normalize(sum(parts), dim=-1)
+        got, w = head(frames, mask)
+        torch.testing.assert_close(got, expected)
+        assert not torch.allclose(got, head.pool(frames, mask)[0], atol=1e-3)  # not one pass over all 6
+        torch.testing.assert_close(head(frames, mask, torch.arange(6).expand(2, -1))[0],
+                                   head.pool(frames, mask, torch.arange(6).expand(2, -1))[0])
+        head.train()
+        torch.testing.assert_close(head(frames, mask)[0], head.pool(frames, mask)[0])
+        if name == "afa":  # each view's weights, shared out over the views: a distribution over real frames
+            assert torch.all(w[~mask] == 0)
+            torch.testing.assert_close(w.sum(1), torch.ones(2))
+        else:
+            assert w is None
+
+
+def test_views_skip_a_subset_without_real_frames():
+    torch.manual_seed(0)
+    head = build_head("afa", dim=8, heads=2, max_frames=6, views=3, seq_layers=1).eval()
+    frames = torch.randn(1, 6, 8)
+    mask = torch.tensor([[1, 1, 0, 0, 0, 0]], dtype=torch.bool)  # view 2 (slots 2, 5) has no real frame
+    video, w = head(frames, mask)
+    views = [head.pool(frames[:, s], mask[:, s], s[None])[0] for s in (torch.tensor([0, 3]), torch.tensor([1, 4]))]
+    torch.testing.assert_close(video, torch.nn.functional.normalize(views[0] + views[1], dim=-1))
+    torch.testing.assert_close(w.sum(1), torch.ones(1))
+    import pytest
+
+    with pytest.raises(ValueError, match="views must be >= 1"):
+        build_head("afa", dim=8, heads=2, max_frames=6, views=0)
