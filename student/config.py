@@ -60,9 +60,6 @@ class ModelConfig:
     afa_temporal: bool = True  # TeachCLIP puts AFA on top of the temporal transformer
     afa_hidden: int = 0  # 0: the embedding width
     afa_temperature: float = 0.1  # softmax temperature of the frame logits
-    # multi-view testing (student.heads): the test-time video vector pools num_frames / video_views
-    # frames at a time, as train.train_frames = num_frames / video_views trains, and sums the views
-    video_views: int = 1
     tiny: TinyClipConfig = field(default_factory=TinyClipConfig)
 
     def check(self, where: str) -> None:
@@ -70,9 +67,7 @@ class ModelConfig:
 
         if self.head not in HEADS:
             raise ConfigError(f"{where}.head must be one of {sorted(HEADS)}, got {self.head!r}")
-        _positive(self, where, "num_frames", "max_words", "afa_temperature", "video_views")
-        if self.video_views > self.num_frames:
-            raise ConfigError(f"{where}.video_views ({self.video_views}) must not exceed {where}.num_frames ({self.num_frames})")
+        _positive(self, where, "num_frames", "max_words", "afa_temperature")
         if self.seq_layers < 0 or self.afa_hidden < 0 or self.fps < 0:
             raise ConfigError(f"{where}: seq_layers, afa_hidden and fps must be >= 0")
         if not self.backbone:

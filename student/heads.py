@@ -14,13 +14,6 @@ weigh frames, the frame weights ``(M, T)`` (None otherwise).
   temperature) gives its weight, and the video is the weighted sum of the normalised frame
   embeddings. By default it sits on top of the temporal transformer, as in TeachCLIP.
   Unlike the published code, padded frames get weight exactly zero.
-
-Multi-view testing (``views`` > 1, every head): a student trained on ``T / views`` frames per
-step (``train.train_frames``, one per segment) is tested the way it trained, as TSN tests on
-several clips (Wang et al., ECCV 2016, arXiv:1608.00859): outside training, without
-``positions``, the ``T`` frames are cut into ``views`` interleaved subsets (slots ``i, i +
-views, ...``), each is pooled on its own at its frames' positions, and the video is the
-normalised sum of the views' vectors. Still one vector per video, from every frame.
 """
 
 from __future__ import annotations
@@ -69,54 +62,24 @@ class TemporalTransformer(nn.Module):
         return self.encoder(x, src_key_padding_mask=pad) + frames
 
 
-class Head(nn.Module):
-    """A video head: ``pool`` turns frames into a vector; ``forward`` adds multi-view testing."""
-
-    views: int = 1
-
-    def forward(self, frames: torch.Tensor, mask: torch.Tensor, positions: torch.Tensor | None = None):
-        if self.views <= 1 or self.training or positions is not None:
-            return self.pool(frames, mask, positions)
-        m, t = mask.shape
-        total = torch.zeros(m, frames.shape[-1], dtype=torch.float32, device=frames.device)
-        weights = torch.zeros(m, t, dtype=torch.float32, device=frames.device)
-        counted = torch.zeros(m, 1, dtype=torch.float32, device=frames.device)
-        any_weights = False
-        for i in range(min(self.views, t)):
-            slots = torch.arange(i, t, self.views, device=frames.device)
-            sub = mask[:, slots]
-            video, w = self.pool(frames[:, slots], sub, slots.expand(m, -1))
-            real = sub.any(1, keepdim=True).float()  # a view without a real frame adds nothing
-            total += video.float() * real
-            counted += real
-            if w is not None:
-                any_weights = True
-                weights[:, slots] = w.float() * real
-        weights = weights / counted.clamp_min(1.0)
-        return F.normalize(total, dim=-1), (weights if any_weights else None)
-
-    def pool(self, frames, mask, positions=None):
-        raise NotImplementedError
-
-
-class MeanP(Head):
+class MeanP(nn.Module):
     def __init__(self, dim: int, **_):
         super().__init__()
 
-    def pool(self, frames, mask, positions=None):
+    def forward(self, frames, mask, positions=None):
         return masked_mean(frames, mask), None
 
 
-class SeqTransf(Head):
+class SeqTransf(nn.Module):
     def __init__(self, dim: int, heads: int, max_frames: int, seq_layers: int = 1, **_):
         super().__init__()
         self.temporal = TemporalTransformer(dim, seq_layers, heads, max_frames)
 
-    def pool(self, frames, mask, positions=None):
+    def forward(self, frames, mask, positions=None):
         return masked_mean(self.temporal(frames, mask, positions), mask), None
 
 
-class AFA(Head):
+class AFA(nn.Module):
     def __init__(
         self,
         dim: int,
@@ -134,7 +97,7 @@ class AFA(Head):
         self.scorer = nn.Sequential(nn.Linear(dim, hidden), nn.ReLU(), nn.Linear(hidden, 1))
         self.temperature = afa_temperature
 
-    def pool(self, frames, mask, positions=None):
+    def forward(self, frames, mask, positions=None):
         if self.temporal is not None:
             frames = self.temporal(frames, mask, positions)
         w = afa_weights(self.scorer(frames).squeeze(-1).float(), mask, self.temperature)
@@ -142,17 +105,12 @@ class AFA(Head):
         return F.normalize(video, dim=-1), w
 
 
-HEADS: dict[str, type[Head]] = {"meanP": MeanP, "seqTransf": SeqTransf, "afa": AFA}
+HEADS: dict[str, type[nn.Module]] = {"meanP": MeanP, "seqTransf": SeqTransf, "afa": AFA}
 
 
-def build_head(name: str, dim: int, heads: int, max_frames: int, views: int = 1, **options) -> Head:
-    """A head by name; ``views`` > 1 tests on that many interleaved frame subsets (no weights)."""
+def build_head(name: str, dim: int, heads: int, max_frames: int, **options) -> nn.Module:
     try:
         cls = HEADS[name]
     except KeyError:
         raise ValueError(f"unknown head {name!r}; heads are {sorted(HEADS)}") from None
-    if views < 1:
-        raise ValueError(f"views must be >= 1, got {views}")
-    head = cls(dim=dim, heads=heads, max_frames=max_frames, **options)
-    head.views = views
-    return head
+    return cls(dim=dim, heads=heads, max_frames=max_frames, **options)

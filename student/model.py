@@ -169,15 +169,12 @@ def tiny_clip_config(cfg: ModelConfig, tokenizer, logit_scale_init: float):
 
 
 def head_options(cfg: ModelConfig) -> dict:
-    options = {
+    return {
         "seq_layers": cfg.seq_layers,
         "afa_temporal": cfg.afa_temporal,
         "afa_hidden": cfg.afa_hidden,
         "afa_temperature": cfg.afa_temperature,
     }
-    if cfg.video_views > 1:  # saved with the head: every reader of the run tests the same way
-        options["views"] = cfg.video_views
-    return options
 
 
 def build_student(cfg: ModelConfig, tokenizer, logit_scale_init: float, seed: int) -> StudentModel:

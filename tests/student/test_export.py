@@ -29,9 +29,7 @@ def exported(synthetic_store, tmp_path_factory):
     store, tok, _ = synthetic_store
     root = tmp_path_factory.mktemp("export")
     torch.set_num_threads(1)
-    # tested as it trains, on 2 of its 4 frames at a time: the export must carry the views
-    run = train(conftest.tiny_experiment(store, tok, root / "cache", root / "runs", **{
-        "train.steps": 3, "train.train_frames": 2, "model.video_views": 2})).folder
+    run = train(conftest.tiny_experiment(store, tok, root / "cache", root / "runs", **{"train.steps": 3})).folder
     out = root / "hf"
     res = CliRunner().invoke(app, ["student", "export", str(run), "--format", "hf", str(out)])
     assert res.exit_code == 0, res.output

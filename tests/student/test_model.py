@@ -42,30 +42,6 @@ def test_backbone_from_a_local_folder_and_round_trip(synthetic_store, tmp_path):
     assert spec["head"] == "seqTransf" and tok2("a red square")["input_ids"] == tokenizer("a red square")["input_ids"]
 
 
-def test_video_views_are_saved_with_the_head(synthetic_store, tmp_path):
-    import pytest
-
-    from student.config import ConfigError
-
-    _, tok, _ = synthetic_store
-    tokenizer = load_tokenizer(str(tok))
-    from dataclasses import replace
-
-    cfg = replace(_tiny(tok), video_views=3)
-    model = build_student(cfg, tokenizer, 10.0, seed=0).eval()
-    assert model.head.views == 3 and model.head_options["views"] == 3
-    assert "views" not in build_student(_tiny(tok), tokenizer, 10.0, seed=0).head_options  # older specs unchanged
-    frames = torch.randint(0, 255, (2, 3, 32, 32, 3), dtype=torch.uint8)
-    fmask = torch.ones(2, 3, dtype=torch.bool)
-    save_student(model, tokenizer, tmp_path / "run", {"max_words": 10, "num_frames": 3})
-    again, _, spec = load_student(tmp_path / "run")
-    assert spec["head_options"]["views"] == 3 and again.head.views == 3
-    with torch.no_grad():
-        torch.testing.assert_close(again.encode_video(frames, fmask)[0], model.encode_video(frames, fmask)[0])
-    with pytest.raises(ConfigError, match="video_views \\(4\\) must not exceed m.num_frames \\(3\\)"):
-        replace(cfg, video_views=4).check("m")
-
-
 def test_text_vector_is_the_last_real_token(synthetic_store):
     _, tok, _ = synthetic_store
     tokenizer = load_tokenizer(str(tok))
