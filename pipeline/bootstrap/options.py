@@ -82,12 +82,6 @@ class BootstrapOptions:
     # captions left out of training (stores.folds: "fold:i/n"); the teacher's config declares
     # the same holdout so the caption audit lets it judge only those captions
     holdout: str | None = None
-    # time-order hard negatives (pipeline.bootstrap.negatives), "+"-joined: "swap" (the clip's two
-    # halves swapped: its events in the other order, as in Test of Time's time-order reversal)
-    # and/or "reverse" (the frames backwards: left <-> right, grows <-> shrinks). Each caption
-    # is contrasted with these versions of its own video too; they reuse the frames' features
-    # and need a temporal encoder. None: in-batch negatives only.
-    temporal_negatives: str | None = None
     # runtime only (not fingerprinted)
     threads: int = 0  # 0: leave torch's default
     tokenizer_out: str | None = None  # also save the tokenizer alone here
@@ -96,7 +90,7 @@ class BootstrapOptions:
     def fingerprint(self) -> str:
         """Hash of everything that shapes the weights, plus the training code's version."""
         shaping = {k: v for k, v in dataclasses.asdict(self).items() if k not in _NOT_FINGERPRINTED}
-        for name in ("holdout", "temporal_layers", "temporal_negatives"):  # fields added later: unset, older keys stay
+        for name in ("holdout", "temporal_layers"):  # fields added later: unset, older keys stay
             if not shaping[name]:
                 del shaping[name]
         if self.init is not None:  # the shape is the init's: hash its identity, not the defaults
@@ -163,16 +157,6 @@ def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> B
         if "train_frames" in table:
             raise err("train_frames", "1 for objective 'image' (one frame per video per step)")
         opts = dataclasses.replace(opts, train_frames=1)
-    if opts.temporal_negatives is not None:
-        from .negatives import KINDS, parse_negatives
-
-        try:
-            parse_negatives(opts.temporal_negatives)
-        except ValueError:
-            raise err("temporal_negatives", f"kinds from {list(KINDS)} joined by '+'") from None
-        if not opts.temporal_layers:
-            raise BootstrapOptionsError(f"{where}.temporal_negatives needs {where}.temporal_layers > 0 "
-                                        "(without a temporal encoder a video is a bag of frames)")
     if opts.objective == "image" and opts.temporal_layers:
         raise err("temporal_layers", "0 for objective 'image' (single frames have no time)")
     if opts.image_size % opts.patch_size:

@@ -24,11 +24,10 @@ import torch
 import torch.nn.functional as F
 
 from pipeline.clip_features import encode_frames, encode_text
-from pipeline.scorers import VideoFeatures, get_scorer
+from pipeline.scorers import get_scorer
 from stores.media import training_slots
 
 from .data import FrameSet, normalise
-from .negatives import parse_negatives, reordered
 from .options import BootstrapOptions
 
 MAX_LOGIT_SCALE = math.log(100.0)  # CLIP's clamp
@@ -74,29 +73,17 @@ def load_clip(folder: str):
 
 
 def symmetric_infonce(logits: torch.Tensor) -> torch.Tensor:
-    """CLIP's loss for a (captions x videos) logits matrix whose diagonal holds the pairs.
-
-    Columns past the first ``captions`` are extra negatives of the caption -> video
-    direction only (:mod:`pipeline.bootstrap.negatives`)."""
-    n = logits.shape[0]
-    target = torch.arange(n, device=logits.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits[:, :n].T, target)) / 2
+    """CLIP's loss for a (captions x videos) logits matrix whose diagonal holds the pairs."""
+    target = torch.arange(logits.shape[0], device=logits.device)
+    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
 
 
 def contrastive_logits(model, objective: str, input_ids, attention_mask, pixel_values, frame_mask,
-                       temporal=None, positions=None, negatives: tuple[str, ...] = ()):
+                       temporal=None, positions=None):
     """Scaled similarities of a batch, through the teacher stage's feature and scorer code
-    (``temporal``: the teacher's temporal encoder, fed each frame's slot in ``positions``).
-
-    ``negatives``: time-order reorderings of the batch's videos appended as extra columns,
-    in that order (:mod:`pipeline.bootstrap.negatives`): (B, B * (1 + len(negatives)))."""
+    (``temporal``: the teacher's temporal encoder, fed each frame's slot in ``positions``)."""
     t = encode_text(model, input_ids, attention_mask, words=objective == "fine")
     v = encode_frames(model, pixel_values, frame_mask)
-    if negatives:
-        frames = torch.cat([v.frames] + [reordered(v.frames, v.frame_mask, k) for k in negatives])
-        v = VideoFeatures(frames, v.frame_mask.repeat(1 + len(negatives), 1))
-        if positions is not None:
-            positions = positions.repeat(1 + len(negatives), 1)
     if temporal is not None:
         v = temporal(v, positions)
     return model.logit_scale.exp() * get_scorer(scorer_of(objective))(t, v)
@@ -182,7 +169,6 @@ def train_clip(
     params = torch.nn.ModuleList([model] + ([temporal.to(device).train()] if temporal is not None else []))
     optimizer = torch.optim.AdamW(_param_groups(params, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.98), eps=1e-6)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(opts))
-    negatives = parse_negatives(opts.temporal_negatives)
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
     log = TrainLog()
@@ -211,7 +197,7 @@ def train_clip(
             pix = normalise(clip.to(device), processor)
             with autocast:
                 logits = contrastive_logits(model, opts.objective, ids, am, pix, cmask.to(device),
-                                            temporal, slots.to(device), negatives)
+                                            temporal, slots.to(device))
                 loss = symmetric_infonce(logits.float())
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
