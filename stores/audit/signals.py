@@ -37,7 +37,7 @@ from ..errors import InputError
 from ..folds import Holdout, HoldoutError, declared_holdout, held_out, parse_holdout
 from ..splits import SPLIT_CAPTIONS_SQL
 
-SIGNALS = ("rank", "margin", "relative", "siblings")
+SIGNALS = ("rank", "margin", "relative", "siblings", "rows")
 
 OWN_SQL = """
 WITH s AS (SELECT teacher, caption_id, video_id, score::DOUBLE AS score FROM scores
@@ -53,6 +53,29 @@ SELECT j.teacher, j.caption_id, any_value(c.own_video) AS own_video, o.own,
 FROM j JOIN o USING (teacher, caption_id) JOIN c USING (caption_id)
 GROUP BY j.teacher, j.caption_id, o.own
 ORDER BY j.teacher, j.caption_id
+"""
+
+# corr(z_c, m), m the siblings' mean standardised row, from per-(video, column) sums zs of z:
+# with n captions in the group and V = sum_v z_cv^2, z_c . m = (z_c . zs - V) / (n - 1) and
+# |m|^2 = (|zs|^2 - 2 z_c . zs + V) / (n - 1)^2; every z row has mean 0, so m has mean 0 too
+ROWS_SQL = """
+WITH s AS (SELECT teacher, caption_id, video_id, score::DOUBLE AS score FROM scores
+           WHERE split = $split AND teacher IN (SELECT unnest($teachers::VARCHAR[]))),
+c AS (SELECT caption_id, video_id AS own_video FROM captions WHERE split = $split),
+st AS (SELECT teacher, caption_id, avg(score) AS mu, stddev_pop(score) AS sd FROM s GROUP BY ALL),
+z AS (SELECT s.teacher, s.caption_id, c.own_video, s.video_id, (s.score - st.mu) / st.sd AS z
+      FROM s JOIN st USING (teacher, caption_id) JOIN c USING (caption_id) WHERE st.sd > 0),
+g AS (SELECT teacher, own_video, video_id, sum(z) AS zs FROM z GROUP BY ALL),
+n AS (SELECT teacher, own_video, count(DISTINCT caption_id) AS n FROM z GROUP BY ALL),
+b AS (SELECT teacher, own_video, sum(zs * zs) AS bb FROM g GROUP BY ALL),
+a AS (SELECT z.teacher, z.caption_id, z.own_video, sum(z.z * g.zs) AS az, sum(z.z * z.z) AS vv
+      FROM z JOIN g USING (teacher, own_video, video_id) GROUP BY ALL)
+SELECT a.teacher, a.caption_id,
+       CASE WHEN n.n > 1 AND b.bb - 2 * a.az + a.vv > 1e-12
+            THEN (a.az - a.vv) / (n.n - 1) / sqrt(a.vv * (b.bb - 2 * a.az + a.vv) / ((n.n - 1) * (n.n - 1)))
+            ELSE 0 END AS agreement
+FROM a JOIN n USING (teacher, own_video) JOIN b USING (teacher, own_video)
+ORDER BY a.teacher, a.caption_id
 """
 
 TEACHER_RUNS_SQL = """
@@ -137,6 +160,11 @@ def evidence(con, split: str, teachers: list[TeacherRun], signal: str,
             for p in parts:
                 if p in raw:
                     out[name][p] = dict(zip(ids, raw[p]().tolist()))
+    if "rows" in parts:
+        r = con.execute(ROWS_SQL, {"split": split, "teachers": [x.name for x in teachers]}).fetchnumpy()
+        for name in dict.fromkeys(r["teacher"].tolist()):
+            m = r["teacher"] == name
+            out[name]["rows"] = dict(zip(r["caption_id"][m].tolist(), (-r["agreement"][m].astype(np.float64)).tolist()))
     if "siblings" in parts:
         for x in teachers:
             e = con.sql(EMBEDDINGS_SQL, params=[x.name, split]).to_arrow_table()

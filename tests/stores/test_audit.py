@@ -140,10 +140,34 @@ def test_sibling_signals_single_out_the_caption_that_disagrees_with_its_video():
     np.testing.assert_allclose(_sibling_agreement(video4, e4), [1.0, 1.0, 1.0, 0.0])
 
 
+def test_rows_signal_is_the_correlation_with_the_siblings_mean_row(audited):
+    """``rows`` from SQL sums equals the correlation of each caption's standardised score row
+    with the mean standardised row of its siblings, and it singles out the wrong captions."""
+    from stores.audit.signals import evidence
+
+    store, caps, wrong = audited
+    with stores.connect(store.root) as con:
+        teachers = [TeacherRun("f0", "x", "r", parse_holdout("fold:0/2"))]
+        got = evidence(con, "train", teachers, "rows")["f0"]["rows"]
+        s = con.execute("SELECT caption_id, video_id, score::DOUBLE FROM scores WHERE teacher = 'f0' "
+                        "ORDER BY caption_id, video_id").fetchall()
+    ids = sorted({c for c, _, _ in s})
+    rows = np.array([x for _, _, x in s]).reshape(len(ids), -1)
+    z = (rows - rows.mean(1, keepdims=True)) / rows.std(1, keepdims=True)
+    video = {c: v for c, v in caps}
+    for i, c in enumerate(ids):
+        sib = [k for k, d in enumerate(ids) if video[d] == video[c] and d != c]
+        expected = -np.corrcoef(z[i], z[sib].mean(0))[0, 1]
+        assert got[c] == pytest.approx(expected, abs=1e-9)
+    x = np.array([got[c] for c in ids])
+    assert auc(x, np.array([c in wrong for c in ids])) > 0.9  # 0.937: a wrong caption also lowers its siblings' agreement
+
+
 def test_signal_may_join_several_and_refuses_unknown_parts():
     from stores.audit.signals import signal_parts
 
     assert signal_parts("rank+relative+siblings") == ("rank", "relative", "siblings")
+    assert signal_parts("rank+relative+siblings+rows")[-1] == "rows"
     assert parse_audit({"signal": "rank+siblings"}).signal == "rank+siblings"
     for bad in ("rank+vibes", "rank+rank", ""):
         with pytest.raises(AuditError, match="audit.signal"):
