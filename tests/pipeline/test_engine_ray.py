@@ -14,6 +14,7 @@ import textwrap
 import time
 
 import pytest
+import torch
 
 import stores
 from pipeline.config import parse_config
@@ -134,8 +135,16 @@ TABLES = {
 def test_ray_engine_on_s3_equals_the_local_engine_bit_for_bit(project, cluster, tmp_path, s3_root):
     """Two teachers over one encoding, on a store in the S3 test server, 2 scoring actors."""
     root, source, clip = project
-    local = run_teachers(_config(root, source, _teachers(clip), tmp_path / "local"), out=lambda s: None,
-                         progress=False)
+    # each Ray actor holds one CPU (one torch thread); on some CPUs (AMD EPYC with AVX-512 here)
+    # oneDNN's float sums differ in the last bits with the thread count, so the local engine
+    # runs on one thread too: equal to the bit for equal threads
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        local = run_teachers(_config(root, source, _teachers(clip), tmp_path / "local"), out=lambda s: None,
+                             progress=False)
+    finally:
+        torch.set_num_threads(threads)
     remote = run_teachers(_config(root, source, _teachers(clip), s3_root, "ray", score_actors=2),
                           out=lambda s: None, progress=False)
     assert [(o.status, o.run, o.rows, o.frame_rows, o.skipped_videos) for o in remote] == [
