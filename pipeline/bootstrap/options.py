@@ -82,9 +82,6 @@ class BootstrapOptions:
     # captions left out of training (stores.folds: "fold:i/n"); the teacher's config declares
     # the same holdout so the caption audit lets it judge only those captions
     holdout: str | None = None
-    # which videos share a batch (pipeline.bootstrap.batches): "random", or "similar" (half of
-    # each batch the nearest neighbours of the other half by their captions' words: hard negatives)
-    batch_sampling: str = "random"
     # runtime only (not fingerprinted)
     threads: int = 0  # 0: leave torch's default
     tokenizer_out: str | None = None  # also save the tokenizer alone here
@@ -96,8 +93,6 @@ class BootstrapOptions:
         for name in ("holdout", "temporal_layers"):  # fields added later: unset, older keys stay
             if not shaping[name]:
                 del shaping[name]
-        if shaping["batch_sampling"] == "random":
-            del shaping["batch_sampling"]
         if self.init is not None:  # the shape is the init's: hash its identity, not the defaults
             for name in SIZE_FIELDS:
                 del shaping[name]
@@ -176,10 +171,6 @@ def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> B
             )
     from stores.media import SLOT_SAMPLING
 
-    from .batches import SAMPLING
-
-    if opts.batch_sampling not in SAMPLING:
-        raise err("batch_sampling", f"one of {list(SAMPLING)}")
     if opts.frame_sampling not in SLOT_SAMPLING:
         raise err("frame_sampling", f"one of {list(SLOT_SAMPLING)}")
     if opts.train_frames is not None and opts.train_frames > opts.num_frames:

@@ -27,7 +27,6 @@ from pipeline.clip_features import encode_frames, encode_text
 from pipeline.scorers import get_scorer
 from stores.media import training_slots
 
-from .batches import BatchPlan, caption_words, nearest_videos
 from .data import FrameSet, normalise
 from .options import BootstrapOptions
 
@@ -173,17 +172,17 @@ def train_clip(
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
 
     log = TrainLog()
-    neighbours = None
-    if opts.batch_sampling == "similar":  # hard negatives by batch composition (pipeline.bootstrap.batches)
-        neighbours = nearest_videos(caption_words(input_ids, attention_mask, caption_video, n_videos))
-    plan = BatchPlan(n_videos, batch, rng, neighbours)
+    order, pos = rng.permutation(n_videos), 0
     window: list[float] = []
     start, cpu_start = time.perf_counter(), time.process_time()
     label = label or f"bootstrap {opts.objective}"
     with progress_display() as progress:
         task = progress.add_task(label, total=opts.steps, unit="steps")
         for step in range(opts.steps):
-            vids = next(plan)
+            if pos + batch > n_videos:
+                order, pos = rng.permutation(n_videos), 0
+            vids = order[pos : pos + batch]
+            pos += batch
             caps = np.array([rng.choice(captions_of[v]) for v in vids])
             ids, am = input_ids[caps], attention_mask[caps]
             width = int(am.sum(1).max())  # trim padding shared by the whole batch
