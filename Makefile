@@ -11,18 +11,27 @@ STUDENT_CONFIG ?= configs/student_demo.toml
 # faiss: cpu (faiss-cpu) or gpu (faiss-gpu); both install the same `faiss` module
 FAISS ?= cpu
 
-.PHONY: setup test test-slow teachers student report browser audit student-audit student-frames bench clean
+.PHONY: setup setup-dev test test-slow teachers student report browser audit student-audit student-frames bench clean
 
+# what the demo needs: torch, teachkit and its core dependencies, the demo's text teacher
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(if $(TORCH_SPEC),$(PY) -m pip install -q "$(TORCH_SPEC)")
+	$(PY) -m pip install -q -c constraints.txt -e ".[demo,$(FAISS)]"
+	touch $@
+
+# what the tests and benchmarks add (pytest, the S3 test server, Ray, import-linter): installed
+# by `make test`, not by the demo (about 20 s of pip)
+$(VENV)/.installed-dev: $(VENV)/.installed
 	$(PY) -m pip install -q -c constraints.txt -e ".[dev,$(FAISS)]"
 	touch $@
 
 setup: $(VENV)/.installed
 
-test: setup browser
+setup-dev: $(VENV)/.installed-dev
+
+test: setup-dev browser
 	$(PY) -m pytest -q
 
 # The report's browser test needs Chromium: install it from the distribution's packages
@@ -36,7 +45,7 @@ browser:
 	    echo "chromium: apt-get install failed; the report's browser test will skip" >&2; \
 	  else echo "chromium: not installed and no root apt-get; the report's browser test will skip" >&2; fi; }
 
-test-slow: setup
+test-slow: setup-dev
 	TEACHKIT_SLOW=1 $(PY) -m pytest -q -m slow
 
 # every teacher once (the cross-fitted judges included), then the caption audit of the
@@ -69,7 +78,7 @@ student-audit: setup
 student-frames: setup
 	$(VENV)/bin/teachkit student demo --config $(STUDENT_CONFIG) --ablation frames --out runs/demo-frames
 
-bench: setup
+bench: setup-dev
 	$(PY) -m bench $(BENCH_ARGS)
 
 clean:

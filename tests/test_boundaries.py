@@ -98,7 +98,7 @@ def _lint_imports(*args: str) -> subprocess.CompletedProcess:
     if not exe.exists():
         found = shutil.which("lint-imports")
         if found is None:
-            pytest.fail("lint-imports is not installed (import-linter, a dev dependency: make setup)")
+            pytest.fail("lint-imports is not installed (import-linter, a dev dependency: make setup-dev)")
         exe = Path(found)
     return subprocess.run([str(exe), "--no-cache", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
