@@ -19,6 +19,7 @@ BENCHMARKS: dict[str, str] = {
     "ray_engine": "bench.ray_engine",  # runner_over_parts_ray, ray_over_local
     "cache": "bench.cache",  # cache_rerun_s, cache_rerun_model_loads
     "distill": "bench.distill",  # distill_overhead, online_over_store
+    "train_step": "bench.train_step",  # train_step_ms, eager_attention_over_sdpa, compiled_over_uncompiled
 }
 
 
