@@ -39,10 +39,14 @@ from ..splits import SPLIT_CAPTIONS_SQL
 
 SIGNALS = ("rank", "margin", "relative", "siblings", "rows")
 
-OWN_SQL = """
+# the teachers' scores of the split (s) and each caption's own video (c), shared by the queries below
+SPLIT_SCORES_CTE = """
 WITH s AS (SELECT teacher, caption_id, video_id, score::DOUBLE AS score FROM scores
            WHERE split = $split AND teacher IN (SELECT unnest($teachers::VARCHAR[]))),
 c AS (SELECT caption_id, video_id AS own_video FROM captions WHERE split = $split),
+"""
+
+OWN_SQL = SPLIT_SCORES_CTE + """
 j AS (SELECT s.teacher, s.caption_id, s.score, s.video_id = c.own_video AS is_own
       FROM s JOIN c USING (caption_id)),
 o AS (SELECT teacher, caption_id, score AS own FROM j WHERE is_own)
@@ -57,11 +61,9 @@ ORDER BY j.teacher, j.caption_id
 
 # corr(z_c, m), m the siblings' mean standardised row, from per-(video, column) sums zs of z:
 # with n captions in the group and V = sum_v z_cv^2, z_c . m = (z_c . zs - V) / (n - 1) and
-# |m|^2 = (|zs|^2 - 2 z_c . zs + V) / (n - 1)^2; every z row has mean 0, so m has mean 0 too
-ROWS_SQL = """
-WITH s AS (SELECT teacher, caption_id, video_id, score::DOUBLE AS score FROM scores
-           WHERE split = $split AND teacher IN (SELECT unnest($teachers::VARCHAR[]))),
-c AS (SELECT caption_id, video_id AS own_video FROM captions WHERE split = $split),
+# |m|^2 = (|zs|^2 - 2 z_c . zs + V) / (n - 1)^2 (every z row has mean 0, so m has mean 0
+# too); the (n - 1) cancel: corr = (z_c . zs - V) / sqrt(V (|zs|^2 - 2 z_c . zs + V))
+ROWS_SQL = SPLIT_SCORES_CTE + """
 st AS (SELECT teacher, caption_id, avg(score) AS mu, stddev_pop(score) AS sd FROM s GROUP BY ALL),
 z AS (SELECT s.teacher, s.caption_id, c.own_video, s.video_id, (s.score - st.mu) / st.sd AS z
       FROM s JOIN st USING (teacher, caption_id) JOIN c USING (caption_id) WHERE st.sd > 0),
@@ -72,8 +74,7 @@ a AS (SELECT z.teacher, z.caption_id, z.own_video, sum(z.z * g.zs) AS az, sum(z.
       FROM z JOIN g USING (teacher, own_video, video_id) GROUP BY ALL)
 SELECT a.teacher, a.caption_id,
        CASE WHEN n.n > 1 AND b.bb - 2 * a.az + a.vv > 1e-12
-            THEN (a.az - a.vv) / (n.n - 1) / sqrt(a.vv * (b.bb - 2 * a.az + a.vv) / ((n.n - 1) * (n.n - 1)))
-            ELSE 0 END AS agreement
+            THEN (a.az - a.vv) / sqrt(a.vv * (b.bb - 2 * a.az + a.vv)) ELSE 0 END AS agreement
 FROM a JOIN n USING (teacher, own_video) JOIN b USING (teacher, own_video)
 ORDER BY a.teacher, a.caption_id
 """
