@@ -41,7 +41,7 @@ class TextTeacher(BaseTeacher):
         if tok_limit and tok_limit < 1_000_000:  # "no limit" is stored as a huge number
             limits.append(tok_limit)
         self.max_length = min(x for x in limits if x)
-        self._seen: dict[int, tuple[str, torch.Tensor]] = {}  # caption index -> (text, embedding)
+        self._seen: dict[str, torch.Tensor] = {}  # caption text -> its embedding, made once per run
 
     @torch.inference_mode()
     def embed(self, texts: list[str]) -> torch.Tensor:
@@ -64,20 +64,19 @@ class TextTeacher(BaseTeacher):
         return out
 
     def _embed_indexed(self, items: list[tuple[int, str]]) -> torch.Tensor:
-        """Embeddings of (caption index, text) pairs, reusing those ``encode_videos`` made.
+        """Embeddings of (caption index, text) pairs, each distinct text embedded once per run.
 
         The runner encodes a split's videos -- every caption -- before it encodes the same
-        captions as queries; remembering them by index (checked against the text, since
-        indices restart per split) halves the encoder's work.
+        captions as queries, and a later split may repeat texts: remembering embeddings by
+        text (not by index, which restarts per split) halves the encoder's work or better.
         """
-        missing = [(i, t) for i, t in items if self._seen.get(i, (None,))[0] != t]
+        missing = list(dict.fromkeys(t for _, t in items if t not in self._seen))
         if missing:
-            emb = self.embed([t for _, t in missing])
-            for (i, t), e in zip(missing, emb):
-                self._seen[i] = (t, e)
+            for t, e in zip(missing, self.embed(missing)):
+                self._seen[t] = e
         if not items:
             return torch.zeros(0, self.model.config.hidden_size, device=self.device)
-        return torch.stack([self._seen[i][1] for i, _ in items])
+        return torch.stack([self._seen[t] for _, t in items])
 
     def encode_videos(self, batch: VideoBatch) -> Features:
         """A video is the set of its captions: (M, C, D) embeddings, mask and caption index."""

@@ -93,6 +93,26 @@ def test_never_compares_a_caption_with_itself():
     assert s[2] > s[0]  # the paraphrase is closer to the dog caption than the tax report is
 
 
+def test_each_distinct_text_is_embedded_once_per_run(tmp_path, monkeypatch):
+    """Videos are encoded (every caption) before the same captions are queries, split after
+    split: each distinct text reaches the encoder once, whatever its index in its split."""
+    videos = {"v0": ("train", ["a red ball moves left", "blue box up"]),
+              "v1": ("train", ["green cat sits down", "a red ball moves left"]),
+              "v2": ("test", ["blue box up", "the ball goes left"])}
+    source = write_dataset(tmp_path / "data", videos, frames=2)
+    model = tiny_text_encoder(tmp_path / "bert", WORDS + ["the", "goes"])
+    seen: list[str] = []
+    embed = TextTeacher.embed
+    monkeypatch.setattr(TextTeacher, "embed", lambda self, texts: (seen.extend(texts), embed(self, texts))[1])
+    raw = {"store": {"root": str(tmp_path / "store")}, "dataset": {"source": str(source)},
+           "teachers": [{"name": "tt", "kind": "text", "model": str(model), "score_dtype": "float32"}]}
+    run_teachers(parse_config(raw, tmp_path), out=lambda s: None, progress=False)
+    distinct = {t for _, texts in videos.values() for t in texts}
+    assert sorted(seen) == sorted(distinct)  # 4 distinct texts of 6 captions, each embedded once
+    with stores.connect(tmp_path / "store") as con:
+        assert con.execute("SELECT count(*) FROM scores WHERE teacher = 'tt'").fetchone()[0] > 0
+
+
 def test_minilm_embeddings_match_sentence_transformers():
     from sentence_transformers import SentenceTransformer
 
