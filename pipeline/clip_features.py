@@ -49,9 +49,22 @@ def text_padding(model) -> dict:
     return {"padding": True}
 
 
+def trim_padding(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch without its trailing all-padding columns (captions padded to ``max_words``).
+
+    Exact for CLIP's text tower: its attention is causal and masked, its positions absolute,
+    and its pooled state sits at a real token, so those columns change no real token's state;
+    they only cost time (the demo's 64-caption batches are 24 of 32 tokens at most).
+    """
+    real = attention_mask.bool().any(0)
+    width = int(real.nonzero().max()) + 1 if bool(real.any()) else 1
+    return input_ids[:, :width], attention_mask[:, :width]
+
+
 def encode_text(model, input_ids: torch.Tensor, attention_mask: torch.Tensor, words: bool = False) -> TextFeatures:
     """Normalised sentence (and, with ``words``, word) embeddings; ``attention_mask`` marks real tokens."""
     if family(model) == "clip":
+        input_ids, attention_mask = trim_padding(input_ids, attention_mask)
         out = model.text_model(input_ids=input_ids, attention_mask=attention_mask)
         project = model.text_projection
         sentence = project(out.pooler_output)

@@ -59,6 +59,7 @@ SCORER_NAMES = ("mean", "fine")
 KINDS = ("clip", "text", "plugin", "imported", "reranker")
 PLANS = ("full", "topk")
 FRAME_RELEVANCE = ("own", "all", "none")
+SCORE_CAPTIONS = ("all", "holdout")  # train captions a teacher scores (TeacherConfig.score_captions)
 SCORE_DTYPES = ("float16", "float32")
 EMBEDDINGS = ("float16", "float32", "none")  # holistic embeddings stored per run (none: not stored)
 
@@ -137,6 +138,9 @@ class TeacherConfig:
     max_length: int | None = None  # text token limit; default: the model's own
     bootstrap: dict | None = None  # passed verbatim to pipeline.bootstrap.ensure_checkpoint
     holdout: str | None = None  # captions it never trained on: "all" | "fold:i/n" (stores.folds)
+    # train captions it scores: all, or "holdout" -- only those its holdout names (a cross-fitted
+    # judge: nothing reads its scores of the captions it trained on); other splits: every caption
+    score_captions: str = "all"
     candidates: str | None = None  # rerankers: the teacher whose committed run gives each caption's top-k
 
 
@@ -307,6 +311,10 @@ def _teacher(t: TeacherConfig, where: str, base: Path, artefacts: dict[str, str]
             raise ConfigError(str(e)) from None
         if t.bootstrap is not None and t.holdout == "all":
             raise ConfigError(f"{where}.holdout: a bootstrapped teacher trains on the store's captions; use 'fold:i/n'")
+    if t.score_captions not in SCORE_CAPTIONS:
+        raise ConfigError(f"{where}.score_captions must be one of {list(SCORE_CAPTIONS)}, got {t.score_captions!r}")
+    if t.score_captions == "holdout" and (t.holdout is None or t.holdout == "all"):
+        raise ConfigError(f"{where}.score_captions = 'holdout' needs holdout = 'fold:i/n' (the captions it never trained on)")
     return t
 
 

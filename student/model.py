@@ -63,6 +63,9 @@ class StudentModel(nn.Module):
         return self.clip.logit_scale
 
     def encode_text(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        # right padding to max_words: the columns past the longest caption change nothing
+        width = max(int(attention_mask.long().sum(1).max()), 1) if len(attention_mask) else 1
+        input_ids, attention_mask = input_ids[:, :width], attention_mask[:, :width]
         out = self.clip.text_model(input_ids=input_ids, attention_mask=attention_mask)
         last = attention_mask.long().sum(1).clamp_min(1) - 1
         pooled = out.last_hidden_state[torch.arange(input_ids.shape[0], device=input_ids.device), last]

@@ -138,7 +138,8 @@ class TeacherPlan:
 
 
 #: the keys of a teacher's canonical config that change how it scores, never its video features
-SCORE_KEYS = ("plan", "score_dtype", "embeddings", "shard_captions", "frame_relevance", "scorer", "holdout")
+SCORE_KEYS = ("plan", "score_dtype", "embeddings", "shard_captions", "frame_relevance", "scorer", "holdout",
+              "score_captions")
 
 
 def encode_config(config: dict, shard_videos: int) -> dict:
@@ -165,6 +166,8 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
         out["scorer"] = t.scorer
     if t.holdout is not None:  # read by the caption audit; absent keeps older fingerprints
         out["holdout"] = t.holdout
+    if t.score_captions != "all":  # absent keeps older fingerprints
+        out["score_captions"] = t.score_captions
     if t.plugin:
         from ..teachers.plugin import identity
 

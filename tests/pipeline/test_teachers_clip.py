@@ -217,3 +217,32 @@ def test_non_clip_checkpoints_are_refused_with_a_reason(tmp_path):
     bert = tiny_text_encoder(tmp_path / "bert", WORDS)
     with pytest.raises(ModelError, match="neither CLIP-like .* nor SigLIP-like"):
         ClipTeacher(bert, torch.device("cpu"))
+
+
+def test_text_features_ignore_trailing_padding(tmp_path):
+    """Captions padded to a fixed length (the bootstrap's batches) give the sentence and word
+    features of the padding-free batch; the tower sees only the columns up to the longest."""
+    from transformers import AutoTokenizer, CLIPModel
+
+    from pipeline.clip_features import encode_text
+
+    words = "a red ball moves left blue box".split()
+    folder = tiny_clip(tmp_path / "clip", words)
+    model, tok = CLIPModel.from_pretrained(folder).eval(), AutoTokenizer.from_pretrained(folder)
+    texts = ["a red ball moves left", "blue box"]
+    padded = tok(texts, padding="max_length", max_length=16, return_tensors="pt")
+    widths = []
+    hook = model.text_model.register_forward_pre_hook(
+        lambda m, args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True)
+    with torch.no_grad():
+        got = encode_text(model, padded["input_ids"], padded["attention_mask"], words=True)
+        hook.remove()
+        out = model.text_model(input_ids=padded["input_ids"], attention_mask=padded["attention_mask"])
+    longest = int(padded["attention_mask"].sum(1).max())
+    assert widths == [longest] and longest < 16
+    want = torch.nn.functional.normalize(model.text_projection(out.pooler_output), dim=-1)
+    assert torch.allclose(got.sentence, want, atol=1e-5)
+    want_words = torch.nn.functional.normalize(model.text_projection(out.last_hidden_state), dim=-1)
+    mask = padded["attention_mask"][:, :longest].bool()
+    assert torch.equal(got.word_mask, mask)
+    assert torch.allclose(got.words, (want_words[:, :longest] * mask.unsqueeze(-1)), atol=1e-5)

@@ -76,6 +76,9 @@ def test_bootstrap_tables_are_valid_bootstrap_options():
         (dict(name="bad name"), r"teachers\[0\]\.name: teacher name 'bad name'"),
         (dict(holdout="half"), r"teachers\[0\] \(t\)\.holdout must be 'all' or 'fold:i/n'"),
         (dict(holdout="all", bootstrap={"objective": "mean"}), r"\.holdout: a bootstrapped teacher trains on"),
+        (dict(score_captions="some"), r"\.score_captions must be one of \['all', 'holdout'\]"),
+        (dict(score_captions="holdout"), r"\.score_captions = 'holdout' needs holdout = 'fold:i/n'"),
+        (dict(score_captions="holdout", holdout="all"), r"\.score_captions = 'holdout' needs holdout"),
     ],
 )
 def test_teacher_errors_name_the_field(change, message, tmp_path):

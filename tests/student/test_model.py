@@ -43,14 +43,25 @@ def test_backbone_from_a_local_folder_and_round_trip(synthetic_store, tmp_path):
 
 
 def test_text_vector_is_the_last_real_token(synthetic_store):
+    import torch.nn.functional as F
+
     _, tok, _ = synthetic_store
     tokenizer = load_tokenizer(str(tok))
     model = build_student(_tiny(tok), tokenizer, 10.0, seed=0).eval()
-    ids, mask = tokenize(tokenizer, ["a red square moves left"], 10)
-    short, short_mask = tokenize(tokenizer, ["a red square moves left"], 8)
+    ids, mask = tokenize(tokenizer, ["a red square moves left", "a blue square"], 10)
+    widths = []
+    hook = model.clip.text_model.register_forward_pre_hook(
+        lambda m, args, kwargs: widths.append(kwargs["input_ids"].shape[1]), with_kwargs=True)
     with torch.no_grad():
-        # padding after the EOS changes nothing (causal attention, last-real-token pooling)
-        assert torch.allclose(model.encode_text(ids, mask), model.encode_text(short, short_mask), atol=1e-5)
+        got = model.encode_text(ids, mask)
+        hook.remove()
+        # the reference: the whole padded batch through the tower, pooled at the last real token
+        states = model.clip.text_model(input_ids=ids, attention_mask=mask).last_hidden_state
+        want = F.normalize(model.clip.text_projection(states[torch.arange(2), mask.sum(1) - 1]), dim=-1)
+    # padding after the EOS changes nothing (causal attention, last-real-token pooling), so the
+    # tower only sees the columns up to the longest caption's end
+    assert widths == [int(mask.sum(1).max())] and widths[0] < 10
+    assert torch.allclose(got, want, atol=1e-5)
 
 
 def test_a_bootstrapped_artefact_is_a_backbone_with_its_own_tokenizer_and_identity(synthetic_store, tmp_path):
