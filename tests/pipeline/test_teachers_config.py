@@ -242,8 +242,11 @@ def test_demo_judges_are_cross_fitted_copies_of_one_recipe():
     fine = parse_options(bootstrap_table(demo["clip_fine"].bootstrap, None))
     for t, o in zip(judges, opts):
         assert o.holdout == t.holdout and t.scorer == demo["clip_fine"].scorer
-        # clip_fine's recipe, fine-tuned from the same stand-in, without the held-out captions
-        assert o.as_dict() | {"holdout": None} == fine.as_dict()
+        assert t.score_captions == "holdout"  # it scores only what the audit reads
+        # clip_fine's recipe, fine-tuned from the same stand-in, without the held-out captions:
+        # 300 steps over half the captions (9.6 epochs of them, clip_fine's 450: 7.2)
+        assert o.as_dict() | {"holdout": None, "steps": fine.steps} == fine.as_dict()
+        assert (o.steps, fine.steps) == (300, 450)
     # the students never read the judges
     from student.config import load_demo
 

@@ -104,6 +104,13 @@ def _avg_ranks(x):
     return np.array([(x < v).sum() + ((x == v).sum() + 1) / 2 for v in x])
 
 
+def test_average_ranks_match_the_definition_row_by_row():
+    from teachkit.report.agreement import average_ranks
+
+    x = np.random.default_rng(0).integers(0, 5, (20, 9)).astype(np.float64)  # many ties
+    np.testing.assert_array_equal(average_ranks(x), [_avg_ranks(row) for row in x])
+
+
 def test_agreement_ranks_ties_by_their_average_rank(run_group):
     with stores.connect(run_group["store"]) as con:
         con.execute("CREATE TEMP TABLE scores AS SELECT * FROM (VALUES "
