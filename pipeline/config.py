@@ -59,7 +59,7 @@ SCORER_NAMES = ("mean", "fine")
 KINDS = ("clip", "text", "plugin", "imported", "reranker")
 PLANS = ("full", "topk")
 FRAME_RELEVANCE = ("own", "all", "none")
-SCORE_CAPTIONS = ("all", "holdout")  # train captions a teacher scores (TeacherConfig.score_captions)
+PRECISIONS = ("auto", "bf16", "fp32")  # the encoders' precision (pipeline.teachers.device.PRECISIONS)
 SCORE_DTYPES = ("float16", "float32")
 EMBEDDINGS = ("float16", "float32", "none")  # holistic embeddings stored per run (none: not stored)
 
@@ -131,6 +131,7 @@ class TeacherConfig:
     score_dtype: str = "float16"
     embeddings: str = "float16"  # holistic video/caption embeddings, if the teacher has them: dtype | none
     device: str = "auto"  # auto | cpu | cuda | cuda:N
+    precision: str = "auto"  # clip and text encoders: auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32
     video_batch: int = 16  # videos per video-encoder call
     text_batch: int = 256  # captions per text-encoder call and per scoring block
     score_batch: int = 1024  # videos per scoring block
@@ -138,9 +139,6 @@ class TeacherConfig:
     max_length: int | None = None  # text token limit; default: the model's own
     bootstrap: dict | None = None  # passed verbatim to pipeline.bootstrap.ensure_checkpoint
     holdout: str | None = None  # captions it never trained on: "all" | "fold:i/n" (stores.folds)
-    # train captions it scores: all, or "holdout" -- only those its holdout names (a cross-fitted
-    # judge: nothing reads its scores of the captions it trained on); other splits: every caption
-    score_captions: str = "all"
     candidates: str | None = None  # rerankers: the teacher whose committed run gives each caption's top-k
 
 
@@ -272,6 +270,9 @@ def _teacher(t: TeacherConfig, where: str, base: Path, artefacts: dict[str, str]
     _choice(t.plan, PLANS, f"{where}.plan")
     _choice(t.frame_relevance, FRAME_RELEVANCE, f"{where}.frame_relevance")
     _choice(t.score_dtype, SCORE_DTYPES, f"{where}.score_dtype")
+    _choice(t.precision, PRECISIONS, f"{where}.precision")
+    if t.precision != "auto" and t.kind not in ("clip", "text"):
+        raise ConfigError(f"{where}.precision is only used by kind = 'clip' or 'text' (a plugin sets its own)")
     _choice(t.embeddings, EMBEDDINGS, f"{where}.embeddings")
     for name in ("video_batch", "text_batch", "score_batch", "shard_captions"):
         if getattr(t, name) < 1:
@@ -311,10 +312,6 @@ def _teacher(t: TeacherConfig, where: str, base: Path, artefacts: dict[str, str]
             raise ConfigError(str(e)) from None
         if t.bootstrap is not None and t.holdout == "all":
             raise ConfigError(f"{where}.holdout: a bootstrapped teacher trains on the store's captions; use 'fold:i/n'")
-    if t.score_captions not in SCORE_CAPTIONS:
-        raise ConfigError(f"{where}.score_captions must be one of {list(SCORE_CAPTIONS)}, got {t.score_captions!r}")
-    if t.score_captions == "holdout" and (t.holdout is None or t.holdout == "all"):
-        raise ConfigError(f"{where}.score_captions = 'holdout' needs holdout = 'fold:i/n' (the captions it never trained on)")
     return t
 
 

@@ -138,8 +138,7 @@ class TeacherPlan:
 
 
 #: the keys of a teacher's canonical config that change how it scores, never its video features
-SCORE_KEYS = ("plan", "score_dtype", "embeddings", "shard_captions", "frame_relevance", "scorer", "holdout",
-              "score_captions")
+SCORE_KEYS = ("plan", "score_dtype", "embeddings", "shard_captions", "frame_relevance", "scorer", "holdout")
 
 
 def encode_config(config: dict, shard_videos: int) -> dict:
@@ -166,8 +165,8 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
         out["scorer"] = t.scorer
     if t.holdout is not None:  # read by the caption audit; absent keeps older fingerprints
         out["holdout"] = t.holdout
-    if t.score_captions != "all":  # absent keeps older fingerprints
-        out["score_captions"] = t.score_captions
+    if t.precision != "auto":  # the encoders' precision (auto: the device's); absent keeps older fingerprints
+        out["precision"] = t.precision
     if t.plugin:
         from ..teachers.plugin import identity
 

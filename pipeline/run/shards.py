@@ -12,8 +12,7 @@ Rows promised per caption whose video was decodable (captions of an undecodable 
 skipped with it): ``full`` -- every decodable video of the split; ``topk`` -- the teacher's
 top-k videos by holistic embedding plus the positive (a reranker's top-k: another
 teacher's run's best-scored k, :mod:`.candidates`). Pairs the teacher declines
-(``pair_mask``) are not stored. A cross-fitted judge (``score_captions = "holdout"``) scores
-only the train captions its ``holdout`` fold names, the only ones the caption audit reads. Frame relevance is stored for each caption's own video
+(``pair_mask``) are not stored. Frame relevance is stored for each caption's own video
 (``own``) or for every scored pair (``all``); the frames shard is written before the scores
 shard, whose presence marks the shard done.
 
@@ -48,7 +47,6 @@ from .errors import NonFiniteScoreError
 from .videos import EncodedVideos
 
 PAIR_CHUNK = 8192  # pairs per frame_relevance call in "all" mode
-HOLDOUT_SPLIT = "train"  # the split a teacher's holdout folds divide (what bootstraps train on)
 
 
 def frame_mode(job) -> str:
@@ -73,18 +71,6 @@ def embedding_kinds(job) -> tuple[str, ...]:
 def pending_shards(job, split: SplitData) -> list[int]:
     return [i for i in range(len(split.shards(job.cfg.shard_captions)))
             if not job.writer.has_shard("scores", split.name, i)]
-
-
-def scored_captions(job, split: SplitData) -> np.ndarray:
-    """(captions,) bool: which captions of ``split`` the job scores -- all, or with
-    ``score_captions = "holdout"`` only the train captions its holdout names (stores.folds)."""
-    keep = np.ones(len(split.caption_ids), dtype=bool)
-    if job.cfg.score_captions == "holdout" and split.name == HOLDOUT_SPLIT:
-        from stores.folds import held_out, parse_holdout
-
-        judged = held_out([(c, v) for c, v, _ in split.captions()], parse_holdout(job.cfg.holdout))
-        keep[:] = [c in judged for c in split.caption_ids]
-    return keep
 
 
 def write_split(job, split: SplitData, enc: EncodedVideos, progress=None, only=None) -> None:
@@ -115,14 +101,13 @@ def write_split(job, split: SplitData, enc: EncodedVideos, progress=None, only=N
     if reranked is not None:
         index = _Reranked(reranked.for_split(split), row_of)
     mode = frame_mode(job)
-    scored = scored_captions(job, split)
     task = None
     if progress is not None:
         total = sum(len(shards[i]) for i in pending)
         task = progress.add_task(f"{split.name}: {job.name}", total=total, unit="captions")
     for s in pending:
         caps = np.arange(shards[s].start, shards[s].stop, dtype=np.int64)
-        caps = caps[(row_of[split.caption_video[caps]] >= 0) & scored[caps]] if len(caps) else caps
+        caps = caps[row_of[split.caption_video[caps]] >= 0] if len(caps) else caps
         score_parts, frame_parts, caption_vectors = [], [], []
         for lo in range(0, len(caps), job.cfg.text_batch):
             chunk = caps[lo : lo + job.cfg.text_batch]

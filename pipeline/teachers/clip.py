@@ -31,10 +31,11 @@ class ClipTeacher(BaseTeacher):
     needs_frames = True
 
     def __init__(self, model: str | Path, device: torch.device, scorer: str = "mean",
-                 max_length: int | None = None):
+                 max_length: int | None = None, precision: str = "auto"):
         from transformers import AutoModel, AutoTokenizer
 
         self.device = device
+        self.precision = precision
         self.scorer_name = scorer
         self._score = scorers.get_scorer(scorer)
         self.model = AutoModel.from_pretrained(model).to(device).eval()
@@ -69,7 +70,7 @@ class ClipTeacher(BaseTeacher):
     def encode_videos(self, batch: VideoBatch) -> Features:
         pixels = torch.stack([f[0] for f in batch.frames]).to(self.device, non_blocking=True)
         mask = torch.from_numpy(np.stack([f[1] for f in batch.frames])).to(self.device)
-        with autocast(self.device):
+        with autocast(self.device, self.precision):
             v = encode_frames(self.model, self.transform.normalize(pixels), mask)
             if self.temporal is not None:
                 v = self.temporal(v)
@@ -83,7 +84,7 @@ class ClipTeacher(BaseTeacher):
         ids = tok["input_ids"]
         # SigLIP tokenizers return no attention mask: the real tokens are the non-padding ones
         mask = tok["attention_mask"] if "attention_mask" in tok else ids != self.tokenizer.pad_token_id
-        with autocast(self.device):
+        with autocast(self.device, self.precision):
             t = encode_text(self.model, ids, mask, words=self.scorer_name == "fine")
         out = {"sentence": t.sentence.float()}
         if t.words is not None:
@@ -116,4 +117,4 @@ class ClipTeacher(BaseTeacher):
 
 def build(cfg, model, device) -> ClipTeacher:
     """The registry's entry (see pipeline.teachers.KINDS)."""
-    return ClipTeacher(model.path, device, scorer=cfg.scorer, max_length=cfg.max_length)
+    return ClipTeacher(model.path, device, scorer=cfg.scorer, max_length=cfg.max_length, precision=cfg.precision)

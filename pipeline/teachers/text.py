@@ -27,10 +27,11 @@ class TextTeacher(BaseTeacher):
     needs_frames = False
 
     def __init__(self, model: str | Path, device: torch.device, text_batch: int = 256,
-                 max_length: int | None = None):
+                 max_length: int | None = None, precision: str = "auto"):
         from transformers import AutoModel, AutoTokenizer
 
         self.device = device
+        self.precision = precision
         self.text_batch = text_batch
         self.model = AutoModel.from_pretrained(model).to(device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(model)
@@ -55,7 +56,7 @@ class TextTeacher(BaseTeacher):
                 [texts[i] for i in rows], padding=True, truncation=True,
                 max_length=self.max_length, return_tensors="pt",
             ).to(self.device)
-            with autocast(self.device):
+            with autocast(self.device, self.precision):
                 states = self.model(**tok).last_hidden_state.float()
             m = tok["attention_mask"].unsqueeze(-1).float()
             out[torch.tensor(rows, device=self.device)] = F.normalize(
@@ -132,4 +133,5 @@ def _sentence_transformers_limit(model) -> int | None:
 
 def build(cfg, model, device) -> TextTeacher:
     """The registry's entry (see pipeline.teachers.KINDS)."""
-    return TextTeacher(model.path, device, text_batch=cfg.text_batch, max_length=cfg.max_length)
+    return TextTeacher(model.path, device, text_batch=cfg.text_batch, max_length=cfg.max_length,
+                       precision=cfg.precision)

@@ -371,35 +371,3 @@ def test_teacher_stage_on_an_s3_store_matches_the_local_one(dataset, plugin_path
     assert r.exit_code == 0, r.stderr
     assert r.stdout == f"teacher,status,rows\ncolour,committed,{o.rows}\n"
 
-
-def test_a_judge_scores_only_the_train_captions_it_never_trained_on(tmp_path):
-    """score_captions = "holdout": in the train split only the captions of its holdout fold,
-    in every other split every caption; the choice is part of the run's fingerprint."""
-    from pipeline.teachers.testing import tiny_text_encoder
-    from stores.folds import held_out, parse_holdout
-
-    videos = {f"v{i}": ("train" if i < 4 else "test", [f"a red ball {k}" for k in ("moves", "box", "green", "blue")])
-              for i in range(6)}
-    source = write_dataset(tmp_path / "data", videos, frames=2)
-    model = tiny_text_encoder(tmp_path / "bert", WORDS)
-
-    def run(score_captions):
-        raw = {"store": {"root": str(tmp_path / "store")}, "dataset": {"source": str(source)},
-               "teachers": [{"name": "j", "kind": "text", "model": str(model), "holdout": "fold:1/2",
-                             "score_captions": score_captions}]}
-        (outcome,) = run_teachers(parse_config(raw, tmp_path), out=lambda s: None, progress=False)
-        with stores.connect(tmp_path / "store") as con:
-            rows = con.execute("SELECT caption_id, split, count(*) FROM scores WHERE teacher = 'j' GROUP BY ALL").fetchall()
-        return outcome, {(c, split): n for c, split, n in rows}
-
-    judged, rows = run("holdout")
-    train = [(f"v{i}_{k}", f"v{i}") for i in range(4) for k in range(4)]
-    fold = held_out(train, parse_holdout("fold:1/2"))
-    assert len(fold) == 8  # two of each train video's four captions
-    assert {c for c, split in rows if split == "train"} == fold
-    assert {c for c, split in rows if split == "test"} == {f"v{i}_{k}" for i in (4, 5) for k in range(4)}
-    assert {n for (c, split), n in rows.items() if split == "train"} == {4}  # every train video
-    assert {n for (c, split), n in rows.items() if split == "test"} == {2}
-    every, all_rows = run("all")
-    assert every.status == "computed" and every.run != judged.run  # another fingerprint, another run
-    assert {c for c, split in all_rows if split == "train"} == {c for c, _ in train}

@@ -76,9 +76,8 @@ def test_bootstrap_tables_are_valid_bootstrap_options():
         (dict(name="bad name"), r"teachers\[0\]\.name: teacher name 'bad name'"),
         (dict(holdout="half"), r"teachers\[0\] \(t\)\.holdout must be 'all' or 'fold:i/n'"),
         (dict(holdout="all", bootstrap={"objective": "mean"}), r"\.holdout: a bootstrapped teacher trains on"),
-        (dict(score_captions="some"), r"\.score_captions must be one of \['all', 'holdout'\]"),
-        (dict(score_captions="holdout"), r"\.score_captions = 'holdout' needs holdout = 'fold:i/n'"),
-        (dict(score_captions="holdout", holdout="all"), r"\.score_captions = 'holdout' needs holdout"),
+        (dict(precision="fp16"), r"\.precision must be one of \['auto', 'bf16', 'fp32'\]"),
+        (dict(kind="plugin", plugin="m:C", precision="bf16"), r"\.precision is only used by kind = 'clip' or 'text'"),
     ],
 )
 def test_teacher_errors_name_the_field(change, message, tmp_path):
@@ -195,6 +194,12 @@ def test_fingerprints_follow_what_changes_scores(tmp_path):
     plans = [plan_teacher(t, cfg.frames, m1) for t in parse_config(raw | {"teachers": held}, tmp_path).teachers]
     assert plans[0].config["holdout"] == "fold:0/2" and "holdout" not in plans[1].config
     assert plans[0].fingerprint != base[0] and plans[1].fingerprint == base[1]
+    # the encoders' precision, when not the device's own (auto), changes the video features
+    bf16 = [dict(raw["teachers"][0], precision="bf16"), dict(raw["teachers"][1], precision="auto")]
+    plans = [plan_teacher(t, cfg.frames, m1) for t in parse_config(raw | {"teachers": bf16}, tmp_path).teachers]
+    assert plans[0].config["precision"] == "bf16" and "precision" not in plans[1].config
+    assert plans[0].encode_fingerprint != plan_teacher(cfg.teachers[0], cfg.frames, m1).encode_fingerprint
+    assert plans[0].fingerprint != base[0] and plans[1].fingerprint == base[1]
     # the weights: a changed file in the model folder
     (clip / "config.json").write_text((clip / "config.json").read_text() + "\n")
     assert fps(cfg)[0] != base[0]
@@ -242,7 +247,6 @@ def test_demo_judges_are_cross_fitted_copies_of_one_recipe():
     fine = parse_options(bootstrap_table(demo["clip_fine"].bootstrap, None))
     for t, o in zip(judges, opts):
         assert o.holdout == t.holdout and t.scorer == demo["clip_fine"].scorer
-        assert t.score_captions == "holdout"  # it scores only what the audit reads
         # clip_fine's recipe, fine-tuned from the same stand-in, without the held-out captions:
         # 300 steps over half the captions (9.6 epochs of them, clip_fine's 450: 7.2)
         assert o.as_dict() | {"holdout": None, "steps": fine.steps} == fine.as_dict()

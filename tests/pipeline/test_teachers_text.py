@@ -113,6 +113,17 @@ def test_each_distinct_text_is_embedded_once_per_run(tmp_path, monkeypatch):
         assert con.execute("SELECT count(*) FROM scores WHERE teacher = 'tt'").fetchone()[0] > 0
 
 
+def test_bf16_precision_autocasts_the_encoder_on_the_cpu_too(tmp_path):
+    model = tiny_text_encoder(tmp_path / "bert", WORDS + ["the", "goes"])
+    texts = ["a red ball moves left", "the ball goes left", "green cat sits down"]
+    cpu = resolve_device("cpu")
+    fp32 = TextTeacher(model, cpu).embed(texts)
+    assert torch.equal(fp32, TextTeacher(model, cpu, precision="fp32").embed(texts))  # auto is fp32 on a CPU
+    bf16 = TextTeacher(model, cpu, precision="bf16").embed(texts)
+    assert not torch.equal(fp32, bf16)  # computed in bf16 ...
+    assert ((fp32 * bf16).sum(1) > 0.99).all()  # ... and still the same directions
+
+
 def test_minilm_embeddings_match_sentence_transformers():
     from sentence_transformers import SentenceTransformer
 
