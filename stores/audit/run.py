@@ -169,7 +169,8 @@ def run_audit(store_root: str | Path, cfg: AuditConfig, log=print, force: bool =
         for n in notes:
             log(f"audit: note: {n}")
         missing_notes: list[str] = []
-        ev = evidence(con, cfg.split, teachers, cfg.signal, missing_notes)
+        judging = {name for names in who.values() for name in names}  # the others' evidence is never read
+        ev = evidence(con, cfg.split, [t for t in teachers if t.name in judging], cfg.signal, missing_notes)
         for n in missing_notes:
             log(f"audit: note: {n}")
         notes += missing_notes

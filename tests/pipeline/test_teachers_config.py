@@ -244,13 +244,13 @@ def test_demo_judges_are_cross_fitted_copies_of_one_recipe():
     assert [(t.name, t.holdout) for t in judges] == [("judge_f0", "fold:0/2"), ("judge_f1", "fold:1/2")]
     assert demo["minilm"].holdout == "all" and demo["clip_seq"].holdout is None and demo["clip_fine"].holdout is None
     opts = [parse_options(bootstrap_table(t.bootstrap, t.holdout)) for t in judges]
-    fine = parse_options(bootstrap_table(demo["clip_fine"].bootstrap, None))
+    seq = parse_options(bootstrap_table(demo["clip_seq"].bootstrap, None))
     for t, o in zip(judges, opts):
-        assert o.holdout == t.holdout and t.scorer == demo["clip_fine"].scorer
-        # clip_fine's recipe, fine-tuned from the same stand-in, without the held-out captions:
-        # 300 steps over half the captions (9.6 epochs of them, clip_fine's 450: 7.2)
-        assert o.as_dict() | {"holdout": None, "steps": fine.steps} == fine.as_dict()
-        assert (o.steps, fine.steps) == (300, 450)
+        assert o.holdout == t.holdout and t.scorer == demo["clip_seq"].scorer
+        # clip_seq's recipe, fine-tuned from the same stand-in, without the held-out captions:
+        # 300 steps over half the captions (9.6 epochs of them, clip_seq's 450: 7.2)
+        assert o.as_dict() | {"holdout": None, "steps": seq.steps} == seq.as_dict()
+        assert (o.steps, seq.steps) == (300, 450)
     # the students never read the judges
     from student.config import load_demo
 

@@ -193,9 +193,16 @@ def test_auc_and_detection_by_hand():
                              "shape": {"wrong": 1, "found": 0, "recall": 0.0}}
 
 
-def test_audit_commits_once_flags_the_wrong_captions_and_feeds_exclusions(audited):
+def test_audit_commits_once_flags_the_wrong_captions_and_feeds_exclusions(audited, monkeypatch):
+    import stores.audit.run as audit_run
+
     store, caps, wrong = audited
+    read = []
+    evidence = audit_run.evidence
+    monkeypatch.setattr(audit_run, "evidence", lambda con, split, teachers, *a: (
+        read.append(sorted(t.name for t in teachers)), evidence(con, split, teachers, *a))[1])
     first = run_audit(store.root, parse_audit({}), log=lambda m: None)
+    assert read == [["f0", "f1"]]  # "full" judges no caption: its scores are not even read
     assert first.status == "computed" and first.captions == len(caps)
     with stores.connect(store.root) as con:
         rows = con.execute("SELECT caption_id, video_id, split, score, flagged, run FROM caption_audit").fetchall()
