@@ -247,10 +247,8 @@ def test_demo_judges_are_cross_fitted_copies_of_one_recipe():
     seq = parse_options(bootstrap_table(demo["clip_seq"].bootstrap, None))
     for t, o in zip(judges, opts):
         assert o.holdout == t.holdout and t.scorer == demo["clip_seq"].scorer
-        # clip_seq's recipe, fine-tuned from the same stand-in, without the held-out captions:
-        # 300 steps over half the captions (9.6 epochs of them, clip_seq's 450: 7.2)
-        assert o.as_dict() | {"holdout": None, "steps": seq.steps} == seq.as_dict()
-        assert (o.steps, seq.steps) == (300, 450)
+        # clip_seq's recipe, fine-tuned from the same stand-in, without the held-out captions
+        assert o.as_dict() | {"holdout": None} == seq.as_dict()
     # the students never read the judges
     from student.config import load_demo
 
