@@ -18,11 +18,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# the picked captions' scores as integer positions (caption, video, teacher): no strings cross over
 PICKED_SQL = """
 WITH picked AS (
-    SELECT caption_id FROM captions WHERE split = ? ORDER BY hash(caption_id) LIMIT ?
+    SELECT caption_id, row_number() OVER (ORDER BY hash(caption_id), caption_id) - 1 AS ci
+    FROM captions WHERE split = $split ORDER BY hash(caption_id), caption_id LIMIT $n
+), s AS (
+    SELECT teacher, ci, video_id, score FROM scores JOIN picked USING (caption_id) WHERE split = $split
+), v AS (
+    SELECT video_id, row_number() OVER (ORDER BY video_id) - 1 AS vi FROM (SELECT DISTINCT video_id FROM s)
+), t AS (
+    SELECT teacher, row_number() OVER (ORDER BY teacher) - 1 AS ti FROM (SELECT DISTINCT teacher FROM s)
 )
-SELECT teacher, caption_id, video_id, score FROM scores JOIN picked USING (caption_id) WHERE split = ?
+SELECT ti, ci, vi, score, (SELECT count(*) FROM v) AS videos, (SELECT list(teacher ORDER BY ti) FROM t) AS teachers
+FROM s JOIN v USING (video_id) JOIN t USING (teacher)
 """
 
 
@@ -37,38 +46,36 @@ def agreement(con, split: str = "test", max_captions: int = 1000) -> dict[tuple[
     per teacher (NaN where it scored no pair); ranks are taken per caption in numpy, over
     every video when both teachers scored all of them, else over the videos both scored."""
     con.execute("SET enable_progress_bar = false")  # stdout carries the report's path only
-    cols = con.execute(PICKED_SQL, [split, max_captions, split]).fetchnumpy()
+    cols = con.execute(PICKED_SQL, {"split": split, "n": max_captions}).fetchnumpy()
     if len(cols["score"]) == 0:
         return {}
-    captions, cap_row = np.unique(np.asarray(cols["caption_id"], dtype=object), return_inverse=True)
-    videos, vid_row = np.unique(np.asarray(cols["video_id"], dtype=object), return_inverse=True)
-    teacher = np.asarray(cols["teacher"], dtype=object)
-    score = np.asarray(cols["score"], dtype=np.float64)
-    names = sorted(set(teacher))
-    mats = {}
-    for name in names:
-        rows = teacher == name
-        m = np.full((len(captions), len(videos)), np.nan)
-        m[cap_row[rows], vid_row[rows]] = score[rows]
-        mats[name] = m
+    names = list(cols["teachers"][0])
+    ti, ci, vi = (np.asarray(cols[k], dtype=np.int64) for k in ("ti", "ci", "vi"))
+    mats = np.full((len(names), int(ci.max()) + 1, int(cols["videos"][0])), np.nan)
+    mats[ti, ci, vi] = np.asarray(cols["score"], dtype=np.float64)
+    mats = dict(zip(names, mats))
+    # a teacher's ranks over rows it scored in full serve every pair (ranked once, not per pair)
+    full = {name: ~np.isnan(m).any(1) for name, m in mats.items()}
+    ranks = {name: average_ranks(np.where(full[name][:, None], m, 0.0)) for name, m in mats.items()}
     out = {}
     for i, a in enumerate(names):
         for b in names[i + 1:]:
-            rho = _spearman_rows(mats[a], mats[b])
+            rho = _spearman_rows(mats[a], mats[b], ranks[a], ranks[b], full[a] & full[b])
             rho = rho[np.isfinite(rho)]
             if len(rho):
                 out[(a, b)] = rho
     return out
 
 
-def _spearman_rows(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def _spearman_rows(a: np.ndarray, b: np.ndarray, ranks_a: np.ndarray, ranks_b: np.ndarray,
+                   full: np.ndarray) -> np.ndarray:
     """Spearman's rho of each row of ``a`` with the same row of ``b``, over the columns both
-    have (not NaN); NaN where fewer than two columns are shared or a row is constant."""
+    have (not NaN); NaN where fewer than two columns are shared or a row is constant. Rows
+    both scored in full take their ranks from ``ranks_a`` / ``ranks_b``."""
     both = ~np.isnan(a) & ~np.isnan(b)
-    full = both.all(1)
     rho = np.full(len(a), np.nan)
     if full.any():
-        rho[full] = _pearson_rows(average_ranks(a[full]), average_ranks(b[full]))
+        rho[full] = _pearson_rows(ranks_a[full], ranks_b[full])
     for r in np.flatnonzero(~full & (both.sum(1) >= 2)):
         keep = both[r]
         rho[r] = _pearson_rows(average_ranks(a[r, keep][None]), average_ranks(b[r, keep][None]))[0]
