@@ -59,7 +59,7 @@ SCORER_NAMES = ("mean", "fine")
 KINDS = ("clip", "text", "plugin", "imported", "reranker")
 PLANS = ("full", "topk")
 FRAME_RELEVANCE = ("own", "all", "none")
-PRECISIONS = ("auto", "bf16", "fp32")  # the encoders' precision (pipeline.teachers.device.PRECISIONS)
+PRECISIONS = ("auto", "bf16", "fp32")  # the encoders' precision (pipeline.teachers.device.autocast)
 SCORE_DTYPES = ("float16", "float32")
 EMBEDDINGS = ("float16", "float32", "none")  # holistic embeddings stored per run (none: not stored)
 
