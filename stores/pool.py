@@ -9,12 +9,17 @@ order of the jobs, whatever order they finish in. With ``workers <= 1`` the jobs
 one after the other, in an order that honours ``after``.
 
 A job that fails ends the lot with its error: the jobs not yet started never start and the
-running ones are stopped with the pool.
+running ones are stopped with the pool. A pool process also ends itself when this process
+dies without that chance (SIGKILL, SIGTERM, a crash): each one watches its parent and exits
+within :data:`PARENT_POLL_S` of losing it, rather than training on for nobody.
 """
 
 from __future__ import annotations
 
 import multiprocessing as mp
+import os
+import threading
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -30,6 +35,24 @@ class Job:
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
     after: tuple[str, ...] = ()
+
+
+#: how often a pool process checks that the process that started it is still there (seconds)
+PARENT_POLL_S = 0.5
+
+
+def _exit_with(parent: int) -> None:
+    while True:
+        time.sleep(PARENT_POLL_S)
+        if os.getppid() != parent:  # re-parented: the pool's owner is gone
+            os._exit(1)
+
+
+def _start_process(parent: int, initializer: Callable[..., None] | None, initargs: tuple) -> None:
+    """Each pool process's initializer: the parent watch, then the caller's own."""
+    threading.Thread(target=_exit_with, args=(parent,), name="exit-with-parent", daemon=True).start()
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def _check(jobs: list[Job]) -> None:
@@ -66,7 +89,7 @@ def run_jobs(jobs: list[Job], workers: int = 1, done: Callable[[str, Any], None]
                 done(job.name, results[job.name])
         return {j.name: results[j.name] for j in jobs}
     pool = ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn"),
-                               initializer=initializer, initargs=initargs)
+                               initializer=_start_process, initargs=(os.getpid(), initializer, initargs))
     running: dict = {}
     try:
         while waiting or running:

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import operator
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -47,11 +52,63 @@ def test_bad_job_lists_are_refused():
 
 
 def test_the_initializer_runs_in_pool_processes_only(tmp_path):
-    import os
-
     mark = tmp_path / "initialised"
     # os.getpid in a pool process differs from ours; the initializer writes where it ran
     out = run_jobs([Job("pid", os.getpid)], 2, initializer=Path.write_text, initargs=(mark, "pool"))
     assert out["pid"] == os.getpid() and not mark.exists()  # one job: run here, no pool, no initializer
     out = run_jobs([Job("a", os.getpid), Job("b", os.getpid)], 2, initializer=Path.write_text, initargs=(mark, "pool"))
     assert os.getpid() not in out.values() and mark.read_text() == "pool"
+
+
+_RUNNER = '''
+import os, sys, time
+from pathlib import Path
+from stores.pool import Job, run_jobs
+
+def work(folder, name):
+    Path(folder, name).write_text(str(os.getpid()))
+    time.sleep(120)
+
+if __name__ == "__main__":
+    run_jobs([Job(n, work, (sys.argv[1], n)) for n in ("a", "b")], 2)
+'''
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"  # an exited orphan waits as a zombie until the machine's init reaps it
+
+
+def test_pool_processes_exit_when_their_parent_is_killed(tmp_path):
+    if not Path("/proc/self/stat").exists():
+        pytest.skip("needs /proc to see whether a process is alive (Linux)")
+    script = tmp_path / "runner.py"
+    script.write_text(_RUNNER)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    runner = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while not all((tmp_path / n).exists() for n in ("a", "b")):
+            assert runner.poll() is None, "the runner ended before its jobs started"
+            assert time.monotonic() < deadline, "the pool's jobs did not start in 60 s"
+            time.sleep(0.1)
+        pids = [int((tmp_path / n).read_text()) for n in ("a", "b")]
+        assert all(_alive(p) for p in pids)
+        runner.send_signal(signal.SIGKILL)  # no chance to stop its pool
+        runner.wait(10)
+        deadline = time.monotonic() + 15
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(p) for p in pids), "pool processes outlived their parent by 15 s"
+    finally:
+        runner.kill()
+        for n in ("a", "b"):
+            if (tmp_path / n).exists():
+                try:
+                    os.kill(int((tmp_path / n).read_text()), signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
