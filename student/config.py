@@ -209,6 +209,10 @@ class CoarseLossConfig:
     # cross-fitted teachers: a fold teacher (holdout "fold:i/n") teaches only the train captions
     # of its fold, the ones it never trained on; other teachers teach every caption
     cross_fit: bool = False
+    # the same teachers' rows over every train video, against a bank of the student's video
+    # vectors (student/losses/bank.py): this term's weight; 0 leaves it out. Needs the
+    # "matrix" teacher source (data.teacher_source).
+    bank_weight: float = 0.0
 
     def check(self, where: str) -> None:
         from .losses import COARSE_LOSSES
@@ -219,7 +223,7 @@ class CoarseLossConfig:
             raise ConfigError(f"{where}.aggregation must be mean_matrix, mean_loss or weighted, got {self.aggregation!r}")
         if self.teacher_norm not in ("none", "zscore"):
             raise ConfigError(f"{where}.teacher_norm must be 'none' or 'zscore', got {self.teacher_norm!r}")
-        _non_negative(self, where, "weight")
+        _non_negative(self, where, "weight", "bank_weight")
         _positive(self, where, "student_temperature", "teacher_temperature", "smoothl1_beta")
         if self.listwise_top < 0:
             raise ConfigError(f"{where}.listwise_top must be >= 0, got {self.listwise_top}")
@@ -248,6 +252,11 @@ class CoarseLossConfig:
     @property
     def active(self) -> bool:
         return self.kind != "none" and self.weight > 0 and bool(self.teachers)
+
+    @property
+    def bank(self) -> bool:
+        """Whether the bank term (rows over every train video) is on."""
+        return self.active and self.bank_weight > 0
 
     def temperature_of(self, teacher: str) -> float:
         return self.teacher_temperatures.get(teacher, self.teacher_temperature)
@@ -401,6 +410,9 @@ class ExperimentConfig:
         if self.train.train_frames > self.model.num_frames:
             raise ConfigError(f"{p}train.train_frames ({self.train.train_frames}) must not exceed "
                               f"{p}model.num_frames ({self.model.num_frames})")
+        if self.loss.coarse.bank and self.data.teacher_source != "matrix":
+            raise ConfigError(f"{p}loss.coarse.bank_weight needs each caption's whole teacher row: "
+                              f"set {p}data.teacher_source = 'matrix', got {self.data.teacher_source!r}")
         if self.loss.fine.active and self.model.head != "afa":
             raise ConfigError(f"{p}loss.fine: fine distillation needs model.head = 'afa', got {self.model.head!r}")
         return self

@@ -146,11 +146,17 @@ class Batch:
     teacher_caption_sims: torch.Tensor | None = None
     # (B, T') frame index of each slot when training on a subset of the frames (train.train_frames)
     frame_positions: torch.Tensor | None = None
+    # the bank term (loss.coarse.bank_weight): (K, B, V) float32 the score teachers' rows of the
+    # global batch's captions over every train video, NaN = not scored; (B,) each batch video's
+    # index among the train videos
+    teacher_rows: torch.Tensor | None = None
+    video_columns: torch.Tensor | None = None
 
     def pin_memory(self):
         for name in ("input_ids", "attention_mask", "frames", "frame_mask", "teacher_scores", "teacher_relevance",
-                     "teacher_video_sims", "teacher_caption_sims"):
-            setattr(self, name, getattr(self, name).pin_memory())
+                     "teacher_video_sims", "teacher_caption_sims", "teacher_rows"):
+            if getattr(self, name) is not None:
+                setattr(self, name, getattr(self, name).pin_memory())
         return self
 
 
@@ -167,8 +173,11 @@ class TrainBatches(IterableDataset):
         train_frames: int = 0,
         seed: int = 0,
         frame_sampling: str = "segment",
+        full_rows: bool = False,
     ):
         self.train = train
+        # also the teachers' rows over every train video (MatrixReader.full_rows), for the bank term
+        self.full_rows = full_rows
         # frames per video per step (train.train_frames; 0: all): drawn per global batch from
         # (seed, batch index), so every rank and worker draws the same slots for a batch
         self.train_frames = train_frames
@@ -201,7 +210,7 @@ class TrainBatches(IterableDataset):
         ids = [([t.caption_ids[i] for i in b], [t.video_ids[t.video_rows[i]] for i in b]) for b in batches]
         knowledge = self.reader.fetch(ids)
         share = (time.perf_counter() - t0) / len(batches)
-        for n, b, k in zip(indices, batches, knowledge):
+        for n, b, k, (caption_ids, _) in zip(indices, batches, knowledge, ids):
             t1 = time.perf_counter()
             mine = rank_share(b, self.rank, self.world)
             rows = t.video_rows[mine]
@@ -224,6 +233,7 @@ class TrainBatches(IterableDataset):
             read = cache[rows[order]] if positions is None else cache[rows[order][:, None], positions[order]]
             frames = np.empty_like(read)
             frames[order] = read
+            teacher_rows = torch.from_numpy(self.reader.full_rows(caption_ids)) if self.full_rows else None
             yield Batch(
                 [t.caption_ids[i] for i in mine],
                 [t.video_ids[r] for r in rows],
@@ -237,6 +247,8 @@ class TrainBatches(IterableDataset):
                 torch.from_numpy(np.ascontiguousarray(k.video_sims, dtype=np.float32)),
                 torch.from_numpy(np.ascontiguousarray(k.caption_sims, dtype=np.float32)),
                 None if positions is None else torch.from_numpy(positions),
+                teacher_rows,
+                torch.from_numpy(t.video_rows[b].astype(np.int64)) if self.full_rows else None,
             )
 
 

@@ -346,6 +346,23 @@ class MatrixReader:
             self._embs = [(np.load(v, mmap_mode="r"), np.load(c, mmap_mode="r")) for v, c in self._embedding_paths]
         return self._embs
 
+    def full_rows(self, caption_ids: list[str]) -> np.ndarray:
+        """(K, B, V) float32: each score teacher's rows of ``caption_ids`` over every video of
+        the reader (its ``video_ids`` order), NaN where it did not score or does not teach."""
+        rows = np.array([self._row[c] for c in caption_ids], dtype=np.int64)
+        out = np.full((len(self._sources), len(rows), len(self._col)), np.nan, dtype=np.float32)
+        for k, source in enumerate(self._sources):
+            if isinstance(source, DenseScores):
+                order = np.argsort(rows)  # memmap reads in file order
+                out[k, order] = source.matrix[rows[order]]
+            else:  # a topk teacher: its k entries per row
+                for i, r in enumerate(rows):
+                    cols, scores = source.row(int(r))
+                    out[k, i, cols] = scores
+            if self._teaches[k] is not None:
+                out[k, ~self._teaches[k][rows]] = np.nan
+        return out
+
     def fetch(self, batches: list[tuple[list[str], list[str]]]) -> list[BatchKnowledge]:
         """Knowledge for each (caption_ids, video_ids) batch, as :meth:`KnowledgeReader.fetch`."""
         out = []

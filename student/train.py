@@ -238,7 +238,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
     covered = np.zeros(len(score_teachers))  # summed per-batch coverage of each score teacher
     dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window,
                            group.rank, group.world, cfg.train.train_frames, cfg.train.seed,
-                           cfg.train.frame_sampling)
+                           cfg.train.frame_sampling, full_rows=cfg.loss.coarse.bank)
     loader = make_loader(dataset, cfg.data.num_workers, pin_memory=device.type == "cuda")
     model.to(device).train()
     distributed.broadcast_parameters(model, group)

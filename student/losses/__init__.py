@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .bank import BankDistillation, bank_targets
 from .coarse import CoarseDistillation
 from .discrimination import StructureDiscrimination, structure_discrimination
 from .frame_ce import FrameCE, frame_ce
@@ -45,7 +46,7 @@ RELATIONAL_LOSSES: dict[str, type[IntraModalDistillation]] = {
 
 #: every loss module by name
 LOSSES: dict[str, type[nn.Module]] = {
-    "infonce": InfoNCE, **COARSE_LOSSES, "frame_ce": FrameCE, **RELATIONAL_LOSSES,
+    "infonce": InfoNCE, **COARSE_LOSSES, "bank": BankDistillation, "frame_ce": FrameCE, **RELATIONAL_LOSSES,
     "discrimination": StructureDiscrimination,
 }
 
@@ -71,6 +72,9 @@ def build_objective(cfg, logit_scale_max: float) -> nn.ModuleList:
                 top=c.listwise_top,
             )
         )
+    if c.bank:
+        modules.append(BankDistillation(c.teachers, c.bank_weight, {t: c.temperature_of(t) for t in c.teachers},
+                                        c.student_temperature))
     if cfg.fine.active:
         modules.append(FrameCE(cfg.fine.teachers, cfg.fine.weight, cfg.fine.temperature))
     r = cfg.relational
@@ -105,6 +109,7 @@ __all__ = [
     "build_objective",
     "total_loss",
     "symmetric_infonce",
+    "bank_targets",
     "kl_rows",
     "pearson_rows",
     "soft_ce_rows",

@@ -186,7 +186,7 @@ def test_zscore_makes_teacher_scales_irrelevant():
 
 
 def test_registry_names_every_loss_module():
-    assert set(LOSSES) == {"infonce", "kl", "pearson", "soft_ce", "smoothl1", "margin_mse", "listwise", "frame_ce",
+    assert set(LOSSES) == {"infonce", "kl", "pearson", "soft_ce", "smoothl1", "margin_mse", "listwise", "bank", "frame_ce",
                            "relational", "rkd_distance", "rkd_angle", "discrimination"}
     for cls in LOSSES.values():
         assert "Reference" in (cls.__doc__ or "")
