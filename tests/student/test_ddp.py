@@ -57,7 +57,8 @@ def _config(path: Path, store, tok, cache) -> Path:
         "data": {"store": str(store), "cache": str(cache), "batch_size": 4, "teacher_window": 3,
                  "decode_workers": 1, "eval_batch_size": 8},
         "train": {"steps": STEPS, "lr": 2e-3, "warmup_steps": 1, "log_every": 1, "device": "cpu", "threads": 1},
-        "loss.coarse": {"kind": "kl", "teachers": ["fine_t", "sparse_t"], "teacher_temperature": 0.5},
+        "loss.coarse": {"kind": "kl", "teachers": ["fine_t", "sparse_t"], "teacher_temperature": 0.5,
+                        "bank_weight": 1.0},
         "loss.fine": {"weight": 1.0, "teachers": ["fine_t"]},
         "loss.relational": {"kind": "relational", "teachers": ["fine_t"], "weight": 1.0, "discrimination": 0.5},
     }))
@@ -104,7 +105,7 @@ def test_torchrun_two_cpu_processes_take_the_single_process_steps(synthetic_stor
     for one, two in zip(single_rows, ddp_rows):
         assert set(one) == set(two) >= {"loss", "retrieval_loss", "kl_distill_loss", "frame_distill_loss",
                                          "coarse/fine_t", "coarse/sparse_t", "relational_distill_loss",
-                                         "discrimination_distill_loss"}
+                                         "discrimination_distill_loss", "bank_distill_loss", "bank/filled"}
         for key in one:
             assert math.isclose(two[key], one[key], rel_tol=RTOL, abs_tol=1e-7), (one["step"], key, one[key], two[key])
             worst = max(worst, abs(two[key] - one[key]) / max(abs(one[key]), 1e-12))
