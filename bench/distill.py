@@ -119,6 +119,9 @@ class Epochs:
 
         model = copy.deepcopy(self.model0).train()
         loss = self.exp.loss if distilled else self.exp.loss.without_distillation()
+        # the in-batch recipe: the bank term (rows over every train video) has no online
+        # counterpart short of each teacher scoring every train video at every step
+        loss = dataclasses.replace(loss, coarse=dataclasses.replace(loss.coarse, bank_weight=0.0))
         objective = build_objective(loss, self.exp.train.logit_scale_max)
         return model, objective, make_optimizer(model, self.exp.train)
 
