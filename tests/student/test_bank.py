@@ -127,10 +127,11 @@ def test_bank_needs_the_matrix_source_and_a_non_negative_weight(synthetic_store,
     assert not off.loss.coarse.bank  # the bank reads the coarse teachers: off with them
 
 
-def test_a_run_with_the_bank_logs_its_term_and_fills_the_bank(synthetic_store, tmp_path):
+@pytest.mark.parametrize("workers", [0, 2])
+def test_a_run_with_the_bank_logs_its_term_and_fills_the_bank(synthetic_store, tmp_path, workers):
     store, tok, _ = synthetic_store
     cfg = tiny_experiment(store, tok, tmp_path / "cache", tmp_path / "runs",
-                          **{"loss.coarse.bank_weight": 1.0, "train.steps": 6})
+                          **{"loss.coarse.bank_weight": 1.0, "train.steps": 6, "data.num_workers": workers})
     result = train(cfg)
     rows = [json.loads(line) for line in (result.folder / "train_log.jsonl").read_text().splitlines()]
     steps = [r for r in rows if "bank_distill_loss" in r]
