@@ -148,13 +148,16 @@ class Batch:
     frame_positions: torch.Tensor | None = None
     # the bank term (loss.coarse.bank_weight): (K, B, V) float32 the score teachers' rows of the
     # global batch's captions over every train video, NaN = not scored; (B,) each batch video's
-    # index among the train videos
+    # index among the train videos; for its v2t direction (K, B, C) the teachers' scores of
+    # every train caption with each batch video, and (B,) each batch caption's index
     teacher_rows: torch.Tensor | None = None
     video_columns: torch.Tensor | None = None
+    teacher_columns: torch.Tensor | None = None
+    caption_rows: torch.Tensor | None = None
 
     def pin_memory(self):
         for name in ("input_ids", "attention_mask", "frames", "frame_mask", "teacher_scores", "teacher_relevance",
-                     "teacher_video_sims", "teacher_caption_sims", "teacher_rows"):
+                     "teacher_video_sims", "teacher_caption_sims", "teacher_rows", "teacher_columns"):
             if getattr(self, name) is not None:
                 setattr(self, name, getattr(self, name).pin_memory())
         return self
@@ -174,10 +177,13 @@ class TrainBatches(IterableDataset):
         seed: int = 0,
         frame_sampling: str = "segment",
         full_rows: bool = False,
+        full_columns: bool = False,
     ):
         self.train = train
-        # also the teachers' rows over every train video (MatrixReader.full_rows), for the bank term
+        # also the teachers' rows over every train video (MatrixReader.full_rows) and their
+        # columns over every train caption (MatrixReader.full_columns), for the bank term
         self.full_rows = full_rows
+        self.full_columns = full_columns
         # frames per video per step (train.train_frames; 0: all): drawn per global batch from
         # (seed, batch index), so every rank and worker draws the same slots for a batch
         self.train_frames = train_frames
@@ -210,7 +216,7 @@ class TrainBatches(IterableDataset):
         ids = [([t.caption_ids[i] for i in b], [t.video_ids[t.video_rows[i]] for i in b]) for b in batches]
         knowledge = self.reader.fetch(ids)
         share = (time.perf_counter() - t0) / len(batches)
-        for n, b, k, (caption_ids, _) in zip(indices, batches, knowledge, ids):
+        for n, b, k, (caption_ids, video_ids) in zip(indices, batches, knowledge, ids):
             t1 = time.perf_counter()
             mine = rank_share(b, self.rank, self.world)
             rows = t.video_rows[mine]
@@ -234,6 +240,7 @@ class TrainBatches(IterableDataset):
             frames = np.empty_like(read)
             frames[order] = read
             teacher_rows = torch.from_numpy(self.reader.full_rows(caption_ids)) if self.full_rows else None
+            teacher_columns = torch.from_numpy(self.reader.full_columns(video_ids)) if self.full_columns else None
             yield Batch(
                 [t.caption_ids[i] for i in mine],
                 [t.video_ids[r] for r in rows],
@@ -248,7 +255,9 @@ class TrainBatches(IterableDataset):
                 torch.from_numpy(np.ascontiguousarray(k.caption_sims, dtype=np.float32)),
                 None if positions is None else torch.from_numpy(positions),
                 teacher_rows,
-                torch.from_numpy(t.video_rows[b].astype(np.int64)) if self.full_rows else None,
+                torch.from_numpy(t.video_rows[b].astype(np.int64)) if self.full_rows or self.full_columns else None,
+                teacher_columns,
+                torch.from_numpy(np.asarray(b, dtype=np.int64)) if self.full_columns else None,
             )
 
 

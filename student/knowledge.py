@@ -248,6 +248,7 @@ class MatrixReader:
         progress=None,
         relational_teachers: list[str] = (),
         teaching: dict[str, set[str] | None] | None = None,
+        columns: bool = False,
     ):
         self.split = split
         self.score_teachers = list(score_teachers)
@@ -264,6 +265,9 @@ class MatrixReader:
         self._teaches = [None if teaching.get(t) is None else np.array([c in teaching[t] for c in caption_ids])
                          for t in self.score_teachers]
         self._sources: list[DenseScores | SparseScores] = []  # per score teacher
+        # per score teacher, its scores by video (``columns``: the bank's v2t rows): a transposed
+        # dense cache, or a column index of a topk teacher's CSR
+        self._columns: list[DenseScores | _Columns] = []
         self._embedding_paths: list[tuple[Path, Path]] = []  # per relational teacher: (videos, captions)
         self.relevance = np.full((len(self.frame_teachers), len(caption_ids), 1), np.nan, dtype=np.float32)
         self._embs = None
@@ -296,11 +300,18 @@ class MatrixReader:
                     if not path.exists():
                         build_sparse(cur, path, len(caption_ids), dtype, [t, split, runs[t]], MATRIX_SCORES_SQL, progress)
                     self._sources.append(SparseScores(path))
+                    if columns:
+                        self._columns.append(_Columns(self._sources[-1], len(video_ids)))
                     continue
                 path = folder / f"{split}-{order}.npy"
                 if not path.exists():
                     _build_matrix(cur, path, (len(caption_ids), len(video_ids)), dtype, [t, split, runs[t]], progress)
                 self._sources.append(DenseScores(path))
+                if columns:
+                    by_video = folder / f"{split}-{order}-by-video.npy"
+                    if not by_video.exists():
+                        _transpose(self._sources[-1].matrix, by_video)
+                    self._columns.append(DenseScores(by_video))
             self.relevance = self._frame_relevance(cur, runs, len(caption_ids))
             for t in self.relational_teachers:
                 folder = Path(cache) / "teachers" / f"{t}-{runs[t]}"
@@ -363,6 +374,26 @@ class MatrixReader:
                 out[k, ~self._teaches[k][rows]] = np.nan
         return out
 
+    def full_columns(self, video_ids: list[str]) -> np.ndarray:
+        """(K, B, C) float32: each score teacher's scores of every caption of the reader (its
+        ``pairs`` order) with each of ``video_ids``, NaN where it did not score the pair or does
+        not teach the caption. Needs a reader built with ``columns=True``."""
+        if len(self._columns) != len(self._sources):
+            raise ValueError("MatrixReader.full_columns: build the reader with columns=True")
+        cols = np.array([self._col[v] for v in video_ids], dtype=np.int64)
+        out = np.full((len(self._sources), len(cols), len(self._row)), np.nan, dtype=np.float32)
+        for k, source in enumerate(self._columns):
+            if isinstance(source, DenseScores):
+                order = np.argsort(cols)  # memmap reads in file order
+                out[k, order] = source.matrix[cols[order]]
+            else:
+                for i, c in enumerate(cols):
+                    rows, scores = source.column(int(c))
+                    out[k, i, rows] = scores
+            if self._teaches[k] is not None:
+                out[k][:, ~self._teaches[k]] = np.nan
+        return out
+
     def fetch(self, batches: list[tuple[list[str], list[str]]]) -> list[BatchKnowledge]:
         """Knowledge for each (caption_ids, video_ids) batch, as :meth:`KnowledgeReader.fetch`."""
         out = []
@@ -389,6 +420,32 @@ def _window_cosines(vectors: dict[str, np.ndarray], ids: list[str]) -> np.ndarra
     width = len(next(iter(vectors.values()))) if vectors else 1
     missing = np.full(width, np.nan, dtype=np.float32)
     return cosines(np.stack([vectors.get(i, missing) for i in ids]))
+
+
+class _Columns:
+    """A topk teacher's CSR indexed by video: the captions that scored each video, and their scores."""
+
+    def __init__(self, source: SparseScores, n_videos: int):
+        indptr, cols, scores = source.arrays
+        rows = np.repeat(np.arange(len(indptr) - 1, dtype=np.int64), np.diff(np.asarray(indptr)))
+        order = np.argsort(np.asarray(cols), kind="stable")
+        self.rows = rows[order]
+        self.scores = np.asarray(scores)[order]
+        self.indptr = np.concatenate([[0], np.cumsum(np.bincount(np.asarray(cols), minlength=n_videos))])
+
+    def column(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        a, b = int(self.indptr[c]), int(self.indptr[c + 1])
+        return self.rows[a:b], self.scores[a:b]
+
+
+def _transpose(matrix: np.ndarray, path: Path, block: int = 4096) -> None:
+    """Write ``matrix.T`` to the .npy at ``path`` (atomically), ``block`` rows of ``matrix`` at a time."""
+    with atomic_path(path) as tmp:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=matrix.dtype, shape=matrix.shape[::-1])
+        for start in range(0, matrix.shape[0], block):
+            out[:, start:start + block] = np.asarray(matrix[start:start + block]).T
+        out.flush()
+        del out
 
 
 def _build_matrix(cur, path: Path, shape: tuple[int, int], dtype: str, params: list, progress=None) -> None:
@@ -430,11 +487,12 @@ def _build_embeddings(cur, path: Path, sql: str, params: list, rows: int, dtype:
 
 
 def knowledge_reader(data, score_teachers, frame_teachers, pairs, video_ids, progress=None, relational_teachers=(),
-                     cross_fit: bool = False):
+                     cross_fit: bool = False, columns: bool = False):
     """The reader ``data.teacher_source`` names, for the split ``data.train_split``.
 
     ``cross_fit``: each fold teacher's scores teach only the captions it never trained on
     (:func:`stores.splits.cross_fitted_captions`); its other rows read as unscored (NaN).
+    ``columns``: also index the scores by video (:meth:`MatrixReader.full_columns`).
     """
     teaching = None
     if cross_fit and score_teachers:
@@ -447,7 +505,7 @@ def knowledge_reader(data, score_teachers, frame_teachers, pairs, video_ids, pro
         return KnowledgeReader(data.store, data.train_split, score_teachers, frame_teachers, relational_teachers,
                                teaching)
     return MatrixReader(data.store, data.train_split, score_teachers, frame_teachers, pairs, video_ids,
-                        data.cache, progress, relational_teachers, teaching)
+                        data.cache, progress, relational_teachers, teaching, columns)
 
 
 def _caption_slots(batches) -> pa.Table:

@@ -219,6 +219,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
     log = log if log is not None else TrainLog([], Path("."))
     eval_every = cfg.train.eval_every if inputs.holdout_pairs and group.is_main else 0
     trainset = build_train_set(inputs.train_pairs, inputs.caches[cfg.data.train_split], tokenizer, cfg.model.max_words)
+    bank_v2t = cfg.loss.coarse.bank and "v2t" in cfg.loss.coarse.directions  # the bank's rows by video
     with distributed.main_first(group):  # rank 0 builds the teacher matrices, the others open them
         reader = knowledge_reader(
             cfg.data,
@@ -229,6 +230,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
             progress,
             cfg.loss.relational.teachers if cfg.loss.relational.used else [],
             cross_fit=cfg.loss.coarse.active and cfg.loss.coarse.cross_fit,
+            columns=bank_v2t,
         )
         if cfg.data.sampler == "guided":  # the guiding teacher's CSR: the reader's, or built here
             plan = guided_batches(cfg, trainset, reader, progress)
@@ -238,7 +240,8 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
     covered = np.zeros(len(score_teachers))  # summed per-batch coverage of each score teacher
     dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window,
                            group.rank, group.world, cfg.train.train_frames, cfg.train.seed,
-                           cfg.train.frame_sampling, full_rows=cfg.loss.coarse.bank)
+                           cfg.train.frame_sampling, full_rows=cfg.loss.coarse.bank and "t2v" in cfg.loss.coarse.directions,
+                           full_columns=bank_v2t)
     loader = make_loader(dataset, cfg.data.num_workers, pin_memory=device.type == "cuda")
     model.to(device).train()
     distributed.broadcast_parameters(model, group)

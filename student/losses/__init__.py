@@ -74,7 +74,7 @@ def build_objective(cfg, logit_scale_max: float) -> nn.ModuleList:
         )
     if c.bank:
         modules.append(BankDistillation(c.teachers, c.bank_weight, {t: c.temperature_of(t) for t in c.teachers},
-                                        c.student_temperature))
+                                        c.student_temperature, tuple(c.directions)))
     if cfg.fine.active:
         modules.append(FrameCE(cfg.fine.teachers, cfg.fine.weight, cfg.fine.temperature))
     r = cfg.relational

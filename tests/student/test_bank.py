@@ -11,6 +11,7 @@ import torch
 import stores
 from stores.config import ConfigError
 from stores.splits import split_pairs
+from student.knowledge import MatrixReader
 from student.losses import BankDistillation, bank_targets, pearson_rows
 from student.model import StudentOutputs
 from student.train import train
@@ -20,9 +21,11 @@ from .test_knowledge import _matrix_reader
 
 
 class _Batch:
-    def __init__(self, rows, columns):
+    def __init__(self, rows, columns, teacher_columns=None, caption_rows=None):
         self.teacher_rows = rows
         self.video_columns = torch.tensor(columns)
+        self.teacher_columns = teacher_columns
+        self.caption_rows = None if caption_rows is None else torch.tensor(caption_rows)
 
 
 def _unit(x):
@@ -55,10 +58,11 @@ def test_first_step_reads_only_the_batch_videos_and_trains_both_towers():
     mask[:, [3, 1]] = True
     expect = 2.0 * pearson_rows(s, bank_targets(rows, torch.tensor([0.5])), mask, 0.1, 1.0)
     assert parts["bank_distill_loss"].item() == pytest.approx(expect.item(), rel=1e-5)
-    assert parts["bank/filled"].item() == pytest.approx(2 / 5)
+    assert parts["bank/videos_filled"].item() == pytest.approx(2 / 5)
     parts["bank_distill_loss"].backward()
     assert text.grad.abs().sum() > 0 and video.grad.abs().sum() > 0
-    assert torch.equal(loss_fn.bank[[3, 1]], video.detach()) and loss_fn.filled.tolist() == [False, True, False, True, False]
+    bank = loss_fn.videos
+    assert torch.equal(bank.vectors[[3, 1]], video.detach()) and bank.filled.tolist() == [False, True, False, True, False]
 
 
 def test_the_bank_serves_earlier_videos_without_gradient():
@@ -78,9 +82,30 @@ def test_the_bank_serves_earlier_videos_without_gradient():
     mask = torch.tensor([[True, True, True, False, False]] * 2)
     expect = pearson_rows(s, bank_targets(rows, torch.tensor([1.0])), mask, 0.1, 1.0)
     assert parts["bank_distill_loss"].item() == pytest.approx(expect.item(), rel=1e-5)
-    assert parts["bank/filled"].item() == pytest.approx(3 / 5)
-    assert not loss_fn.bank.requires_grad
-    assert torch.equal(loss_fn.bank[0], first[0]) and torch.equal(loss_fn.bank[1], video[1].detach())
+    assert parts["bank/videos_filled"].item() == pytest.approx(3 / 5)
+    bank = loss_fn.videos
+    assert not bank.vectors.requires_grad
+    assert torch.equal(bank.vectors[0], first[0]) and torch.equal(bank.vectors[1], video[1].detach())
+
+
+def test_v2t_rows_are_videos_over_a_bank_of_captions_and_the_directions_add():
+    torch.manual_seed(2)
+    text = _unit(torch.randn(2, 4))
+    video = _unit(torch.randn(2, 4))
+    rows, columns = torch.randn(1, 2, 5), torch.randn(1, 2, 6)  # 5 train videos, 6 train captions
+    batch = _Batch(rows, [4, 0], columns, [5, 2])
+    outputs = StudentOutputs(text, video, text @ video.T, torch.zeros(()), None)
+    both = BankDistillation(["t"], directions=("t2v", "v2t"))(outputs, batch)
+    t2v = BankDistillation(["t"], directions=("t2v",))(outputs, batch)["bank_distill_loss"]
+    v2t = BankDistillation(["t"], directions=("v2t",))(outputs, batch)
+    s = torch.zeros(2, 6)
+    s[:, [5, 2]] = video @ text.T
+    mask = torch.zeros(2, 6, dtype=torch.bool)
+    mask[:, [5, 2]] = True
+    expect = pearson_rows(s, bank_targets(columns, torch.tensor([1.0])), mask, 0.05, 1.0)
+    assert v2t["bank_distill_loss"].item() == pytest.approx(expect.item(), rel=1e-5)
+    assert v2t["bank/captions_filled"].item() == pytest.approx(2 / 6) and "bank/videos_filled" not in v2t
+    assert both["bank_distill_loss"].item() == pytest.approx(t2v.item() + v2t["bank_distill_loss"].item(), rel=1e-5)
 
 
 def test_a_batch_without_rows_is_refused():
@@ -114,6 +139,20 @@ def test_full_rows_are_the_stored_scores_over_every_video(topk_store, tmp_path):
         assert (~np.isnan(rows[2])).sum(1).tolist() == [TOPK_K] * 3  # a topk teacher: its k entries per row
         assert np.isnan(rows[1]).any() and not np.isnan(rows[0]).any()
 
+        # by video: every caption's score with each video, the same entries read the other way
+        with pytest.raises(ValueError, match="columns=True"):
+            reader.full_columns(videos[:1])
+        by_video = MatrixReader(str(store), "train", ["fine_t", "sparse_t", "topk_t"], [], pairs, videos, tmp_path,
+                                columns=True)
+        picked = [videos[2], videos[0], videos[-1]]
+        cols = by_video.full_columns(picked)
+        assert cols.shape == (3, 3, len(pairs))
+        full = by_video.full_rows([c for c, _ in pairs])  # (K, C, V)
+        expect = full[:, :, [videos.index(v) for v in picked]].transpose(0, 2, 1)
+        assert np.array_equal(np.isnan(cols), np.isnan(expect))
+        assert np.allclose(np.nan_to_num(cols), np.nan_to_num(expect))
+        assert (~np.isnan(cols[2])).sum() > 0  # the topk teacher scored some captions of these videos
+
 
 def test_bank_needs_the_matrix_source_and_a_non_negative_weight(synthetic_store, tmp_path):
     store, tok, _ = synthetic_store
@@ -137,7 +176,10 @@ def test_a_run_with_the_bank_logs_its_term_and_fills_the_bank(synthetic_store, t
     steps = [r for r in rows if "bank_distill_loss" in r]
     assert len(steps) == 6 and all(math.isfinite(r["bank_distill_loss"]) for r in steps)
     with stores.connect(store) as con:
-        n_videos = len({v for _, v, _ in split_pairs(con, "train")})
-    # batches of 4 distinct videos: after the first step 4 slots are known, then more
-    assert steps[0]["bank/filled"] == pytest.approx(4 / n_videos)
-    assert steps[-1]["bank/filled"] > steps[0]["bank/filled"]
+        pairs = split_pairs(con, "train")
+    n_videos, n_captions = len({v for _, v, _ in pairs}), len(pairs)
+    # batches of 4 distinct videos and captions: after the first step 4 slots of each are known, then more
+    assert steps[0]["bank/videos_filled"] == pytest.approx(4 / n_videos)
+    assert steps[0]["bank/captions_filled"] == pytest.approx(4 / n_captions)
+    assert steps[-1]["bank/videos_filled"] > steps[0]["bank/videos_filled"]
+    assert steps[-1]["bank/captions_filled"] > steps[0]["bank/captions_filled"]
