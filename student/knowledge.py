@@ -36,6 +36,12 @@ takes their B x B cosines, which costs far less than caching a videos x videos m
 (for full MSR-VTT: 180k + 9k rows x 512 x 2 bytes = 190 MB per teacher). The ``window``
 reader fetches the window's embeddings in one query instead.
 
+The bank term (:mod:`student.losses.bank`) reads whole rows: :meth:`MatrixReader.full_rows`
+gives each caption's scores over every train video (B rows of the matrix), and, with
+``columns=True``, :meth:`MatrixReader.full_columns` each video's over every train caption,
+from a second, videos x captions copy of each dense matrix written once beside it (the same
+size again) and from a column index of each ``topk`` CSR built in memory.
+
 Entries a teacher did not score (a ``topk`` plan), and ids it has no embedding for, come
 back as NaN and are masked out of the losses. Each reader opens its own DuckDB connection in the process that uses it (DuckDB
 is not fork-safe) and runs each query on a fresh cursor.
