@@ -209,9 +209,10 @@ class CoarseLossConfig:
     # cross-fitted teachers: a fold teacher (holdout "fold:i/n") teaches only the train captions
     # of its fold, the ones it never trained on; other teachers teach every caption
     cross_fit: bool = False
-    # the same teachers' rows over every train video, against a bank of the student's video
-    # vectors (student/losses/bank.py): this term's weight; 0 leaves it out. Needs the
-    # "matrix" teacher source (data.teacher_source).
+    # the same teachers' rows over every train video (t2v) and every train caption (v2t), per
+    # ``directions``, against banks of the student's video and caption vectors
+    # (student/losses/bank.py): this term's weight; 0 leaves it out. Needs the "matrix"
+    # teacher source (data.teacher_source).
     bank_weight: float = 0.0
 
     def check(self, where: str) -> None:
@@ -255,7 +256,7 @@ class CoarseLossConfig:
 
     @property
     def bank(self) -> bool:
-        """Whether the bank term (rows over every train video) is on."""
+        """Whether the bank term (whole teacher rows, student/losses/bank.py) is on."""
         return self.active and self.bank_weight > 0
 
     def temperature_of(self, teacher: str) -> float:

@@ -255,7 +255,7 @@ class TrainBatches(IterableDataset):
                 torch.from_numpy(np.ascontiguousarray(k.caption_sims, dtype=np.float32)),
                 None if positions is None else torch.from_numpy(positions),
                 teacher_rows,
-                torch.from_numpy(t.video_rows[b].astype(np.int64)) if self.full_rows or self.full_columns else None,
+                torch.from_numpy(t.video_rows[b].astype(np.int64)) if self.full_rows else None,
                 teacher_columns,
                 torch.from_numpy(np.asarray(b, dtype=np.int64)) if self.full_columns else None,
             )

@@ -367,17 +367,10 @@ class MatrixReader:
         """(K, B, V) float32: each score teacher's rows of ``caption_ids`` over every video of
         the reader (its ``video_ids`` order), NaN where it did not score or does not teach."""
         rows = np.array([self._row[c] for c in caption_ids], dtype=np.int64)
-        out = np.full((len(self._sources), len(rows), len(self._col)), np.nan, dtype=np.float32)
-        for k, source in enumerate(self._sources):
-            if isinstance(source, DenseScores):
-                order = np.argsort(rows)  # memmap reads in file order
-                out[k, order] = source.matrix[rows[order]]
-            else:  # a topk teacher: its k entries per row
-                for i, r in enumerate(rows):
-                    cols, scores = source.row(int(r))
-                    out[k, i, cols] = scores
-            if self._teaches[k] is not None:
-                out[k, ~self._teaches[k][rows]] = np.nan
+        out = _whole_rows(self._sources, rows, len(self._col))
+        for k, teaches in enumerate(self._teaches):
+            if teaches is not None:
+                out[k, ~teaches[rows]] = np.nan
         return out
 
     def full_columns(self, video_ids: list[str]) -> np.ndarray:
@@ -387,17 +380,10 @@ class MatrixReader:
         if len(self._columns) != len(self._sources):
             raise ValueError("MatrixReader.full_columns: build the reader with columns=True")
         cols = np.array([self._col[v] for v in video_ids], dtype=np.int64)
-        out = np.full((len(self._sources), len(cols), len(self._row)), np.nan, dtype=np.float32)
-        for k, source in enumerate(self._columns):
-            if isinstance(source, DenseScores):
-                order = np.argsort(cols)  # memmap reads in file order
-                out[k, order] = source.matrix[cols[order]]
-            else:
-                for i, c in enumerate(cols):
-                    rows, scores = source.column(int(c))
-                    out[k, i, rows] = scores
-            if self._teaches[k] is not None:
-                out[k][:, ~self._teaches[k]] = np.nan
+        out = _whole_rows(self._columns, cols, len(self._row))
+        for k, teaches in enumerate(self._teaches):
+            if teaches is not None:
+                out[k][:, ~teaches] = np.nan
         return out
 
     def fetch(self, batches: list[tuple[list[str], list[str]]]) -> list[BatchKnowledge]:
@@ -428,6 +414,23 @@ def _window_cosines(vectors: dict[str, np.ndarray], ids: list[str]) -> np.ndarra
     return cosines(np.stack([vectors.get(i, missing) for i in ids]))
 
 
+def _whole_rows(sources: list, index: np.ndarray, width: int) -> np.ndarray:
+    """(K, len(index), width) float32: rows ``index`` of each source, NaN where it has no entry.
+
+    A source is a dense memory-mapped matrix (:class:`DenseScores`) or anything with
+    ``row(i) -> (positions, scores)`` (a topk teacher's CSR, or its :class:`_Columns`)."""
+    out = np.full((len(sources), len(index), width), np.nan, dtype=np.float32)
+    for k, source in enumerate(sources):
+        if isinstance(source, DenseScores):
+            order = np.argsort(index)  # memmap reads in file order
+            out[k, order] = source.matrix[index[order]]
+        else:  # its k entries per row
+            for i, r in enumerate(index):
+                positions, scores = source.row(int(r))
+                out[k, i, positions] = scores
+    return out
+
+
 class _Columns:
     """A topk teacher's CSR indexed by video: the captions that scored each video, and their scores."""
 
@@ -439,7 +442,8 @@ class _Columns:
         self.scores = np.asarray(scores)[order]
         self.indptr = np.concatenate([[0], np.cumsum(np.bincount(np.asarray(cols), minlength=n_videos))])
 
-    def column(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+    def row(self, c: int) -> tuple[np.ndarray, np.ndarray]:
+        """(caption rows, scores) of video ``c``: a row of the transposed CSR."""
         a, b = int(self.indptr[c]), int(self.indptr[c + 1])
         return self.rows[a:b], self.scores[a:b]
 

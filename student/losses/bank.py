@@ -37,17 +37,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .coarse import zscore_rows
+from .coarse import merge_teachers
 from .pearson import pearson_rows
 
 
 def bank_targets(rows: torch.Tensor, temperatures: torch.Tensor) -> torch.Tensor:
     """(K, B, V) teacher rows (NaN: not scored) -> (B, V) mean of z-scored rows / tau_k, NaN where none scored."""
-    mask = ~torch.isnan(rows)
-    z = zscore_rows(torch.nan_to_num(rows, nan=0.0), mask) / temperatures.view(-1, 1, 1)
-    count = mask.sum(0)
-    total = torch.where(mask, z, torch.zeros_like(z)).sum(0)
-    return torch.where(count > 0, total / count.clamp_min(1), torch.full_like(total, float("nan")))
+    merged, scored = merge_teachers(rows, temperatures)
+    return torch.where(scored, merged, torch.full_like(merged, float("nan")))
 
 
 class _Bank:

@@ -46,6 +46,19 @@ def zscore_rows(rows: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) -> to
     return torch.where(mask, (rows - mean) / (var.sqrt() + eps), rows)
 
 
+def merge_teachers(rows: torch.Tensor, temperatures: torch.Tensor, zscore: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """TeachText's mean of the teacher matrices: (K, R, N) teacher rows (NaN: not scored) ->
+    (R, N) mean, over the teachers that scored each entry, of each (z-scored) row / tau_k,
+    and the (R, N) mask of the entries at least one teacher scored."""
+    mask = ~torch.isnan(rows)
+    rows = torch.nan_to_num(rows, nan=0.0)
+    if zscore:
+        rows = zscore_rows(rows, mask)
+    total = torch.where(mask, rows / temperatures.view(-1, 1, 1), torch.zeros_like(rows)).sum(0)
+    count = mask.sum(0).to(total.dtype)
+    return total / count.clamp_min(1.0), count > 0
+
+
 class CoarseDistillation(nn.Module):
     name = "coarse"
     uses_temperature = True
@@ -100,15 +113,13 @@ class CoarseDistillation(nn.Module):
             taus = torch.tensor(
                 [self.teacher_temperatures[t] if self.uses_temperature else 1.0 for t in mats],
                 dtype=stacked.dtype, device=stacked.device,
-            ).view(-1, 1, 1)
+            )
         for d in self.directions:
             student = sim if d == "t2v" else sim.T
             if self.aggregation == "mean_matrix":
-                rows, mask = self._rows(stacked, d)
-                total = torch.where(mask, rows / taus, torch.zeros_like(rows)).sum(0)
-                count = mask.sum(0).to(total.dtype)
+                rows = stacked if d == "t2v" else stacked.transpose(-1, -2)
                 # an entry counts when at least one teacher scored it
-                merged.append(self.row_loss(student, total / count.clamp_min(1.0), count > 0, 1.0))
+                merged.append(self.row_loss(student, *merge_teachers(rows, taus, self.teacher_norm == "zscore"), 1.0))
             else:
                 for t, m in mats.items():
                     rows, mask = self._rows(m, d)
