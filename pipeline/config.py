@@ -299,8 +299,12 @@ def _teacher(t: TeacherConfig, where: str, base: Path, artefacts: dict[str, str]
         _reranker(t, where)
     elif t.candidates is not None:
         raise ConfigError(f"{where}.candidates is only used by kind = 'reranker'")
-    if t.bootstrap is not None and t.kind != "clip":
-        raise ConfigError(f"{where}.bootstrap: only clip teachers can be bootstrapped")
+    if t.bootstrap is not None:
+        text_objective = t.bootstrap.get("objective") == "paraphrase"
+        if t.kind not in ("clip", "text") or (t.kind == "text") != text_objective:
+            raise ConfigError(f"{where}.bootstrap: clip teachers are bootstrapped with objective 'mean', 'fine' or "
+                              f"'image', text teachers with 'paraphrase'; got kind {t.kind!r}, objective "
+                              f"{t.bootstrap.get('objective')!r}")
     if t.bootstrap is not None:
         t = dataclasses.replace(t, bootstrap=_init(t.bootstrap, base, artefacts or {}))
     if t.holdout is not None:

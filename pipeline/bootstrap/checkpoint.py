@@ -152,6 +152,10 @@ def _train_into(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: st
 
 
 def _train(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str, name: str) -> dict[str, Any]:
+    if opts.objective == "paraphrase":  # a text encoder: no frames, no image processor
+        from .paraphrase import train_into
+
+        return train_into(folder, opts, rows, _held_out(rows, opts.holdout), name, _say)
     import numpy as np
     import torch
     import transformers

@@ -90,7 +90,10 @@ def register(app: typer.Typer) -> None:
                 f"({train.get('steps')} steps, {train.get('train_seconds', 0):.0f}s training)",
                 err=True,
             )
-            if evaluate:
+            if evaluate and opts.objective == "paraphrase":
+                typer.echo(f"{name}: --eval scores CLIP checkpoints; a paraphrase text encoder is scored by "
+                           "`teachkit teachers run`", err=True)
+            elif evaluate:
                 from .evaluate import evaluate_checkpoint
 
                 rows[name] = evaluate_checkpoint(out_dir, store_root, split)

@@ -19,8 +19,10 @@ from stores.fingerprint import fingerprint
 BOOTSTRAP_VERSION = "bootstrap-1"  # unchanged: new fields enter the fingerprint only when set
 
 #: mean: CLIP4Clip meanP; fine: X-CLIP's multi-grained similarity; image: CLIP's image-text
-#: loss on one random frame per video (the demo's stand-in for a pretrained CLIP)
-OBJECTIVES = ("mean", "fine", "image")
+#: loss on one random frame per video (the demo's stand-in for a pretrained CLIP); paraphrase:
+#: a ``text`` teacher, ``init``'s text encoder fine-tuned on the captions alone, one video's
+#: captions as paraphrases (pipeline.bootstrap.paraphrase)
+OBJECTIVES = ("mean", "fine", "image", "paraphrase")
 
 #: fields that set the model's shape: taken from ``init`` when the model is fine-tuned from one
 SIZE_FIELDS = ("image_size", "patch_size", "vision_hidden", "vision_layers", "vision_heads", "text_hidden",
@@ -153,6 +155,12 @@ def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> B
             raise BootstrapOptionsError(f"{where}.{given[0]}: a model fine-tuned from init takes its size from it")
         if not opts.init:
             raise err("init", "a checkpoint folder")
+    if opts.objective == "paraphrase":
+        if opts.init is None:
+            raise BootstrapOptionsError(f"{where}.init is required for objective 'paraphrase': the text encoder "
+                                        "to fine-tune (a [[pretrained]] name, a CLIP folder or a text encoder folder)")
+        if opts.temporal_layers:
+            raise err("temporal_layers", "0 for objective 'paraphrase' (it reads no video)")
     if opts.objective == "image" and opts.train_frames != 1:
         if "train_frames" in table:
             raise err("train_frames", "1 for objective 'image' (one frame per video per step)")

@@ -23,6 +23,14 @@ from .device import autocast
 from .protocol import BaseTeacher, CaptionBatch, Features, VideoBatch
 
 
+def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """(N, D) unit vectors: the mean of each text's token states over its real tokens. The
+    text teachers' embedding, and what a paraphrase-bootstrapped encoder is trained through
+    (pipeline.bootstrap.paraphrase)."""
+    m = attention_mask.unsqueeze(-1).to(states.dtype)
+    return F.normalize((states * m).sum(1) / m.sum(1).clamp_min(1.0), dim=-1)
+
+
 class TextTeacher(BaseTeacher):
     needs_frames = False
 
@@ -36,12 +44,7 @@ class TextTeacher(BaseTeacher):
         self.model = AutoModel.from_pretrained(model).to(device).eval()
         self.tokenizer = AutoTokenizer.from_pretrained(model)
         check_tokenizer_fits(self.tokenizer, getattr(self.model.config, "vocab_size", None), model)
-        limits = [getattr(self.model.config, "max_position_embeddings", None), max_length,
-                  _sentence_transformers_limit(model)]
-        tok_limit = getattr(self.tokenizer, "model_max_length", None)
-        if tok_limit and tok_limit < 1_000_000:  # "no limit" is stored as a huge number
-            limits.append(tok_limit)
-        self.max_length = min(x for x in limits if x)
+        self.max_length = length_limit(self.model, self.tokenizer, model, max_length)
         self._seen: dict[str, torch.Tensor] = {}  # caption text -> its embedding, made once per run
 
     @torch.inference_mode()
@@ -58,10 +61,7 @@ class TextTeacher(BaseTeacher):
             ).to(self.device)
             with autocast(self.device, self.precision):
                 states = self.model(**tok).last_hidden_state.float()
-            m = tok["attention_mask"].unsqueeze(-1).float()
-            out[torch.tensor(rows, device=self.device)] = F.normalize(
-                (states * m).sum(1) / m.sum(1).clamp_min(1.0), dim=-1
-            )
+            out[torch.tensor(rows, device=self.device)] = mean_pool(states, tok["attention_mask"])
         return out
 
     def _embed_indexed(self, items: list[tuple[int, str]]) -> torch.Tensor:
@@ -121,6 +121,16 @@ class TextTeacher(BaseTeacher):
 
     def holistic_captions(self, captions: Features) -> torch.Tensor:
         return captions["emb"]
+
+
+def length_limit(model, tokenizer, folder: str | Path, max_length: int | None = None) -> int:
+    """The longest input a text encoder takes: the least of its position table, its tokenizer's
+    limit, a sentence-transformers folder's ``max_seq_length`` and ``max_length`` if given."""
+    limits = [getattr(model.config, "max_position_embeddings", None), max_length, _sentence_transformers_limit(folder)]
+    tok_limit = getattr(tokenizer, "model_max_length", None)
+    if tok_limit and tok_limit < 1_000_000:  # "no limit" is stored as a huge number
+        limits.append(tok_limit)
+    return min(x for x in limits if x)
 
 
 def _sentence_transformers_limit(model) -> int | None:

