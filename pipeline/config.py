@@ -248,10 +248,17 @@ def _pretrained(p: PretrainedConfig, where: str, base: Path) -> PretrainedConfig
 
 
 def _init(table: dict, base: Path, artefacts: dict[str, str]) -> dict:
-    """A bootstrap table whose ``init`` (a declared artefact's name, or a folder) is a folder."""
+    """A bootstrap table whose ``init`` (a declared artefact's name, a ``package:`` spec or a folder) is a folder."""
     init = table.get("init")
     if not isinstance(init, str) or not init:
         return table
+    if init.startswith("package:"):  # a folder shipped in an installed package (pipeline.teachers.models)
+        from .teachers.models import ModelError, package_path
+
+        try:
+            return table | {"init": str(package_path(init))}
+        except ModelError as e:
+            raise ConfigError(f"bootstrap.init: {e}") from None
     return table | {"init": artefacts.get(init) or _local(init, base)}
 
 

@@ -24,6 +24,9 @@ BOOTSTRAP_VERSION = "bootstrap-1"  # unchanged: new fields enter the fingerprint
 #: captions as paraphrases (pipeline.bootstrap.paraphrase)
 OBJECTIVES = ("mean", "fine", "image", "paraphrase")
 
+#: autocast while training (:func:`pipeline.bootstrap.train.training_autocast`)
+PRECISIONS = ("auto", "bf16", "fp32")
+
 #: fields that set the model's shape: taken from ``init`` when the model is fine-tuned from one
 SIZE_FIELDS = ("image_size", "patch_size", "vision_hidden", "vision_layers", "vision_heads", "text_hidden",
                "text_layers", "text_heads", "embed_dim", "max_words")
@@ -84,6 +87,9 @@ class BootstrapOptions:
     # captions left out of training (stores.folds: "fold:i/n"); the teacher's config declares
     # the same holdout so the caption audit lets it judge only those captions
     holdout: str | None = None
+    # autocast while training: "auto" (bf16 on CUDA, fp32 on CPU), "bf16" (also on a CPU with
+    # native bf16, AVX512_BF16 / AMX: about 1.5x faster for a MiniLM-sized encoder), "fp32"
+    precision: str = "auto"
     # runtime only (not fingerprinted)
     threads: int = 0  # 0: leave torch's default
     tokenizer_out: str | None = None  # also save the tokenizer alone here
@@ -95,6 +101,8 @@ class BootstrapOptions:
         for name in ("holdout", "temporal_layers"):  # fields added later: unset, older keys stay
             if not shaping[name]:
                 del shaping[name]
+        if shaping["precision"] == "auto":
+            del shaping["precision"]
         if self.init is not None:  # the shape is the init's: hash its identity, not the defaults
             for name in SIZE_FIELDS:
                 del shaping[name]
@@ -139,6 +147,8 @@ def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> B
             raise err(name, "a number in [0, 1)")
     if opts.objective not in OBJECTIVES:
         raise err("objective", f"one of {list(OBJECTIVES)}")
+    if opts.precision not in PRECISIONS:
+        raise err("precision", f"one of {list(PRECISIONS)}")
     if opts.tokenizer_out is not None and not opts.tokenizer_out:
         raise err("tokenizer_out", "a folder path")
     if opts.holdout is not None:

