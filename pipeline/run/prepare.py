@@ -66,7 +66,7 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log
 
     ``jobs > 1`` (``[engine] bootstrap_jobs``) trains that many at once, each in a spawned
     process (:mod:`stores.pool`); a checkpoint starts once the one it is fine-tuned from
-    (``init``) is done. Cached checkpoints are settled here first, for any ``jobs``."""
+    (``init``) and every ``[[pretrained]]`` artefact being trained are done. Cached checkpoints are settled here first, for any ``jobs``."""
     wanted = [t for t in teachers if t.bootstrap is not None]
     if not wanted and not pretrained:
         return
@@ -90,11 +90,17 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log
     if jobs > 1 and len(tables) > 1:
         log(f"bootstrap: {len(tables)} checkpoints to train, {jobs} at a time")
 
-    def after(table: dict) -> tuple[str, ...]:
-        init = table.get("init")
-        return (str(Path(init)),) if init and str(Path(init)) in tables else ()
+    # a [[pretrained]] artefact trains before every teacher, not only those fine-tuned from it:
+    # it may use every core (its `threads`), and a teacher beside it would slow both down
+    first = tuple(f for f in (str(Path(p.model)) for p in pretrained) if f in tables)
 
-    run_jobs([Job(k, _bootstrap_one, (k, v, store_root), after=after(v)) for k, v in tables.items()], jobs,
+    def after(folder: str, table: dict) -> tuple[str, ...]:
+        if folder in first:
+            return ()
+        init = table.get("init")
+        return tuple(dict.fromkeys(first + ((str(Path(init)),) if init and str(Path(init)) in tables else ())))
+
+    run_jobs([Job(k, _bootstrap_one, (k, v, store_root), after=after(k, v)) for k, v in tables.items()], jobs,
              initializer=_pool_process, initargs=(stores.progress.is_enabled(),))
 
 

@@ -415,6 +415,22 @@ def test_bootstraps_train_two_at_a_time_after_their_init_like_one_at_a_time(stor
     assert stale(changed, store) == list(changed)
 
 
+def test_every_teacher_waits_for_the_pretrained_artefacts_being_trained(store, tmp_path, monkeypatch):
+    """A teacher with no init (or another init) does not train beside a [[pretrained]] artefact,
+    which may use every core."""
+    import stores.pool
+    from pipeline.config import TeacherConfig
+    from pipeline.run.prepare import ensure_bootstraps
+
+    base, teachers = _declared(tmp_path)
+    alone = TeacherConfig("alone", "clip", str(tmp_path / "alone"), bootstrap={"objective": "mean", **MICRO})
+    seen = {}
+    monkeypatch.setattr(stores.pool, "run_jobs", lambda jobs, *a, **k: seen.update({j.name: j.after for j in jobs}))
+    ensure_bootstraps([*teachers, alone], store, lambda line: None, (base,), jobs=2)
+    assert seen == {base.model: (), teachers[0].model: (base.model,), teachers[1].model: (base.model,),
+                    alone.model: (base.model,)}
+
+
 def test_a_failing_bootstrap_stops_the_stage(store, tmp_path):
     from pipeline.run.prepare import ensure_bootstraps
 
