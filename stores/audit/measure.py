@@ -4,7 +4,9 @@ The truth is a JSON file with ``{"captions": {caption_id: {"wrong": bool, "noise
 demo's ``data/demo/ground_truth.json`` or the record ``teachkit data corrupt`` writes. Captions
 the truth does not list count as correct. Figures: precision, recall and F1 of the flagged set,
 the AUC of the score (the probability that a wrong caption scores above a correct one, ties
-half: Mann-Whitney U / (n_wrong n_correct)), and the recall per noise kind.
+half: Mann-Whitney U / (n_wrong n_correct)), the recall and the AUC per noise kind (that kind's
+wrong captions against every correct one), and the best F1 over every cut of the score (what
+the threshold costs: the flagged set's F1 against it).
 """
 
 from __future__ import annotations
@@ -52,13 +54,29 @@ def detection(ids: list[str], scores: np.ndarray, flagged: np.ndarray, truth: di
             k = kinds.setdefault(str(truth[c]), {"wrong": 0, "found": 0})
             k["wrong"] += 1
             k["found"] += int(flagged[i])
-    for k in kinds.values():
+    kind_of = np.array([str(truth[c]) if c in truth else "" for c in ids])
+    for name, k in kinds.items():
         k["recall"] = k["found"] / k["wrong"]
+        k["auc"] = auc(scores[(kind_of == name) | ~wrong], (kind_of == name)[(kind_of == name) | ~wrong])
     return {
         "captions": len(ids), "wrong": int(wrong.sum()), "flagged": int(flagged.sum()),
         "rate": float(flagged.mean()), "precision": precision, "recall": recall, "f1": f1,
-        "auc": auc(scores, wrong), "per_kind": dict(sorted(kinds.items())),
+        "auc": auc(scores, wrong), "per_kind": dict(sorted(kinds.items())), **best_cut(scores, wrong),
     }
+
+
+def best_cut(scores: np.ndarray, wrong: np.ndarray) -> dict:
+    """``{"best_f1", "best_flagged"}``: the highest F1 of flagging the k highest scores, over
+    every k (tied scores taken together), and that k."""
+    if not wrong.any():
+        return {"best_f1": 0.0, "best_flagged": 0}
+    order = np.argsort(-scores, kind="stable")
+    tp = np.cumsum(wrong[order])
+    ends = np.r_[np.flatnonzero(np.diff(scores[order]) != 0), len(scores) - 1]  # last row of each tie group
+    k = ends + 1
+    f1 = 2 * tp[ends] / (k + int(wrong.sum()))
+    i = int(np.argmax(f1))
+    return {"best_f1": float(f1[i]), "best_flagged": int(k[i])}
 
 
 def measure_audit(con, truth: dict[str, str | None]) -> dict:
@@ -75,5 +93,7 @@ def format_detection(m: dict) -> str:
         f"precision {m['precision']:.3f}  recall {m['recall']:.3f}  F1 {m['f1']:.3f}  AUC {m['auc']:.3f}",
         "recall per kind: " + ", ".join(f"{k} {v['recall']:.2f} ({v['found']}/{v['wrong']})"
                                         for k, v in m["per_kind"].items()),
+        "AUC per kind: " + ", ".join(f"{k} {v['auc']:.3f}" for k, v in m["per_kind"].items()),
+        f"best F1 over every cut of the score: {m['best_f1']:.3f} (flagging {m['best_flagged']})",
     ]
     return "\n".join(lines)

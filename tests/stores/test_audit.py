@@ -18,7 +18,7 @@ import stores
 from stores import RunWriter, Store
 from stores.embeddings import vectors_table
 from stores.audit import AuditError, parse_audit, run_audit
-from stores.audit.measure import auc, detection, measure_audit
+from stores.audit.measure import auc, detection, format_detection, measure_audit
 from stores.audit.mixture import fit_mixture
 from stores.audit.signals import combine, judges, TeacherRun
 from stores.folds import Holdout, caption_folds, held_out, parse_holdout
@@ -189,8 +189,16 @@ def test_auc_and_detection_by_hand():
     m = detection(["a", "b", "c", "d"], np.array([3.0, 2.0, 1.0, 0.0]), np.array([True, True, False, False]),
                   {"a": "colour", "c": "shape"})
     assert (m["precision"], m["recall"], m["f1"]) == (0.5, 0.5, 0.5)
-    assert m["per_kind"] == {"colour": {"wrong": 1, "found": 1, "recall": 1.0},
-                             "shape": {"wrong": 1, "found": 0, "recall": 0.0}}
+    # per kind: its wrong captions against every correct one (b, d)
+    assert m["per_kind"] == {"colour": {"wrong": 1, "found": 1, "recall": 1.0, "auc": 1.0},
+                             "shape": {"wrong": 1, "found": 0, "recall": 0.0, "auc": 0.5}}
+    # flagging the top 1 ("a"): P 1, R 0.5, F1 2/3; the top 3: P 2/3, R 1, F1 0.8
+    assert (m["best_f1"], m["best_flagged"]) == (pytest.approx(0.8), 3)
+    tied = detection(["a", "b", "c"], np.array([1.0, 1.0, 0.0]), np.array([False] * 3), {"a": "x"})
+    assert (tied["best_f1"], tied["best_flagged"]) == (pytest.approx(2 / 3), 2)  # a tie is cut as one
+    text = format_detection(m)
+    assert "AUC per kind: colour 1.000, shape 0.500" in text
+    assert "best F1 over every cut of the score: 0.800 (flagging 3)" in text
 
 
 def test_audit_commits_once_flags_the_wrong_captions_and_feeds_exclusions(audited, monkeypatch):
