@@ -23,7 +23,7 @@ large dataset almost never holds (mining by batch composition).
 
 Cross-fitting: with the teacher's ``holdout = "fold:i/n"`` the encoder trains without fold
 i's captions, and the caption audit lets it judge only those (stores.folds, stores.audit).
-The demo's four such judges and what they add: README, Finding wrong captions.
+The demo's six such judges and what they add: README, Paraphrase judges.
 """
 
 from __future__ import annotations

@@ -66,7 +66,8 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log
 
     ``jobs > 1`` (``[engine] bootstrap_jobs``) trains that many at once, each in a spawned
     process (:mod:`stores.pool`); a checkpoint starts once the one it is fine-tuned from
-    (``init``) and every ``[[pretrained]]`` artefact being trained are done. Cached checkpoints are settled here first, for any ``jobs``."""
+    (``init``) and every ``[[pretrained]]`` artefact being trained are done. Cached
+    checkpoints are settled here first, for any ``jobs``."""
     wanted = [t for t in teachers if t.bootstrap is not None]
     if not wanted and not pretrained:
         return
