@@ -30,12 +30,10 @@ from __future__ import annotations
 
 import math
 import re
-import time
 from collections import Counter
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 SCALE = 20.0  # sentence-transformers' MultipleNegativesRankingLoss default
 WORD = re.compile(r"\w+")
@@ -105,54 +103,35 @@ def batch_videos(n: int, nearest: np.ndarray, size: int, rng: np.random.Generato
 
 def paraphrase_loss(anchor: torch.Tensor, positive: torch.Tensor, scale: float = SCALE) -> torch.Tensor:
     """Symmetric InfoNCE between (B, D) unit embeddings whose rows pair up (see the module)."""
-    logits = scale * anchor @ positive.T
-    target = torch.arange(len(anchor), device=anchor.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    from .train import symmetric_infonce
+
+    return symmetric_infonce(scale * anchor @ positive.T)
 
 
 def train_paraphrase(model, tokenizer, groups: list[list[str]], opts, device: torch.device, max_length: int,
                      label: str):
     """Train ``model`` in place for ``opts.steps`` steps; return its :class:`TrainLog`."""
-    from stores.progress import progress as progress_display
-
     from ..teachers.text import mean_pool
-    from .train import TrainLog, _lr_lambda, _param_groups, training_autocast
+    from .train import optimise, training_autocast
 
     if len(groups) < 2:
         raise ValueError("a paraphrase bootstrap needs at least two videos with two or more training captions each")
     rng = np.random.default_rng(opts.seed)
     nearest = nearest_by_words(groups)
     model.to(device).train()
-    optimizer = torch.optim.AdamW(_param_groups(model, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.98), eps=1e-6)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(opts))
     autocast = training_autocast(device, opts.precision)
-    log, window = TrainLog(), []
-    start, cpu_start = time.perf_counter(), time.process_time()
-    with progress_display() as progress:
-        task = progress.add_task(label, total=opts.steps, unit="steps")
-        for step in range(opts.steps):
-            videos = batch_videos(len(groups), nearest, opts.batch_size, rng)
-            pairs = [rng.choice(len(groups[g]), 2, replace=False) for g in videos]
-            texts = [groups[g][i] for g, (i, _) in zip(videos, pairs)] + [groups[g][j] for g, (_, j) in zip(videos, pairs)]
-            tok = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device)
-            with autocast:
-                states = model(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"]).last_hidden_state
-            emb = mean_pool(states.float(), tok["attention_mask"])
-            loss = paraphrase_loss(emb[: len(videos)], emb[len(videos) :])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            window.append(float(loss.detach()))
-            if (step + 1) % opts.log_every == 0 or step + 1 == opts.steps:
-                log.losses.append(float(np.mean(window)))
-                window = []
-                progress.update(task, description=f"{label} loss {log.losses[-1]:.3f}")
-            progress.advance(task)
-    log.steps = opts.steps
-    log.seconds = time.perf_counter() - start
-    log.cpu_seconds = time.process_time() - cpu_start
+
+    def step_loss(step: int) -> torch.Tensor:
+        videos = batch_videos(len(groups), nearest, opts.batch_size, rng)
+        pairs = [rng.choice(len(groups[g]), 2, replace=False) for g in videos]
+        texts = [groups[g][i] for g, (i, _) in zip(videos, pairs)] + [groups[g][j] for g, (_, j) in zip(videos, pairs)]
+        tok = tokenizer(texts, padding=True, truncation=True, max_length=max_length, return_tensors="pt").to(device)
+        with autocast:
+            states = model(input_ids=tok["input_ids"], attention_mask=tok["attention_mask"]).last_hidden_state
+        emb = mean_pool(states.float(), tok["attention_mask"])
+        return paraphrase_loss(emb[: len(videos)], emb[len(videos) :])
+
+    log = optimise(model, opts, label, step_loss)
     model.eval()
     return log
 

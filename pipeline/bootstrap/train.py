@@ -160,8 +160,6 @@ def train_clip(
     row of ``frameset`` caption ``c`` describes. Each epoch visits the videos in a new
     random order, each with one random caption of its own.
     """
-    from stores.progress import progress as progress_display
-
     rng = np.random.default_rng(opts.seed)
     frame_rng = np.random.default_rng([opts.seed, 1])  # the frames each step trains on
     n_videos = len(frameset.video_ids)
@@ -174,45 +172,66 @@ def train_clip(
 
     model.to(device).train()
     params = torch.nn.ModuleList([model] + ([temporal.to(device).train()] if temporal is not None else []))
+    autocast = training_autocast(device, opts.precision)
+    order, pos = rng.permutation(n_videos), 0
+
+    def step_loss(step: int) -> torch.Tensor:
+        nonlocal order, pos
+        if pos + batch > n_videos:
+            order, pos = rng.permutation(n_videos), 0
+        vids = order[pos : pos + batch]
+        pos += batch
+        caps = np.array([rng.choice(captions_of[v]) for v in vids])
+        ids, am = input_ids[caps], attention_mask[caps]
+        width = int(am.sum(1).max())  # trim padding shared by the whole batch
+        ids, am = ids[:, :width].to(device), am[:, :width].to(device)
+        clip, cmask = frames[vids], fmask[vids]
+        slots = torch.arange(clip.shape[1]).expand(len(vids), -1)
+        if opts.train_frames is not None and opts.train_frames < clip.shape[1]:
+            slots = torch.from_numpy(training_slots(cmask.numpy(), opts.train_frames, frame_rng,
+                                                    opts.frame_sampling))
+            clip = clip[torch.arange(len(vids))[:, None], slots]
+            cmask = cmask.gather(1, slots)
+        pix = normalise(clip.to(device), processor)
+        with autocast:
+            logits = contrastive_logits(model, opts.objective, ids, am, pix, cmask.to(device),
+                                        temporal, slots.to(device))
+            return symmetric_infonce(logits.float())
+
+    def clamp_scale() -> None:
+        with torch.no_grad():
+            model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+
+    log = optimise(params, opts, label or f"bootstrap {opts.objective}", step_loss, clamp_scale)
+    log.logit_scale = float(model.logit_scale.detach().exp())
+    params.eval()
+    return log
+
+
+def optimise(params: torch.nn.Module, opts: BootstrapOptions, label: str, step_loss, after_step=None) -> TrainLog:
+    """The loop every bootstrap objective shares: ``opts.steps`` steps of AdamW (decay groups
+    as open_clip's), linear warmup then cosine decay, gradients clipped to norm 1; the mean
+    loss of every ``opts.log_every`` steps on the progress line and in the returned log.
+
+    ``step_loss(step)`` draws step ``step``'s batch and returns its loss; ``after_step()``, if
+    given, runs after each optimiser step (CLIP's temperature clamp)."""
+    from stores.progress import progress as progress_display
+
     optimizer = torch.optim.AdamW(_param_groups(params, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.98), eps=1e-6)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(opts))
-    autocast = training_autocast(device, opts.precision)
-
-    log = TrainLog()
-    order, pos = rng.permutation(n_videos), 0
-    window: list[float] = []
+    log, window = TrainLog(), []
     start, cpu_start = time.perf_counter(), time.process_time()
-    label = label or f"bootstrap {opts.objective}"
     with progress_display() as progress:
         task = progress.add_task(label, total=opts.steps, unit="steps")
         for step in range(opts.steps):
-            if pos + batch > n_videos:
-                order, pos = rng.permutation(n_videos), 0
-            vids = order[pos : pos + batch]
-            pos += batch
-            caps = np.array([rng.choice(captions_of[v]) for v in vids])
-            ids, am = input_ids[caps], attention_mask[caps]
-            width = int(am.sum(1).max())  # trim padding shared by the whole batch
-            ids, am = ids[:, :width].to(device), am[:, :width].to(device)
-            clip, cmask = frames[vids], fmask[vids]
-            slots = torch.arange(clip.shape[1]).expand(len(vids), -1)
-            if opts.train_frames is not None and opts.train_frames < clip.shape[1]:
-                slots = torch.from_numpy(training_slots(cmask.numpy(), opts.train_frames, frame_rng,
-                                                        opts.frame_sampling))
-                clip = clip[torch.arange(len(vids))[:, None], slots]
-                cmask = cmask.gather(1, slots)
-            pix = normalise(clip.to(device), processor)
-            with autocast:
-                logits = contrastive_logits(model, opts.objective, ids, am, pix, cmask.to(device),
-                                            temporal, slots.to(device))
-                loss = symmetric_infonce(logits.float())
+            loss = step_loss(step)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params.parameters(), 1.0)
             optimizer.step()
             schedule.step()
-            with torch.no_grad():
-                model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
+            if after_step is not None:
+                after_step()
             window.append(float(loss.detach()))
             if (step + 1) % opts.log_every == 0 or step + 1 == opts.steps:
                 log.losses.append(float(np.mean(window)))
@@ -222,6 +241,4 @@ def train_clip(
     log.steps = opts.steps
     log.seconds = time.perf_counter() - start
     log.cpu_seconds = time.process_time() - cpu_start
-    log.logit_scale = float(model.logit_scale.detach().exp())
-    params.eval()
     return log
