@@ -41,7 +41,7 @@ class Epochs:
         from pipeline.run.prepare import plan_teacher
         from pipeline.teachers import build_teacher
         from pipeline.teachers.device import resolve_device
-        from stores.media import decode_frames
+        from teachkit.util.media import decode_frames
         from student.data import TrainBatches, batch_plan, build_train_set
         from student.frames import frame_cache
         from stores.splits import split_pairs

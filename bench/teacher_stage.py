@@ -53,7 +53,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     from pipeline.teachers import build_teacher
     from pipeline.teachers.device import resolve_device
     from stores import Store
-    from stores.media import decode_frames
+    from teachkit.util.media import decode_frames
 
     p = project(cfg, ws)
     pcfg = p.config()

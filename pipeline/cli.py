@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typer
 
-from stores.command import CommandGroup
+from teachkit.util.command import CommandGroup
 
 data_app = typer.Typer(cls=CommandGroup, help="Datasets: the bundled demo and manifests of real datasets.", no_args_is_help=True)
 teachers_app = typer.Typer(cls=CommandGroup, help="Teacher stage: run every teacher once into the store.", no_args_is_help=True)

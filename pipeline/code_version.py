@@ -15,7 +15,7 @@ from functools import lru_cache
 
 #: modules that decide which pairs are scored and how frames are sampled, for every kind
 COMMON_MODULES = (
-    "stores.media",
+    "teachkit.util.media",
     "pipeline.plans",
     "pipeline.teachers.protocol",
     "pipeline.run.shards",

@@ -38,7 +38,7 @@
 
 Relative paths are resolved against the working directory the command runs in (the
 repository root for ``make teachers``), once, here. The TOML is read by the loader every
-stage shares (:mod:`stores.config`): every error names the offending field
+stage shares (:mod:`teachkit.util.config`): every error names the offending field
 (``teachers[1].plan``) so a typo fails before any model is loaded, and ``--set
 teachers.clip_fine.video_batch=8`` overrides any field from the command line.
 """
@@ -48,7 +48,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
-from stores.config import ConfigError, apply_overrides, build, read_toml
+from teachkit.util.config import ConfigError, apply_overrides, build, read_toml
 
 
 

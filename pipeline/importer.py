@@ -25,8 +25,8 @@ import pyarrow as pa
 
 from stores import RunWriter, Store, canonical_json, check_name, connect, file_checksum, fingerprint
 from stores.embeddings import vectors_table
-from stores.errors import InputError
-from stores.metrics import teacher_metrics
+from teachkit.util.errors import InputError
+from teachkit.util.metrics import teacher_metrics
 from stores.schema import SCORE_DTYPES
 from stores.splits import caption_splits, video_splits
 
@@ -228,7 +228,7 @@ def _check_embeddings(spec, name: str, emb: np.ndarray, ids: list[str]) -> None:
 
 
 def _metrics(sim: np.ndarray, own: np.ndarray) -> dict:
-    """The imported scores' figures, by the one teacher-metrics rule (stores.metrics)."""
+    """The imported scores' figures, by the one teacher-metrics rule (teachkit.util.metrics)."""
     return teacher_metrics(sim, own)
 
 

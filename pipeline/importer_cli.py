@@ -35,8 +35,8 @@ def import_command(
     shard_captions: int = typer.Option(1000, "--shard-captions", help="Captions per Parquet shard."),
 ) -> None:
     """Import a teacher's similarity matrix as a committed run of kind `imported`."""
-    from stores.errors import InputError
-    from stores.metrics import format_table
+    from teachkit.util.errors import InputError
+    from teachkit.util.metrics import format_table
 
     from .importer import ImportSpec, import_scores
 

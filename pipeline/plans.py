@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from stores.extras import require_faiss
+from teachkit.util.extras import require_faiss
 
 
 def build_index(video_embeddings: np.ndarray):

@@ -7,7 +7,7 @@ over the current manifest (``embeddings.vector`` is a ``FLOAT[]`` list, for Duck
 ``list_cosine_similarity``; cast to ``FLOAT[n]`` for the ``array_*`` functions);
 files of running or superseded runs are never read. The views are a snapshot of what was
 committed when the connection opened: every view names its files, listed at connect time.
-``caption_audit`` shows the current caption audit, the one committed or asked for last (:mod:`stores.audit`) and
+``caption_audit`` shows the current caption audit, the one committed or asked for last (:mod:`teachkit.audit`) and
 ``exclusions`` its flagged captions, which students leave out.
 
 A store on an object store is read through its fsspec filesystem registered with DuckDB
@@ -96,7 +96,7 @@ def view_sql(store: Store) -> dict[str, str]:
         sql["failures"] = (f"SELECT run, item, error, {source} AS source, {level} AS level "
                            f"FROM {_scan(fail_files)}")
     audits = sorted((r for r in current.values() if r["kind"] == "audit"), key=lambda r: r["selected_at"])
-    if audits:  # the current audit: the one committed or asked for last (stores.audit)
+    if audits:  # the current audit: the one committed or asked for last (teachkit.audit)
         a = audits[-1]
         files = [fs.uri(k) for k in store.shard_files("caption_audit", a["teacher"], a["run"])]
         if files:

@@ -17,7 +17,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from .errors import InputError
+from teachkit.util.errors import InputError
 
 
 class FingerprintError(InputError, TypeError):

@@ -6,8 +6,8 @@ files by their key relative to the root (``"scores/teacher=t/run=r/split=s/part-
 Two kinds exist because the two kinds of storage commit differently:
 
 - :class:`LocalFS` (a plain path or ``file://``): a file is written under a temporary sibling,
-  fsynced and renamed onto its name (:mod:`stores.atomic`); a killed writer leaves only
-  leftovers named by :func:`stores.atomic.tmp_sibling`, which :meth:`StoreFS.remove_leftovers` deletes.
+  fsynced and renamed onto its name (:mod:`teachkit.util.atomic`); a killed writer leaves only
+  leftovers named by :func:`teachkit.util.atomic.tmp_sibling`, which :meth:`StoreFS.remove_leftovers` deletes.
 - :class:`ObjectFS` (any other protocol): object stores have no rename, so each file is one
   write-once object PUT whole under its final key (a multipart upload too becomes visible only
   when it completes). A killed writer leaves nothing visible, and nothing to clean up.
@@ -31,7 +31,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import atomic
+from teachkit.util import atomic
 
 #: options given for a root (its URL), reused by later opens of the same root without options
 _OPTIONS: dict[str, dict] = {}
@@ -127,7 +127,7 @@ class StoreFS:
 
 
 class LocalFS(StoreFS):
-    """A store in a local folder: temporary sibling, fsync, rename (:mod:`stores.atomic`)."""
+    """A store in a local folder: temporary sibling, fsync, rename (:mod:`teachkit.util.atomic`)."""
 
     local = True
 

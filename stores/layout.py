@@ -34,7 +34,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .errors import InputError
+from teachkit.util.errors import InputError
 from .fingerprint import fingerprint, short
 from .fs import StoreFS, open_fs
 from .schema import SCHEMA_VERSION, file_metadata, schema_for

@@ -117,7 +117,7 @@ FAILURES = pa.schema(
     ]
 )
 
-#: a caption audit's verdict per caption (stores.audit): higher score, more likely a wrong caption
+#: a caption audit's verdict per caption (teachkit.audit): higher score, more likely a wrong caption
 CAPTION_AUDIT = pa.schema(
     [
         pa.field("caption_id", pa.string(), nullable=False),

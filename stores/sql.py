@@ -25,7 +25,7 @@ import duckdb
 
 from .connect import connect
 from .layout import Store
-from .errors import UsageError
+from teachkit.util.errors import UsageError
 
 _EXPLAIN = re.compile(r"^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?", re.IGNORECASE)
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import InputError
+from teachkit.util.errors import InputError
 from .layout import Store, StoreError
 
 

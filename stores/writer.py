@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from .atomic import TMP_GLOB, TMP_SUFFIX
-from .errors import RuntimeFailure
+from teachkit.util.atomic import TMP_GLOB, TMP_SUFFIX
+from teachkit.util.errors import RuntimeFailure
 from .fingerprint import short
 from .layout import RUN_TABLES, Store, StoreError, check_name, write_table
 from .lock import LEASE_SECONDS, run_lock

@@ -4,6 +4,6 @@ It reads the store (``stores``) through DuckDB and never imports the teacher sta
 (``pipeline``) nor loads a teacher. Modules: ``config`` (typed TOML), ``model`` and
 ``heads`` (the dual encoder), ``frames`` (decoded-frame cache), ``knowledge`` (teacher
 scores and frame relevance per batch window), ``data`` (batch plan and loader), ``losses``
-(the loss registry), ``train``, ``evaluate`` (faiss + stores.metrics), ``runs``, ``search``,
+(the loss registry), ``train``, ``evaluate`` (faiss + teachkit.util.metrics), ``runs``, ``search``,
 ``demo`` and ``cli``.
 """

@@ -21,7 +21,7 @@ from typing import Optional
 
 import typer
 
-from stores.command import CommandGroup
+from teachkit.util.command import CommandGroup
 
 student_app = typer.Typer(cls=CommandGroup, help="Student stage: train fast students from stored teacher scores.", no_args_is_help=True)
 
@@ -33,7 +33,7 @@ def _console():
 
 
 def _progress(console):
-    from stores.progress import progress
+    from teachkit.util.progress import progress
 
     return progress(console=console, transient=True)
 
@@ -58,14 +58,14 @@ def train_command(
     import dataclasses
     import os
 
-    import stores.progress
-    from stores.metrics import format_table
+    import teachkit.util.progress
+    from teachkit.util.metrics import format_table
 
     from .config import load_experiment
     from .train import train
 
     main = os.environ.get("RANK", "0") == "0"  # torchrun's other ranks stay quiet
-    stores.progress.configure(enabled=not no_progress and main)
+    teachkit.util.progress.configure(enabled=not no_progress and main)
     console = _console()
     cfg = load_experiment(config, overrides or ())
     if seed is not None:
@@ -108,13 +108,13 @@ def demo_command(
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
 
-    import stores.progress
-    from stores.errors import UsageError
+    import teachkit.util.progress
+    from teachkit.util.errors import UsageError
 
     from .config import load_demo
     from .demo import demo_table, run_demo, seed_table
 
-    stores.progress.configure(enabled=not no_progress)
+    teachkit.util.progress.configure(enabled=not no_progress)
     console = _console()
     demo = load_demo(config, overrides or ())
     if seeds is not None:
@@ -156,7 +156,7 @@ def demo_merge_command(
     """Merge demos run on disjoint seeds (e.g. one process per seed) into one metrics.json and table."""
     from .demo import demo_table, merge_demos, seed_table
 
-    from stores.errors import InputError
+    from teachkit.util.errors import InputError
 
     try:
         metrics = merge_demos(folders, out)
@@ -178,7 +178,7 @@ def search_command(
     """Search a student run's video index with a text query; print each hit's path and captions."""
     import json
 
-    from stores.errors import InputError, UsageError
+    from teachkit.util.errors import InputError, UsageError
 
     from .search import run_store, search, video_details
 

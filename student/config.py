@@ -2,7 +2,7 @@
 
 Every weight, temperature and budget of a student run lives here. :func:`load_experiment`
 and :func:`load_demo` read a TOML file into frozen dataclasses through the loader every
-stage shares (:mod:`stores.config`): unknown keys, wrong types and out-of-range values raise
+stage shares (:mod:`teachkit.util.config`): unknown keys, wrong types and out-of-range values raise
 :class:`ConfigError` naming the field (``loss.coarse.kind``), so a typo never silently
 falls back to a default, and ``--set train.steps=20`` overrides any field (the run's
 ``config.json`` records the values it ran with).
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from stores.config import ConfigError, apply_overrides, build, check_path, parse_override, read_toml, split_path
+from teachkit.util.config import ConfigError, apply_overrides, build, check_path, parse_override, read_toml, split_path
 
 TEACHER_SOURCES = ("matrix", "window")
 SAMPLERS = ("random", "guided")
@@ -95,7 +95,7 @@ class DataConfig:
     teacher_source: str = "matrix"
     teacher_window: int = 256  # batches whose teacher entries one DuckDB query fetches ("window")
     drop_excluded: bool = True  # leave out captions listed in an `exclusions` view, if any
-    # also leave out the captions a truth file marks wrong (stores/audit/measure.py format, or
+    # also leave out the captions a truth file marks wrong (teachkit/audit/measure.py format, or
     # one caption id per line): the oracle bound of the caption audit (`--ablation audit`)
     exclude_captions: str | None = None
     decode_workers: int = 2
@@ -145,7 +145,7 @@ class TrainConfig:
     # frames per video per step: an ordered subset of the model.num_frames decoded (0: all).
     # The vision tower's cost is batch x frames; evaluation always encodes all num_frames.
     train_frames: int = 0
-    # how the train_frames are picked (stores.media.training_slots): "segment", one random frame
+    # how the train_frames are picked (teachkit.util.slots.training_slots): "segment", one random frame
     # from each of train_frames equal segments (TSN), or "random", any ordered subset
     frame_sampling: str = "segment"
 
@@ -153,7 +153,7 @@ class TrainConfig:
         _positive(self, where, "steps", "lr", "logit_scale_init", "logit_scale_max", "log_every")
         if self.train_frames < 0:
             raise ConfigError(f"{where}.train_frames must be >= 0 (0: every frame)")
-        from stores.media import SLOT_SAMPLING
+        from teachkit.util.slots import SLOT_SAMPLING
 
         if self.frame_sampling not in SLOT_SAMPLING:
             raise ConfigError(f"{where}.frame_sampling must be one of {list(SLOT_SAMPLING)}, got {self.frame_sampling!r}")

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
-from stores.media import training_slots
+from teachkit.util.slots import training_slots
 
 from .frames import FrameCache
 from .knowledge import KnowledgeReader, align_relevance
@@ -187,7 +187,7 @@ class TrainBatches(IterableDataset):
         # frames per video per step (train.train_frames; 0: all): drawn per global batch from
         # (seed, batch index), so every rank and worker draws the same slots for a batch
         self.train_frames = train_frames
-        self.frame_sampling = frame_sampling  # stores.media.training_slots: segment | random
+        self.frame_sampling = frame_sampling  # teachkit.util.slots.training_slots: segment | random
         self.seed = seed
         self.plan = plan  # global batches
         self.rank = rank

@@ -4,7 +4,7 @@ For each seed the demo trains the configured (distilled) student and the same st
 every distillation term off, with the same seed, budget, batches and initialisation, so the
 only difference is what the teachers contribute. The teachers' own test-split figures come
 from their stored scores (a captions x videos matrix per teacher, ranked by
-:func:`stores.metrics.teacher_metrics`, the rule the teacher stage records in
+:func:`teachkit.util.metrics.teacher_metrics`, the rule the teacher stage records in
 ``current_runs.metrics``); no teacher runs.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 import stores
-from stores.metrics import teacher_metrics as teacher_split_metrics
+from teachkit.util.metrics import teacher_metrics as teacher_split_metrics
 from stores.splits import current_teachers, split_pairs
 
 from .config import ComparisonConfig, ConfigError, ExperimentConfig
@@ -34,7 +34,7 @@ SPLIT_VIDEOS_SQL = "SELECT video_id FROM videos WHERE split = ? ORDER BY video_i
 def teacher_metrics(store_root: str, split: str) -> dict[str, dict]:
     """Each current teacher's retrieval metrics from its stored scores of ``split``.
 
-    Every caption and video of the split is a row and column; :func:`stores.metrics.teacher_metrics`
+    Every caption and video of the split is a row and column; :func:`teachkit.util.metrics.teacher_metrics`
     then leaves out what the teacher could not score (videos that failed to decode), exactly
     as the teacher stage did when it recorded ``current_runs.metrics``.
     """
@@ -283,7 +283,7 @@ def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
 
 
 def demo_table(metrics: dict) -> str:
-    from stores.metrics import format_table
+    from teachkit.util.metrics import format_table
 
     rows = {f"teacher {t}": m for t, m in metrics["teachers"].items()}
     n = len(next(iter(metrics["seeds"].values())))
@@ -293,7 +293,7 @@ def demo_table(metrics: dict) -> str:
 
 
 def seed_table(metrics: dict) -> str:
-    from stores.metrics import format_table
+    from teachkit.util.metrics import format_table
 
     rows = {}
     for variant, seeds in metrics["seeds"].items():

@@ -1,9 +1,9 @@
-"""Evaluation: encode a split with the student, rank with faiss, score with stores.metrics.
+"""Evaluation: encode a split with the student, rank with faiss, score with teachkit.util.metrics.
 
 The student is one vector per caption and one per video, so retrieval is a maximum inner
 product search: an exact ``IndexFlatIP`` over the video vectors (moved to the GPU when faiss
 has GPU support and CUDA is present). Each caption searches all videos; the returned scores
-are scattered back into a captions x videos matrix and :func:`stores.metrics.retrieval_metrics`
+are scattered back into a captions x videos matrix and :func:`teachkit.util.metrics.retrieval_metrics`
 applies CLIP4Clip's rank semantics (ties against the query, v2t over each video's best
 caption for multi-caption test sets).
 """
@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from stores.extras import require_faiss
-from stores.metrics import retrieval_metrics
+from teachkit.util.extras import require_faiss
+from teachkit.util.metrics import retrieval_metrics
 
 from .model import StudentModel, tokenize
 

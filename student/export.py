@@ -21,8 +21,8 @@ import inspect
 import json
 from pathlib import Path
 
-from stores.atomic import atomic_path
-from stores.errors import InputError
+from teachkit.util.atomic import atomic_path
+from teachkit.util.errors import InputError
 
 from . import heads, hf_loader
 from .model import CLIP_MEAN, CLIP_STD, SPEC, WEIGHTS, load_student

@@ -2,7 +2,7 @@
 
 Several students and seeds train on the same frames, so decoding happens once per
 (manifest, split, sampling, image size): :func:`frame_cache` decodes every video the store's
-``videos`` view lists for the split with :func:`stores.media.decode_frames`, resizes to the
+``videos`` view lists for the split with :func:`teachkit.util.media.decode_frames`, resizes to the
 student's image size (shorter side, then centre crop, as CLIP preprocesses) and writes
 
     <cache>/frames/<key>/frames.npy    uint8 (N, T, S, S, 3), memory-mapped when read
@@ -10,7 +10,7 @@ student's image size (shorter side, then centre crop, as CLIP preprocesses) and 
                          indices.npy   int64 (N, T), source frame index, -1 where padded
                          videos.json   video ids (row order) and the videos that failed
 
-into a temporary folder renamed when complete (:func:`stores.atomic.atomic_path`), so a
+into a temporary folder renamed when complete (:func:`teachkit.util.atomic.atomic_path`), so a
 crash never leaves a half cache and two processes building the same key cannot corrupt each
 other. Video files are found with the store's one resolver (:mod:`stores.videos`: the
 ``videos`` folder given, else the manifest's recorded root). Videos that fail to decode keep
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
-from stores.atomic import atomic_path, remove_dead_leftovers
+from teachkit.util.atomic import atomic_path, remove_dead_leftovers
 from stores.fingerprint import fingerprint
-from stores.media import MediaError, decode_frames
+from teachkit.util.media import MediaError, decode_frames
 from stores.splits import split_videos
 
 CACHE_FORMAT = 1

@@ -58,7 +58,7 @@ import numpy as np
 import pyarrow as pa
 
 import stores
-from stores.atomic import atomic_path
+from teachkit.util.atomic import atomic_path
 from stores.splits import cross_fitted_captions, current_teachers, teacher_plans
 
 from .config import ConfigError
@@ -483,7 +483,7 @@ def _build_matrix(cur, path: Path, shape: tuple[int, int], dtype: str, params: l
 
 def _build_embeddings(cur, path: Path, sql: str, params: list, rows: int, dtype: str) -> None:
     """One teacher's embeddings of one kind, in the reader's row order, into a .npy (atomically)."""
-    from stores.atomic import atomic_path
+    from teachkit.util.atomic import atomic_path
 
     t = cur.sql(sql, params=params).to_arrow_table()
     if t.num_rows == 0:
@@ -579,7 +579,7 @@ def align_relevance(relevance: np.ndarray, student_mask: np.ndarray) -> np.ndarr
     """Teacher frame relevance resampled at the student's frames: (..., T_student).
 
     Teacher and student both sample frames uniformly over the clip (CLIP4Clip sampling,
-    :func:`stores.media.sample_indices`), usually at different counts (e.g. 12 vs 4). Slot i
+    :func:`teachkit.util.media.sample_indices`), usually at different counts (e.g. 12 vs 4). Slot i
     of n real frames sits at relative position i / (n - 1), so the teacher's relevance is
     linearly interpolated at the student's positions: exactly ``np.interp`` over each row's
     real frames (same float64 arithmetic), for all rows at once. NaN where either side has

@@ -11,9 +11,9 @@ A row is ``{"step": s, key: value, ...}``. Keys with a ``/`` are tags already
 
 A run folder appears only when it is complete (:mod:`student.runs`), but a TensorBoard user
 wants to watch a run while it trains, so events go to a hidden temporary folder beside the
-run (``stores.atomic.tmp_sibling`` of ``<run>.tensorboard``, which TensorBoard also finds) and move into the run
+run (``teachkit.util.atomic.tmp_sibling`` of ``<run>.tensorboard``, which TensorBoard also finds) and move into the run
 folder when it is written. A killed run leaves that folder behind under the
-``stores.atomic`` leftover pattern.
+``teachkit.util.atomic`` leftover pattern.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import json
 import shutil
 from pathlib import Path
 
-from stores.atomic import move_into
+from teachkit.util.atomic import move_into
 
 SINKS = ("jsonl", "tensorboard")
 JSONL = "train_log.jsonl"

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from stores.errors import InputError
+from teachkit.util.errors import InputError
 
 from .config import ModelConfig
 from .heads import build_head

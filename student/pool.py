@@ -4,7 +4,7 @@ The demo's students are small and single-threaded (``train.threads = 1``): on a 
 two of them side by side each run at full speed (two 100-step students took 26.7 s together,
 one alone 27.7 s, with identical metrics). :func:`train_students` hands each (name, config)
 to a pool of ``jobs`` processes started with ``spawn`` (DuckDB and torch's OpenMP are not
-fork-safe, :mod:`stores.pool`) and returns the results in the order asked, whatever order
+fork-safe, :mod:`teachkit.util.pool`) and returns the results in the order asked, whatever order
 they finish in, so the figures are the same as those of one process training them in turn.
 What the students share on disk is written atomically by whoever gets there first (the frame
 caches and the teachers' matrices, :mod:`student.frames`, :mod:`student.knowledge`), so concurrent students do not race.
@@ -17,16 +17,16 @@ from __future__ import annotations
 
 from typing import Callable
 
-from stores.pool import Job, run_jobs
+from teachkit.util.pool import Job, run_jobs
 
 from .config import ExperimentConfig
 from .train import RunResult, train
 
 
 def _train_one(cfg: ExperimentConfig) -> RunResult:
-    import stores.progress
+    import teachkit.util.progress
 
-    stores.progress.configure(enabled=False)  # the parent reports each student as it finishes
+    teachkit.util.progress.configure(enabled=False)  # the parent reports each student as it finishes
     return train(cfg)
 
 
@@ -35,7 +35,7 @@ def train_students(jobs: list[tuple[str, ExperimentConfig]], workers: int = 1, p
     """Train every ``(name, config)`` of ``jobs``; ``{name: result}`` in the order of ``jobs``.
 
     ``workers <= 1`` trains them here, one after the other, with ``progress`` bars;
-    otherwise in ``workers`` spawned processes (:func:`stores.pool.run_jobs`).
+    otherwise in ``workers`` spawned processes (:func:`teachkit.util.pool.run_jobs`).
     ``done(name, result)`` is called as each one finishes (in finishing order).
     """
     if workers <= 1 or len(jobs) <= 1:

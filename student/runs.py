@@ -16,7 +16,7 @@
       videos.faiss         IndexFlatIP over the video vectors
 
 A run is written into a temporary folder and renamed into place when complete
-(:func:`stores.atomic.atomic_path`, by :func:`student.train.train`).
+(:func:`teachkit.util.atomic.atomic_path`, by :func:`student.train.train`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stores.extras import require_faiss
+from teachkit.util.extras import require_faiss
 
 INDEX = "videos.faiss"
 

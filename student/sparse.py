@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stores.atomic import atomic_path
+from teachkit.util.atomic import atomic_path
 
 COUNTS_SQL = """
 SELECT c.row, count(*) AS n

@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 import stores
-from stores.atomic import atomic_path, tmp_sibling
-from stores.audit.measure import read_truth
+from teachkit.util.atomic import atomic_path, tmp_sibling
+from stores.truth import read_truth
 from stores.layout import Store
 from stores.splits import current_teachers, split_pairs, teachers_with_frames
 

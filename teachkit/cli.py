@@ -1,12 +1,12 @@
 """The `teachkit` console script: each stage registers its own commands.
 
 * ``pipeline.cli``: ``teachkit data ...``, ``teachkit teachers ...``, ``teachkit scores ...``
-* ``stores.cli``: ``teachkit sql``
-* ``stores.audit.cli``: ``teachkit captions audit``, ``teachkit captions measure``
+* ``teachkit.sql_shell``: ``teachkit sql``
+* ``teachkit.audit.cli``: ``teachkit captions audit``, ``teachkit captions measure``
 * ``student.cli``: ``teachkit student ...``, ``teachkit search``
 * ``teachkit.report.cli``: ``teachkit report``
 
-Every error a user can cause prints ``error: <one line>`` on stderr (:mod:`stores.command`).
+Every error a user can cause prints ``error: <one line>`` on stderr (:mod:`teachkit.util.command`).
 Heavy imports (torch, transformers) happen inside commands, so ``teachkit --help`` and
 ``teachkit sql`` start fast.
 """
@@ -16,11 +16,11 @@ from __future__ import annotations
 import typer
 
 import pipeline.cli
-import stores.audit.cli
-import stores.cli
+import teachkit.audit.cli
+import teachkit.sql_shell
 import student.cli
 import teachkit.report.cli
-from stores.command import CommandGroup
+from teachkit.util.command import CommandGroup
 
 app = typer.Typer(
     name="teachkit",
@@ -30,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-for module in (pipeline.cli, stores.cli, stores.audit.cli, student.cli, teachkit.report.cli):
+for module in (pipeline.cli, teachkit.sql_shell, teachkit.audit.cli, student.cli, teachkit.report.cli):
     module.register(app)
 
 

@@ -3,7 +3,7 @@
 - ``stores`` alone spells out the store's layout: a hive path literal (``teacher=``,
   ``run=``, ``split=``, ``manifest=``) in a string of ``pipeline``, ``student``,
   ``teachkit`` or ``bench`` is a leak.
-- ``stores.atomic`` alone renames files: every temporary-file-then-rename goes through it.
+- ``teachkit.util.atomic`` alone renames files: every temporary-file-then-rename goes through it.
 - Imports go ``pipeline -> stores <- student``, with ``teachkit`` and ``bench`` above both:
   import-linter (``[tool.importlinter]`` in pyproject.toml) over the real import graph, and a
   deliberately wrong contract that must fail, so the check cannot pass vacuously.
@@ -85,12 +85,12 @@ def test_no_store_path_literal_outside_stores():
     assert not leaks, "store layout spelled out outside stores/ (ask a Store method):\n" + "\n".join(leaks)
 
 
-def test_only_stores_atomic_renames_files():
-    atomic = ROOT / "stores" / "atomic.py"
+def test_only_util_atomic_renames_files():
+    atomic = ROOT / "teachkit" / "util" / "atomic.py"
     found = [
         x for p in _sources(WRITERS) if p != atomic for x in rename_calls(p.read_text(), str(p.relative_to(ROOT)))
     ]
-    assert not found, "rename or temporary name outside stores.atomic (use stores.atomic.atomic_path):\n" + "\n".join(found)
+    assert not found, "rename or temporary name outside teachkit.util.atomic (use teachkit.util.atomic.atomic_path):\n" + "\n".join(found)
 
 
 def _lint_imports(*args: str) -> subprocess.CompletedProcess:
@@ -120,3 +120,14 @@ def test_a_wrong_import_rule_is_reported_broken(tmp_path):
     result = _lint_imports("--config", str(config))
     assert result.returncode == 1, result.stdout + result.stderr
     assert "BROKEN" in result.stdout and "pipeline" in result.stdout and "-> stores" in result.stdout, result.stdout
+
+
+def test_importing_stores_loads_no_torch():
+    # the store is the light contract: `teachkit sql`, the report and any reader open it
+    # without paying for torch, transformers or the stages
+    code = ("import sys, stores, stores.splits, stores.sql, stores.truth; "
+            "heavy = sorted(m for m in ('torch', 'transformers', 'pipeline', 'student', 'teachkit.audit') if m in sys.modules); "
+            "print(heavy)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]", out.stdout

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stores.atomic import atomic_path, remove_dead_leftovers
+from teachkit.util.atomic import atomic_path, remove_dead_leftovers
 
 from .options import BootstrapOptions, parse_options
 

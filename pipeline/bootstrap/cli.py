@@ -43,14 +43,14 @@ def register(app: typer.Typer) -> None:
         no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars on stderr."),
     ) -> None:
         """Train every teacher of the config that has a teachers.bootstrap table (cached)."""
-        import stores.progress
-        from stores.config import ConfigError
+        import teachkit.util.progress
+        from teachkit.util.config import ConfigError
 
         from ..config import load_config
         from .checkpoint import bootstrap
         from .options import BootstrapOptionsError, parse_options
 
-        stores.progress.configure(enabled=not no_progress)
+        teachkit.util.progress.configure(enabled=not no_progress)
         try:
             cfg = load_config(config, overrides=overrides or ())
             if cfg.overrides:
@@ -79,7 +79,7 @@ def register(app: typer.Typer) -> None:
             names = {n for n, _, _ in parsed}
             trained_here = set(stale({str(d): t for n, d, t in targets if n in names}, store_root))
             ensure_bootstraps([t for t in cfg.teachers if t.name in names and t.bootstrap is not None], store_root,
-                              stores.progress.log, [p for p in cfg.pretrained if p.name in names],
+                              teachkit.util.progress.log, [p for p in cfg.pretrained if p.name in names],
                               cfg.engine.bootstrap_jobs)
         rows = {}
         for name, out_dir, opts in parsed:
@@ -98,6 +98,6 @@ def register(app: typer.Typer) -> None:
 
                 rows[name] = evaluate_checkpoint(out_dir, store_root, split)
         if rows:
-            from stores.metrics import format_table
+            from teachkit.util.metrics import format_table
 
             typer.echo(format_table(rows))

@@ -2,7 +2,7 @@
 
 A bootstrapped teacher trains on the ``train`` split only (the store's ``videos`` and
 ``captions`` views; never the dataset's ground truth or other splits). Every train video is
-decoded once with :func:`stores.media.decode_frames` and passed through the teacher's own
+decoded once with :func:`teachkit.util.media.decode_frames` and passed through the teacher's own
 image processor without rescaling or normalising, so the frames kept in memory are exactly
 the resized, centre-cropped uint8 pixels the teacher stage will feed the saved model;
 :func:`normalise` applies the processor's rescale and mean/std per batch.
@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from stores.fingerprint import file_checksum, fingerprint
-from stores.media import MediaError, decode_frames
+from teachkit.util.media import MediaError, decode_frames
 from stores.splits import load_split
 
 SPLIT = "train"
@@ -89,7 +89,7 @@ def decode_videos(
         out[:real] = np.clip(np.rint(pix), 0, 255).astype(np.uint8)
         return vid, (out, sampled.mask), None
 
-    from stores.progress import progress
+    from teachkit.util.progress import progress
 
     ids, frames, masks, failures = [], [], [], []
     with ThreadPoolExecutor(workers or min(4, os.cpu_count() or 1)) as pool, progress(transient=True) as bar:

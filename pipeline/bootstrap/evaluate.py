@@ -3,7 +3,7 @@
 A check that the bootstrap produced a teacher worth distilling, run by ``teachkit teachers
 bootstrap --eval``. It loads the folder through ``from_pretrained`` (the teacher stage's
 path), scores every caption of ``split`` against every video of ``split`` with the scorer
-the teacher was trained for, and returns :func:`stores.metrics.retrieval_metrics`.
+the teacher was trained for, and returns :func:`teachkit.util.metrics.retrieval_metrics`.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def evaluate_checkpoint(
 
     from pipeline.clip_features import encode_frames, encode_text
     from pipeline.scorers import VideoFeatures, get_scorer
-    from stores.metrics import retrieval_metrics
+    from teachkit.util.metrics import retrieval_metrics
 
     from .data import decode_videos, normalise
 

@@ -3,7 +3,7 @@
 Every field has a default sized for the demo (a CPU-trainable CLIP: 64-pixel frames cut in
 16-pixel patches); a TOML table overrides any of them. Unknown keys are errors, so a typo
 never silently trains the default model. Errors name the field. The table is read by the
-loader every stage shares (:func:`stores.config.build`); the ranges are checked here.
+loader every stage shares (:func:`teachkit.util.config.build`); the ranges are checked here.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from stores.config import ConfigError, build
+from teachkit.util.config import ConfigError, build
 from stores.fingerprint import fingerprint
 
 #: bump when training code changes in a way that changes the checkpoint it produces
@@ -67,7 +67,7 @@ class BootstrapOptions:
     # The vision tower's cost is batch x frames; four frames per step buy three times the
     # steps of twelve, and the teacher still scores all num_frames.
     train_frames: int | None = 4
-    # how they are picked (stores.media.training_slots): "segment", one random frame from each
+    # how they are picked (teachkit.util.slots.training_slots): "segment", one random frame from each
     # of train_frames equal segments (TSN), or "random", any ordered subset
     frame_sampling: str = "segment"
     # schedule (defaults: about 3 minutes on 2 CPU cores for the default model)
@@ -187,7 +187,7 @@ def parse_options(table: dict[str, Any], where: str = "teachers.bootstrap") -> B
             raise BootstrapOptionsError(
                 f"{where}.{tower}_heads ({heads}) must divide {where}.{tower}_hidden ({hidden})"
             )
-    from stores.media import SLOT_SAMPLING
+    from teachkit.util.slots import SLOT_SAMPLING
 
     if opts.frame_sampling not in SLOT_SAMPLING:
         raise err("frame_sampling", f"one of {list(SLOT_SAMPLING)}")

@@ -22,7 +22,7 @@ another colour, are contrasted in the same batch, the hard negatives a random ba
 large dataset almost never holds (mining by batch composition).
 
 Cross-fitting: with the teacher's ``holdout = "fold:i/n"`` the encoder trains without fold
-i's captions, and the caption audit lets it judge only those (stores.folds, stores.audit).
+i's captions, and the caption audit lets it judge only those (stores.folds, teachkit.audit).
 The demo's six such judges and what they add: README, Paraphrase judges.
 """
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 from pipeline.clip_features import encode_frames, encode_text
 from pipeline.scorers import get_scorer
-from stores.media import training_slots
+from teachkit.util.slots import training_slots
 
 from .data import FrameSet, normalise
 from .options import BootstrapOptions
@@ -215,7 +215,7 @@ def optimise(params: torch.nn.Module, opts: BootstrapOptions, label: str, step_l
 
     ``step_loss(step)`` draws step ``step``'s batch and returns its loss; ``after_step()``, if
     given, runs after each optimiser step (CLIP's temperature clamp)."""
-    from stores.progress import progress as progress_display
+    from teachkit.util.progress import progress as progress_display
 
     optimizer = torch.optim.AdamW(_param_groups(params, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.98), eps=1e-6)
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(opts))

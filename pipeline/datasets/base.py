@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from stores import check_name
-from stores.errors import InputError
+from teachkit.util.errors import InputError
 
 
 class DatasetError(InputError, ValueError):

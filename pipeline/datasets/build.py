@@ -27,7 +27,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from stores import Manifest, Store, file_checksum, fingerprint
-from stores.media import MediaError, VideoInfo, probe
+from teachkit.util.media import MediaError, VideoInfo, probe
 from stores.videos import relative_paths
 
 from . import get_adapter
@@ -245,7 +245,7 @@ def _probe_one(path: Path) -> VideoInfo | str:
 
 def _probe_all(paths: list[Path], workers: int, progress: bool) -> list[VideoInfo | str]:
     """Probe every video (thread pool); each result is a VideoInfo or a failure reason."""
-    from stores.progress import progress as progress_display
+    from teachkit.util.progress import progress as progress_display
 
     workers = max(1, int(workers))
     out: list[VideoInfo | str] = []

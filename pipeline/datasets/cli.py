@@ -29,7 +29,7 @@ def manifest_command(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar or progress lines on stderr."),
 ) -> None:
     """Build (or confirm) the dataset manifest; print counts per split and the failures."""
-    from stores.errors import InputError, TeachkitError
+    from teachkit.util.errors import InputError, TeachkitError
 
     from .build import build_manifest, manifest_counts
 

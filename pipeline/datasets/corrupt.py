@@ -18,7 +18,7 @@ from typing import Optional
 import numpy as np
 
 import stores
-from stores import atomic
+from teachkit.util import atomic
 
 ROWS_SQL = """
 SELECT c.caption_id, c.video_id, c.split, c.text, v.path

@@ -1,6 +1,6 @@
 """Writing the demo dataset: videos (optionally in a process pool), annotations, ground truth.
 
-The dataset is written into a temporary sibling folder (:func:`stores.atomic.atomic_path`),
+The dataset is written into a temporary sibling folder (:func:`teachkit.util.atomic.atomic_path`),
 ``demo.json`` last, fsynced and renamed into place, so an interrupted run never leaves a
 folder that looks complete; a later run removes the temporaries of processes that are gone.
 """
@@ -14,7 +14,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from stores.atomic import atomic_path, remove_dead_leftovers
+from teachkit.util.atomic import atomic_path, remove_dead_leftovers
 from stores.fingerprint import tree_checksum
 
 from .plan import DEMO_VERSION, SPLITS, DemoError, DemoOptions, plan
@@ -64,7 +64,7 @@ def _write_into(tmp: Path, p, options: DemoOptions, workers: int, log) -> dict:
     (tmp / "videos").mkdir(parents=True)
     jobs = [(str(tmp / "videos" / f"{v.video_id}.mp4"), v.timeline, options.fps, options.crf) for v in p.videos]
     log(f"drawing {len(jobs)} videos ({options.size}x{options.size}, {options.frames} frames) into {tmp}")
-    from stores.progress import progress
+    from teachkit.util.progress import progress
 
     with progress(transient=True) as bar:
         task = bar.add_task("drawing demo videos", total=len(jobs), unit="videos")

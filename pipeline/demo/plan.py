@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from stores.errors import InputError
+from teachkit.util.errors import InputError
 
 from .captions import caption
 from .captions import captions as make_captions

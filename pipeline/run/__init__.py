@@ -22,9 +22,9 @@ import json
 import time
 from typing import Callable
 
-import stores.progress
+import teachkit.util.progress
 from stores.layout import Store
-from stores.metrics import format_table
+from teachkit.util.metrics import format_table
 
 from ..config import PipelineConfig
 from .candidates import candidate_run
@@ -36,7 +36,7 @@ __all__ = ["Job", "Outcome", "commit_teachers", "parse_share", "run_teachers"]
 
 def parse_share(text: str) -> tuple[int, int]:
     """``"i/n"`` (``--shard``) as ``(i, n)`` with ``0 <= i < n``."""
-    from stores.errors import UsageError
+    from teachkit.util.errors import UsageError
 
     try:
         i, n = (int(x) for x in text.split("/"))
@@ -60,8 +60,8 @@ def run_teachers(
     ``[engine] kind`` picks where: ``local`` (this process) or ``ray``; ``shard=(i, n)`` runs
     job i of an n-job array here instead (:func:`.local.run_share`), committing when its share
     completes the run, and returns the outcomes of the runs it committed or found cached."""
-    console = stores.progress.stderr_console()
-    log = log or stores.progress.log
+    console = teachkit.util.progress.stderr_console()
+    log = log or teachkit.util.progress.log
     from ..teachers.checks import check_teacher
 
     selected = cfg.select(only)
@@ -99,7 +99,7 @@ def run_teachers(
             out(outcomes[t.name].line())
             continue
         if t.kind == "reranker" and (shard is not None or cfg.engine.kind != "local"):
-            from stores.errors import UsageError
+            from teachkit.util.errors import UsageError
 
             raise UsageError(f"teacher {t.name}: reranker teachers run on the local engine, without --shard")
         if t.kind == "reranker" and t.candidates in {p.name for p in todo}:
@@ -162,7 +162,7 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
     from stores.splits import load_splits
 
     splits = load_splits(store)  # video paths against the root ensure_manifest recorded
-    with stores.progress.progress(enabled=progress, console=console) as bar:
+    with teachkit.util.progress.progress(enabled=progress, console=console) as bar:
         if shard is not None:
             from .local import run_share
 
@@ -189,12 +189,12 @@ def commit_teachers(
 ) -> list[Outcome]:
     """``teachkit teachers commit``: commit every selected run whose shards are all written
     (after ``--shard i/n`` jobs); raise naming the runs that still miss shards."""
-    from stores.errors import RuntimeFailure
+    from teachkit.util.errors import RuntimeFailure
     from stores.splits import load_splits
 
     from .local import try_commit
 
-    log = log or stores.progress.log
+    log = log or teachkit.util.progress.log
     store = Store(cfg.store.root, options=cfg.store.options or None)
     manifest = store.require_manifest()
     plans, outcomes = [], []

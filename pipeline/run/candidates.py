@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 import stores
-from stores.errors import InputError
+from teachkit.util.errors import InputError
 from stores.splits import SplitData
 
 TOPK_SQL = """

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from stores.errors import RuntimeFailure
+from teachkit.util.errors import RuntimeFailure
 
 
 class NonFiniteScoreError(RuntimeFailure, ValueError):

@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 
-from stores.errors import InputError
+from teachkit.util.errors import InputError
 from stores.layout import LockHeld, StoreError
 from stores.writer import FeatureShards
 
@@ -53,7 +53,7 @@ def check_capabilities(plan, teacher) -> None:
 
 def run_local(plans, cfg, store, splits, log, bar) -> list:
     """Compute ``plans`` here (see module docstring); return their outcomes."""
-    from stores.errors import TeachkitError
+    from teachkit.util.errors import TeachkitError
 
     started = time.perf_counter()
     # every teacher is loaded and checked before any run is begun: a teacher that cannot be

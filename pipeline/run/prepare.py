@@ -65,14 +65,14 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log
     the declared ``[[pretrained]]`` artefacts they may be fine-tuned from.
 
     ``jobs > 1`` (``[engine] bootstrap_jobs``) trains that many at once, each in a spawned
-    process (:mod:`stores.pool`); a checkpoint starts once the one it is fine-tuned from
+    process (:mod:`teachkit.util.pool`); a checkpoint starts once the one it is fine-tuned from
     (``init``) and every ``[[pretrained]]`` artefact being trained are done. Cached
     checkpoints are settled here first, for any ``jobs``."""
     wanted = [t for t in teachers if t.bootstrap is not None]
     if not wanted and not pretrained:
         return
-    import stores.progress
-    from stores.pool import Job, run_jobs
+    import teachkit.util.progress
+    from teachkit.util.pool import Job, run_jobs
 
     from ..bootstrap.checkpoint import export_tokenizer, stale
 
@@ -102,15 +102,15 @@ def ensure_bootstraps(teachers: list[TeacherConfig], store_root: Path | str, log
         return tuple(dict.fromkeys(first + ((str(Path(init)),) if init and str(Path(init)) in tables else ())))
 
     run_jobs([Job(k, _bootstrap_one, (k, v, store_root), after=after(k, v)) for k, v in tables.items()], jobs,
-             initializer=_pool_process, initargs=(stores.progress.is_enabled(),))
+             initializer=_pool_process, initargs=(teachkit.util.progress.is_enabled(),))
 
 
 def _pool_process(progress: bool) -> None:
     """A bootstrap pool process: the parent's progress setting (``--no-progress``), drawn as
     plain lines named by the folder (bars of processes sharing a terminal overwrite each other)."""
-    import stores.progress
+    import teachkit.util.progress
 
-    stores.progress.configure(enabled=progress, plain=True, interval=30.0)
+    teachkit.util.progress.configure(enabled=progress, plain=True, interval=30.0)
 
 
 def _bootstrap_one(out_dir: str, table: dict, store_root) -> str:

@@ -2,7 +2,7 @@
 
 Reading the shards back (DuckDB over the run's Parquet files, before the run is committed)
 checks what was written, not what was held in memory. The figures follow the one rule of
-:func:`stores.metrics.teacher_metrics` (videos that failed to decode are left out, a caption
+:func:`teachkit.util.metrics.teacher_metrics` (videos that failed to decode are left out, a caption
 counts when its own pair was scored), the same rule ``student demo`` applies to the
 committed scores.
 """
@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from stores.connect import duckdb_for
-from stores.metrics import teacher_metrics
+from teachkit.util.metrics import teacher_metrics
 
 from stores.splits import SplitData
 

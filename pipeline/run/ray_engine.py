@@ -25,7 +25,7 @@ import pickle
 import time
 from pathlib import Path
 
-from stores.errors import RuntimeFailure, TeachkitError, UsageError
+from teachkit.util.errors import RuntimeFailure, TeachkitError, UsageError
 
 from .work import Job, commit_jobs, encode_needed, encode_units, encodings, run_writer, score_units
 

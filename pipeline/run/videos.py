@@ -30,8 +30,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from stores.errors import RuntimeFailure
-from stores.media import MediaError, decode_frames
+from teachkit.util.errors import RuntimeFailure
+from teachkit.util.media import MediaError, decode_frames
 from stores.splits import SplitData
 from stores.writer import FeatureShards
 

@@ -20,7 +20,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from stores.errors import RuntimeFailure
+from teachkit.util.errors import RuntimeFailure
 from stores.splits import SplitData
 from stores.writer import FeatureShards, RunWriter, ShardWriter
 

@@ -32,7 +32,7 @@ def build_teacher(cfg, model, device):
         raise ValueError(f"unknown teacher kind {cfg.kind!r}; kinds are {sorted(KINDS)}") from None
     from transformers.utils import logging as hf_logging
 
-    from stores.errors import TeachkitError
+    from teachkit.util.errors import TeachkitError
 
     from .models import ModelError
 

@@ -1,8 +1,8 @@
 """``teachkit teachers run``, ``teachkit teachers commit`` and ``teachkit teachers list``.
 
 The config is parsed once here (:func:`pipeline.config.load_config`); known errors (bad
-config, missing model, unusable store or dataset) are :class:`stores.errors.TeachkitError`
-subclasses, which the CLI edge (:mod:`stores.command`) prints as one line on stderr.
+config, missing model, unusable store or dataset) are :class:`teachkit.util.errors.TeachkitError`
+subclasses, which the CLI edge (:mod:`teachkit.util.command`) prints as one line on stderr.
 """
 
 from __future__ import annotations
@@ -43,19 +43,19 @@ def register(app: typer.Typer) -> None:
         """Run every teacher once into the store (unchanged teachers print `cached`)."""
         import dataclasses
 
-        import stores.progress
+        import teachkit.util.progress
 
         from ..config import load_config
         from ..run import parse_share, run_teachers
 
-        stores.progress.configure(enabled=not no_progress)
+        teachkit.util.progress.configure(enabled=not no_progress)
         cfg = load_config(config, overrides=overrides or ())
         if videos is not None:
             cfg = dataclasses.replace(cfg, dataset=dataclasses.replace(cfg.dataset, videos=videos))
         cfg = with_engine(cfg, engine, address)
         share = parse_share(shard) if shard is not None else None
         if share is not None and cfg.engine.kind != "local":
-            from stores.errors import UsageError
+            from teachkit.util.errors import UsageError
 
             raise UsageError("--shard runs array jobs of the local engine; use it without --engine ray")
         run_teachers(cfg, only=only, out=typer.echo, progress=not no_progress, shard=share)

@@ -8,7 +8,7 @@ import contextlib
 
 import torch
 
-from stores.errors import InputError
+from teachkit.util.errors import InputError
 
 
 def resolve_device(spec: str = "auto") -> torch.device:

@@ -24,7 +24,7 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from stores.errors import InputError
+from teachkit.util.errors import InputError
 from stores.fingerprint import file_checksum
 
 PACKAGE_PREFIX = "package:"

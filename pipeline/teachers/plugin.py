@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 
-from stores.errors import InputError
+from teachkit.util.errors import InputError
 
 from .protocol import Teacher
 

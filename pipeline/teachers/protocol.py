@@ -77,7 +77,7 @@ class VideoBatch:
     """A batch of videos of one split.
 
     ``frames[i]`` is what the teacher's ``prepare`` returned for video i (by default the
-    decoded :class:`stores.media.SampledFrames`), or None when the teacher needs no frames.
+    decoded :class:`teachkit.util.media.SampledFrames`), or None when the teacher needs no frames.
     ``captions[i]`` lists video i's captions as (index, text); ``index`` is the caption's
     position in the split (the same number :class:`CaptionBatch` carries), so a teacher can
     recognise a caption it is scoring (TeachText never compares a caption with itself).

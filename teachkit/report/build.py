@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 import stores
-from stores.errors import InputError, UsageError
+from teachkit.util.errors import InputError, UsageError
 
 from . import figures
 from .agreement import AuditCurve, agreement, audit_curve

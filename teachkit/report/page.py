@@ -1,7 +1,7 @@
 """The report page: one self-contained HTML file, every figure inline, the PNGs beside it.
 
 Nothing on the page is fetched: figures are ``data:image/png;base64`` URIs, styles are
-inline, there is no script. The folder is written through :func:`stores.atomic.atomic_path`,
+inline, there is no script. The folder is written through :func:`teachkit.util.atomic.atomic_path`,
 so a reader sees the previous report or the new one, never half of one.
 """
 
@@ -13,7 +13,7 @@ import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from stores.atomic import atomic_path
+from teachkit.util.atomic import atomic_path
 
 PAGE = "report.html"
 

@@ -2,7 +2,7 @@
 
 Each teacher stored one relevance per frame *it sampled* (``frames`` view, frame 0..n-1);
 the teacher's config in ``current_runs`` says how it sampled (``frames.num_frames``,
-``frames.fps``), so :func:`stores.media.sample_indices` gives back the source frame of
+``frames.fps``), so :func:`teachkit.util.media.sample_indices` gives back the source frame of
 each value. The student's AFA weights come from running the student's video tower on the
 frames it was trained on (the run's frame cache, or a fresh decode when the cache is gone),
 whose source indices the cache records. The demo's ground truth names the source frames of
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from stores.media import sample_indices
+from teachkit.util.media import sample_indices
 
 FRAMES_SQL = """
 SELECT teacher, frame, score FROM frames
@@ -84,7 +84,7 @@ def caption_relevance(con, caption_id: str, ground_truth: dict | None, student=N
     """Teachers' relevance, the student's AFA weights and the true event frames of a caption."""
     row = con.execute(CAPTION_SQL, [caption_id]).fetchone()
     if row is None:
-        from stores.errors import InputError
+        from teachkit.util.errors import InputError
 
         raise InputError(f"--caption {caption_id}: not a caption of the store's manifest")
     _, video_id, text, split, path, n_frames, video_fps = row
@@ -146,7 +146,7 @@ class StudentFrames:
             r = cache.rows()[video_id]
             frames, mask, indices = np.array(cache.frames[r]), cache.mask[r], cache.indices[r]
         else:
-            from stores.media import decode_frames
+            from teachkit.util.media import decode_frames
             from stores.videos import video_paths
 
             s = decode_frames(video_paths(self.store_root)(path), self.spec["num_frames"], self.spec["fps"] or None)

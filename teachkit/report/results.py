@@ -118,7 +118,7 @@ def ground_truth(path: str | Path | None) -> dict | None:
     """The demo's ``ground_truth.json`` (caption -> events, wrong captions), or None."""
     if path is None:
         return None
-    from stores.errors import InputError
+    from teachkit.util.errors import InputError
 
     try:
         data = json.loads(Path(path).read_text())

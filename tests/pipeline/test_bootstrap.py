@@ -424,14 +424,14 @@ def test_bootstraps_train_two_at_a_time_after_their_init_like_one_at_a_time(stor
 def test_every_teacher_waits_for_the_pretrained_artefacts_being_trained(store, tmp_path, monkeypatch):
     """A teacher with no init (or another init) does not train beside a [[pretrained]] artefact,
     which may use every core."""
-    import stores.pool
+    import teachkit.util.pool
     from pipeline.config import TeacherConfig
     from pipeline.run.prepare import ensure_bootstraps
 
     base, teachers = _declared(tmp_path)
     alone = TeacherConfig("alone", "clip", str(tmp_path / "alone"), bootstrap={"objective": "mean", **MICRO})
     seen = {}
-    monkeypatch.setattr(stores.pool, "run_jobs", lambda jobs, *a, **k: seen.update({j.name: j.after for j in jobs}))
+    monkeypatch.setattr(teachkit.util.pool, "run_jobs", lambda jobs, *a, **k: seen.update({j.name: j.after for j in jobs}))
     ensure_bootstraps([*teachers, alone], store, lambda line: None, (base,), jobs=2)
     assert seen == {base.model: (), teachers[0].model: (base.model,), teachers[1].model: (base.model,),
                     alone.model: (base.model,)}
@@ -474,12 +474,12 @@ def test_a_cached_checkpoint_still_exports_its_tokenizer(store, tmp_path):
 
 
 def test_one_checkpoint_to_train_runs_here_and_leaves_this_process_progress_alone(store, tmp_path):
-    import stores.progress
+    import teachkit.util.progress
     from pipeline.bootstrap.checkpoint import read_marker
     from pipeline.run.prepare import ensure_bootstraps
 
     base, _ = _declared(tmp_path)
-    before = dict(stores.progress._STATE)
+    before = dict(teachkit.util.progress._STATE)
     ensure_bootstraps([], store, lambda _: None, (base,), jobs=2)  # one job: no pool is started
     assert read_marker(Path(base.model))["train"]["steps"] == 8
-    assert stores.progress._STATE == before
+    assert teachkit.util.progress._STATE == before

@@ -12,7 +12,7 @@ import pytest
 from pipeline.demo import DemoError, DemoOptions, generate
 from pipeline.demo.scenes import Scene
 from pipeline.demo.vocab import COLOURS, colour_of_word
-from stores.media import decode_frames, probe
+from teachkit.util.media import decode_frames, probe
 
 SMALL = DemoOptions(train_videos=12, test_videos=8)
 PALETTE = np.array(list(COLOURS.values()), dtype=float)

@@ -10,7 +10,7 @@ from pipeline.demo.plan import DemoOptions, plan
 from pipeline.demo.render import draw, plan_timeline, write_mp4
 from pipeline.demo.scenes import Event, Scene, SceneObject, is_valid, perturb, sample_scene, swapped
 from pipeline.demo.vocab import COLOURS
-from stores.media import decode_frames
+from teachkit.util.media import decode_frames
 
 RED_CIRCLE = SceneObject("circle", "red")
 BLUE_SQUARE = SceneObject("square", "blue")

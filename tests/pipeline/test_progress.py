@@ -1,10 +1,10 @@
-"""--no-progress reaches every long step of the teacher stage (stores.progress is the one switch)."""
+"""--no-progress reaches every long step of the teacher stage (teachkit.util.progress is the one switch)."""
 
 from __future__ import annotations
 
 import pytest
 
-import stores.progress as sp
+import teachkit.util.progress as sp
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ import stores
 from pipeline.config import load_config
 from pipeline.run import commit_teachers, run_teachers
 from pipeline.teachers.testing import write_dataset
-from stores.errors import RuntimeFailure
+from teachkit.util.errors import RuntimeFailure
 
 ROOT = Path(__file__).resolve().parents[2]
 

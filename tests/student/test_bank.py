@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import stores
-from stores.config import ConfigError
+from teachkit.util.config import ConfigError
 from stores.splits import split_pairs
 from student.knowledge import MatrixReader
 from student.losses import BankDistillation, bank_targets, pearson_rows

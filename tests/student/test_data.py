@@ -29,7 +29,7 @@ def _cache(store, cache_root, workers=1):
 
 
 def test_frame_cache_decodes_once_and_matches_the_videos(synthetic_store, tmp_path):
-    from stores.media import decode_frames
+    from teachkit.util.media import decode_frames
 
     store, _, _ = synthetic_store
     cache = _cache(store, tmp_path)

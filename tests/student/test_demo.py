@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import stores
-from stores.metrics import retrieval_metrics
+from teachkit.util.metrics import retrieval_metrics
 from student.config import ComparisonConfig
 from student.demo import demo_table, run_demo, teacher_metrics
 

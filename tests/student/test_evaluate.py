@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from stores.metrics import retrieval_metrics
+from teachkit.util.metrics import retrieval_metrics
 from student.evaluate import evaluate_vectors
 
 # 6 captions x 5 videos; captions 0 and 1 describe video 0

@@ -113,7 +113,7 @@ def test_the_image_processor_loads_with_auto_classes(exported):
 
 
 def test_export_refuses_what_is_not_a_run_or_would_be_overwritten(exported, tmp_path):
-    from stores.errors import InputError
+    from teachkit.util.errors import InputError
     from student.export import export_run
 
     run, out, _, _ = exported

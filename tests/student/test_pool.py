@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 import stores
-from stores.audit import parse_audit, run_audit
+from teachkit.audit import parse_audit, run_audit
 from student.config import ComparisonConfig, ConfigError
 from student.demo import demo_table, run_demo
 from student.pool import train_students

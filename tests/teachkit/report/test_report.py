@@ -50,7 +50,7 @@ def test_report_without_optional_inputs_says_what_is_missing(run_group, tmp_path
 
 
 def test_report_refuses_a_folder_that_is_not_a_report(run_group, tmp_path):
-    from stores.errors import InputError
+    from teachkit.util.errors import InputError
 
     (tmp_path / "notes.txt").write_text("keep me")
     with pytest.raises(InputError, match="not a report folder"):

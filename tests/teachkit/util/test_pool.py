@@ -1,4 +1,4 @@
-"""stores.pool.run_jobs: spawned workers, jobs after others, results in job order, failures."""
+"""teachkit.util.pool.run_jobs: spawned workers, jobs after others, results in job order, failures."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from stores.pool import Job, run_jobs
+from teachkit.util.pool import Job, run_jobs
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -63,7 +63,7 @@ def test_the_initializer_runs_in_pool_processes_only(tmp_path):
 _RUNNER = '''
 import os, sys, time
 from pathlib import Path
-from stores.pool import Job, run_jobs
+from teachkit.util.pool import Job, run_jobs
 
 def work(folder, name):
     Path(folder, name).write_text(str(os.getpid()))
@@ -87,7 +87,7 @@ def test_pool_processes_exit_when_their_parent_is_killed(tmp_path):
         pytest.skip("needs /proc to see whether a process is alive (Linux)")
     script = tmp_path / "runner.py"
     script.write_text(_RUNNER)
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "PYTHONPATH": str(root)}
     runner = subprocess.Popen([sys.executable, str(script), str(tmp_path)], env=env)
     try:

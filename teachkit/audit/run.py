@@ -2,7 +2,7 @@
 
 The audit is a run like a teacher's: its fingerprint hashes the audit config, the manifest, the
 fingerprints of the teacher runs it read and this package's code, and it is written through
-:class:`stores.RunWriter` (shard ``caption_audit/teacher=<name>/run=<r>/split=<s>/part-00000``,
+:class:`stores.RunWriter` (a ``caption_audit`` shard where :class:`stores.Store` puts it,
 then the ``runs`` row with ``kind = 'audit'``, written last). An unchanged audit is ``cached``:
 nothing is read but the run records. The views ``caption_audit`` and ``exclusions``
 (:mod:`stores.connect`) show the current audit: the one committed or found cached last.
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from ..fingerprint import canonical, canonical_json, fingerprint, tree_checksum
-from ..layout import Store
+from stores.fingerprint import canonical, canonical_json, fingerprint, tree_checksum
+from stores.layout import Store
 from .mixture import fit_mixture
 from .signals import CAPTIONS_SQL, AuditError, combine, evidence, judges, signal_parts, teacher_runs
 
@@ -36,7 +36,7 @@ class AuditConfig:
     split: str = "train"
     teachers: tuple[str, ...] = ()  # empty: every current teacher with scores of the split
     holdout: dict = field(default_factory=dict)  # teacher -> "all" | "fold:i/n": overrides the run's own
-    # rank | margin | relative | siblings, or several joined by "+" (stores/audit/signals.py)
+    # rank | margin | relative | siblings, or several joined by "+" (teachkit/audit/signals.py)
     signal: str = "rank"
     threshold: str = "mixture"  # mixture (NCR's two-component GMM) | fraction | score
     fraction: float | None = None  # threshold = "fraction": flag this share of the split
@@ -66,7 +66,7 @@ class _AuditStore:
 
 @dataclass(frozen=True)
 class AuditFile:
-    """An audit config file: ``[store] root`` and ``[audit]`` (read by :mod:`stores.config`)."""
+    """An audit config file: ``[store] root`` and ``[audit]`` (read by :mod:`teachkit.util.config`)."""
 
     store: _AuditStore = field(default_factory=_AuditStore)
     audit: AuditConfig = field(default_factory=AuditConfig)
@@ -77,7 +77,7 @@ def load_audit_config(path: str | Path, base: Path | None = None,
     """``(store_root, AuditConfig)`` from a TOML file with ``[store] root`` and ``[audit]``,
     through the loader every stage shares (``--set audit.fraction=0.1`` overrides a field;
     relative paths resolve against ``base``, default the working directory)."""
-    from stores.config import ConfigError, load
+    from teachkit.util.config import ConfigError, load
 
     try:
         cfg = load(AuditFile, path, overrides, base=base)
@@ -88,7 +88,7 @@ def load_audit_config(path: str | Path, base: Path | None = None,
 
 def parse_audit(raw: dict) -> AuditConfig:
     """Validate an ``[audit]`` table; errors name the field."""
-    from stores.config import ConfigError, build
+    from teachkit.util.config import ConfigError, build
 
     if isinstance(raw, dict):  # a table from dataclasses.asdict holds tuples where TOML has arrays
         raw = {k: list(v) if isinstance(v, tuple) else v for k, v in raw.items()}
@@ -144,8 +144,8 @@ def _threshold(scores: np.ndarray, cfg: AuditConfig) -> tuple[float, dict]:
 
 def run_audit(store_root: str | Path, cfg: AuditConfig, log=print, force: bool = False) -> AuditOutcome:
     """Compute (or find cached) the audit ``cfg`` of the store at ``store_root``."""
-    from .. import connect
-    from ..writer import RunWriter
+    from stores import connect
+    from stores.writer import RunWriter
 
     start = time.perf_counter()
     store = Store(store_root)

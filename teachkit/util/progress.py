@@ -27,7 +27,7 @@ _STATE = {"enabled": True, "interval": 10.0, "plain": False}
 
 def configure(enabled: bool | None = None, interval: float | None = None, plain: bool | None = None) -> None:
     """Switch progress output on or off for the whole process; set the plain-line interval (s);
-    ``plain=True``: plain lines even on a terminal (processes that share one, :mod:`stores.pool`)."""
+    ``plain=True``: plain lines even on a terminal (processes that share one, :mod:`teachkit.util.pool`)."""
     if enabled is not None:
         _STATE["enabled"] = bool(enabled)
     if plain is not None:

@@ -4,7 +4,7 @@
 (``teachkit data``, ``teachers``, ``scores``, ``student``). Around parsing and running a
 command it turns
 
-- a :class:`stores.errors.TeachkitError` into ``error: <one line>`` on stderr and the
+- a :class:`teachkit.util.errors.TeachkitError` into ``error: <one line>`` on stderr and the
   error's exit code (2 for usage and bad input, 1 for runtime failures);
 - a usage mistake Typer detects (unknown option, missing argument, bad value) into
   ``error: <message> (see `<command> --help`)`` and exit 2, instead of a boxed panel.

@@ -49,8 +49,8 @@ def sql_command(
 ) -> None:
     import duckdb
 
-    from .errors import RuntimeFailure
-    from .sql import one_line, open_read_only
+    from teachkit.util.errors import RuntimeFailure
+    from stores.sql import one_line, open_read_only
 
     try:
         con = open_read_only(store)
@@ -71,7 +71,7 @@ def _execute(con, query: str, output: OutputFormat, max_rows: int) -> int:
     """Run ``query`` and print its results; on error print one line. Return the exit code."""
     import duckdb
 
-    from .sql import QueryRefused, one_line, run_query
+    from stores.sql import QueryRefused, one_line, run_query
 
     try:
         for columns, batches in run_query(con, query):

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from stores.config import ConfigError, apply_overrides, build, load, parse_value
-from stores.errors import InputError
+from teachkit.util.config import ConfigError, apply_overrides, build, load, parse_value
+from teachkit.util.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -11,24 +11,11 @@ the threshold costs: the flagged set's F1 against it).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 
+from stores.truth import read_truth  # noqa: F401  (the CLI reads truth files through here)
+
 AUDIT_SQL = "SELECT caption_id, score, flagged FROM caption_audit ORDER BY caption_id"
-
-
-def read_truth(path: str | Path) -> dict[str, str | None]:
-    """``{caption_id: noise kind}`` of the wrong captions in a truth file (or a file of ids, one a line)."""
-    try:
-        text = Path(path).read_text()
-        if not text.lstrip().startswith("{"):
-            return {line.strip(): "listed" for line in text.splitlines() if line.strip()}
-        caps = json.loads(text)["captions"]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"cannot read truth file {path}: {e}") from None
-    return {cid: (c.get("noise") or "wrong") for cid, c in caps.items() if c.get("wrong")}
 
 
 def auc(scores: np.ndarray, wrong: np.ndarray) -> float:

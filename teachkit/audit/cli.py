@@ -18,7 +18,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _fail(e: Exception) -> None:
-    from stores.errors import TeachkitError
+    from teachkit.util.errors import TeachkitError
 
     code = e.exit_code if isinstance(e, TeachkitError) else 2
     typer.echo(f"error: {' '.join(str(e).split())}", err=True)
@@ -37,7 +37,7 @@ def audit_command(
     """Score every caption of the split (higher: more likely wrong), flag the implausible ones, commit the run."""
     import dataclasses
 
-    from stores.errors import TeachkitError
+    from teachkit.util.errors import TeachkitError
     from stores.layout import StoreError
 
     from .run import load_audit_config, parse_audit, run_audit

@@ -33,9 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..errors import InputError
-from ..folds import Holdout, HoldoutError, declared_holdout, held_out, parse_holdout
-from ..splits import SPLIT_CAPTIONS_SQL
+from teachkit.util.errors import InputError
+from stores.folds import Holdout, HoldoutError, declared_holdout, held_out, parse_holdout
+from stores.splits import SPLIT_CAPTIONS_SQL
 
 SIGNALS = ("rank", "margin", "relative", "siblings", "rows")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from stores.metrics import NOT_MEASURABLE, format_table, retrieval_metrics, t2v_ranks, teacher_metrics, v2t_ranks
+from teachkit.util.metrics import NOT_MEASURABLE, format_table, retrieval_metrics, t2v_ranks, teacher_metrics, v2t_ranks
 
 # captions c0..c3; c0 and c1 describe v0, c2 describes v1, c3 describes v2
 SIM = np.array(

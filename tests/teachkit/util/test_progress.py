@@ -7,7 +7,7 @@ import io
 import pytest
 from rich.console import Console
 
-import stores.progress as sp
+import teachkit.util.progress as sp
 
 
 @pytest.fixture(autouse=True)

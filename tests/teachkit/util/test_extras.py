@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from stores.errors import InputError
-from stores.extras import require_faiss
+from teachkit.util.errors import InputError
+from teachkit.util.extras import require_faiss
 
 
 def test_missing_faiss_names_the_extras(monkeypatch):

@@ -17,10 +17,10 @@ import pytest
 import stores
 from stores import RunWriter, Store
 from stores.embeddings import vectors_table
-from stores.audit import AuditError, parse_audit, run_audit
-from stores.audit.measure import auc, detection, format_detection, measure_audit
-from stores.audit.mixture import fit_mixture
-from stores.audit.signals import combine, judges, TeacherRun
+from teachkit.audit import AuditError, parse_audit, run_audit
+from teachkit.audit.measure import auc, detection, format_detection, measure_audit
+from teachkit.audit.mixture import fit_mixture
+from teachkit.audit.signals import combine, judges, TeacherRun
 from stores.folds import Holdout, caption_folds, held_out, parse_holdout
 
 N_VIDEOS, PER_VIDEO = 40, 4
@@ -126,7 +126,7 @@ def test_a_teachers_signals_are_standardised_apart_then_averaged():
 
 
 def test_sibling_signals_single_out_the_caption_that_disagrees_with_its_video():
-    from stores.audit.signals import _against_siblings, _sibling_agreement
+    from teachkit.audit.signals import _against_siblings, _sibling_agreement
 
     video = np.array(["x", "x", "x", "y", "y", "z"])
     own = np.array([5.0, 5.0, 2.0, 1.0, 3.0, 9.0])
@@ -143,7 +143,7 @@ def test_sibling_signals_single_out_the_caption_that_disagrees_with_its_video():
 def test_rows_signal_is_the_correlation_with_the_siblings_mean_row(audited):
     """``rows`` from SQL sums equals the correlation of each caption's standardised score row
     with the mean standardised row of its siblings, and it singles out the wrong captions."""
-    from stores.audit.signals import evidence
+    from teachkit.audit.signals import evidence
 
     store, caps, wrong = audited
     with stores.connect(store.root) as con:
@@ -164,7 +164,7 @@ def test_rows_signal_is_the_correlation_with_the_siblings_mean_row(audited):
 
 
 def test_signal_may_join_several_and_refuses_unknown_parts():
-    from stores.audit.signals import signal_parts
+    from teachkit.audit.signals import signal_parts
 
     assert signal_parts("rank+relative+siblings") == ("rank", "relative", "siblings")
     assert signal_parts("rank+relative+siblings+rows")[-1] == "rows"
@@ -202,7 +202,7 @@ def test_auc_and_detection_by_hand():
 
 
 def test_audit_commits_once_flags_the_wrong_captions_and_feeds_exclusions(audited, monkeypatch):
-    import stores.audit.run as audit_run
+    import teachkit.audit.run as audit_run
 
     store, caps, wrong = audited
     read = []
@@ -303,7 +303,7 @@ def test_store_without_audit_has_empty_views(tmp_path):
 
 
 def test_audit_config_goes_through_the_shared_loader(tmp_path):
-    from stores.audit import load_audit_config
+    from teachkit.audit import load_audit_config
 
     path = tmp_path / "audit.toml"
     path.write_text('[store]\nroot = "s"\n\n[audit]\nteachers = ["a", "b"]\nthreshold = "fraction"\nfraction = 0.2\n')
