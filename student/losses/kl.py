@@ -35,8 +35,8 @@ class KLDistillation(CoarseDistillation):
     """KL distillation of in-batch similarity rows (see :class:`CoarseDistillation`).
 
     Args:
-        teachers, weight, aggregation, teacher_weights, teacher_temperatures,
-        student_temperature, directions: see :class:`CoarseDistillation`.
+        teachers, weight, aggregation, teacher_weights, teacher_temperatures, student_temperature, directions:
+            see :class:`CoarseDistillation`.
 
     Inputs:
         ============================  ========================================

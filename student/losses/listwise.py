@@ -64,8 +64,8 @@ class ListwiseDistillation(CoarseDistillation):
     usually ``["t2v"]``: the list is a caption's; ``v2t`` ranks the captions that scored a video.
 
     Args:
-        teachers, weight, aggregation, teacher_weights, teacher_temperatures,
-        student_temperature, directions, teacher_norm: see :class:`CoarseDistillation`.
+        teachers, weight, aggregation, teacher_weights, teacher_temperatures, student_temperature, directions, teacher_norm:
+            see :class:`CoarseDistillation`.
         top: candidates kept per row (0: all the teacher scored).
 
     Inputs:
