@@ -42,7 +42,7 @@ class Epochs:
         from pipeline.teachers import build_teacher
         from pipeline.teachers.device import resolve_device
         from teachkit.util.media import decode_frames
-        from student.data import TrainBatches, batch_plan, build_train_set
+        from student.data import TrainBatches, batch_order, build_train_set
         from student.frames import frame_cache
         from stores.splits import split_pairs
         from student.knowledge import knowledge_reader
@@ -65,7 +65,7 @@ class Epochs:
         # the quick project's epoch is 3 steps: time several, so a ratio is not one step's noise
         self.epochs = cfg.pick(tiny=1, quick=6, full=2)
         steps = per_epoch * self.epochs
-        plan = batch_plan(train.video_rows, d.batch_size, steps, exp.train.seed)
+        plan = batch_order(train.video_rows, d.batch_size, steps, exp.train.seed)
         coarse, fine = exp.loss.coarse.teachers, exp.loss.fine.teachers
 
         train_pairs = list(zip(train.caption_ids, (train.video_ids[r] for r in train.video_rows)))

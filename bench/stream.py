@@ -73,12 +73,12 @@ def arrow_read(files: list[str], captions: pa.Array, videos: pa.Array) -> int:
 def student_batches(con, batch: int, count: int, split: str = "train", seed: int = 0):
     """``count`` training batches of the student's own plan: (caption ids, their video ids)."""
     from stores.splits import split_pairs
-    from student.data import batch_plan
+    from student.data import batch_order
 
     pairs = split_pairs(con, split)
     videos = {v: i for i, v in enumerate(sorted({v for _, v, _ in pairs}))}
     rows = np.array([videos[v] for _, v, _ in pairs], dtype=np.int64)
-    plan = batch_plan(rows, min(batch, len(videos)), count, seed)
+    plan = batch_order(rows, min(batch, len(videos)), count, seed)
     return [([pairs[i][0] for i in b], [pairs[i][1] for i in b]) for b in plan]
 
 

@@ -1,6 +1,6 @@
 """Training batches: captions, their videos' cached frames, and the teachers' knowledge.
 
-:func:`batch_plan` fixes every batch of a run in advance from the seed: each epoch
+:func:`batch_order` fixes every batch of a run in advance from the seed: each epoch
 shuffles the videos and gives each one caption (a random one of its captions), so a batch
 never holds the same video twice (a duplicate would be an in-batch false negative). The
 plain and the distilled student of a seed therefore see exactly the same batches.
@@ -10,13 +10,13 @@ worker k assembles batches k, k+n, ... (so the DataLoader's round-robin keeps th
 order) in windows of ``teacher_window`` batches, one DuckDB query per window and teacher
 table (:mod:`student.knowledge`). Frames come from the memory-mapped frame cache.
 
-Data-parallel runs (:mod:`student.distributed`): ``batch_plan`` yields the *global*
+Data-parallel runs (:mod:`student.distributed`): ``batch_order`` yields the *global*
 batches (``data.batch_size`` is the global batch, whatever the number of processes) and
 :func:`rank_share` cuts each into the ranks' contiguous slices; every rank builds the same
 plan from the seed and assembles only its slice's tokens and frames. The teacher knowledge
 of a batch stays global (K x B x B, gathered from the teacher matrices by the global
 batch's caption and video ids), because the losses compare the all-gathered embeddings of
-the whole batch. A sampler that orders batches differently replaces ``batch_plan`` and
+the whole batch. A sampler that orders batches differently replaces ``batch_order`` and
 keeps ``rank_share``.
 """
 
@@ -96,7 +96,7 @@ def captions_by_video(video_rows: np.ndarray, batch_size: int) -> tuple[dict[int
     return by_video, videos
 
 
-def batch_plan(video_rows: np.ndarray, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:
+def batch_order(video_rows: np.ndarray, batch_size: int, steps: int, seed: int) -> list[np.ndarray]:
     """``steps`` batches of caption indices, one caption per distinct video per batch."""
     by_video, videos = captions_by_video(video_rows, batch_size)
     rng = np.random.default_rng(seed)

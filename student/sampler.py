@@ -5,7 +5,7 @@ scored the diagonal and about ``k / V`` of the rest: coarse distillation of such
 gets almost no signal (``coverage``, the fraction of in-batch entries the teacher scored,
 is near ``1/B + k/V``). :func:`guided_plan` fills each batch with ``anchors`` groups of
 ``ceil(B / anchors)`` pairs. A group starts from an anchor caption (the anchors walk through
-a fresh permutation of the videos, as :func:`student.data.batch_plan` does) and grows
+a fresh permutation of the videos, as :func:`student.data.batch_order` does) and grows
 greedily: the next video is the one most of the group's captions hold among their teacher
 candidates, and it joins with whichever of its captions lists most of the batch's videos.
 So rows and columns of a group are both mostly scored. A batch still never holds a video

@@ -33,7 +33,7 @@ from stores.splits import current_teachers, split_pairs, teachers_with_frames
 
 from . import distributed
 from .config import ConfigError, ExperimentConfig
-from .data import TrainBatches, batch_plan, build_train_set, make_loader, split_holdout
+from .data import TrainBatches, batch_order, build_train_set, make_loader, split_holdout
 from .distributed import SINGLE, Group
 from .evaluate import autocast, encode_split, evaluate_vectors
 from .frames import frame_cache
@@ -235,7 +235,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         if cfg.data.sampler == "guided":  # the guiding teacher's CSR: the reader's, or built here
             plan = guided_batches(cfg, trainset, reader, progress)
         else:
-            plan = batch_plan(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
+            plan = batch_order(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
     score_teachers = cfg.loss.coarse.teachers if cfg.loss.coarse.active else []
     covered = np.zeros(len(score_teachers))  # summed per-batch coverage of each score teacher
     dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window,

@@ -7,6 +7,6 @@ last). ``teachkit data demo`` is its command line.
 """
 
 from .generate import DemoResult, generate
-from .plan import DemoError, DemoOptions
+from .storyboard import DemoError, DemoOptions
 
 __all__ = ["DemoError", "DemoOptions", "DemoResult", "generate"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from teachkit.util.atomic import atomic_path, remove_dead_leftovers
 from stores.fingerprint import tree_checksum
 
-from .plan import DEMO_VERSION, SPLITS, DemoError, DemoOptions, plan
+from .storyboard import DEMO_VERSION, SPLITS, DemoError, DemoOptions, storyboard
 from .render import Timeline, draw, write_mp4
 from .truth import dump_ground_truth, ground_truth
 
@@ -110,7 +110,7 @@ def generate(
     existing = _check_target(out, options, force)
     if existing is not None:
         return DemoResult(out, False, existing)
-    p = plan(options)
+    p = storyboard(options)
     remove_dead_leftovers(out)
     try:
         with atomic_path(out, replace=True) as tmp:

@@ -1,6 +1,6 @@
 """Drawing a scene: a per-frame timeline of each object, rasterised with numpy, encoded with PyAV.
 
-``plan_timeline`` turns a :class:`Scene` plus a seeded generator into concrete frames: the
+``make_timeline`` turns a :class:`Scene` plus a seeded generator into concrete frames: the
 span of each event (event k happens inside the k-th equal slice of the clip, with jittered
 start and length), start positions that keep objects inside the frame and apart, and
 per-frame position, size, colour and opacity. ``draw`` rasterises it (signed distances give
@@ -59,7 +59,7 @@ def _event_spans(n_events: int, frames: int, rng: np.random.Generator) -> list[n
     return spans
 
 
-def plan_timeline(scene: Scene, size: int, frames: int, rng: np.random.Generator) -> Timeline:
+def make_timeline(scene: Scene, size: int, frames: int, rng: np.random.Generator) -> Timeline:
     """Concrete per-frame state of every object of ``scene`` (jittered by ``rng``)."""
     n_obj = len(scene.objects)
     spans = _event_spans(len(scene.events), frames, rng)

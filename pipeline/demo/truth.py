@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from .captions import describe
-from .plan import DEMO_VERSION, Plan
+from .storyboard import DEMO_VERSION, Storyboard
 from .render import Timeline
 from .scenes import Scene
 
@@ -31,7 +31,7 @@ def _event_frames(described: Scene, truth: Scene, timeline: Timeline) -> list[di
     return out
 
 
-def ground_truth(p: Plan) -> dict:
+def ground_truth(p: Storyboard) -> dict:
     """The answers: each video's scene and event frames, each caption's correctness."""
     by_id = {v.video_id: v for v in p.videos}
     videos = {

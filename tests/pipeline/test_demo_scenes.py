@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pipeline.demo.captions import captions, describe
-from pipeline.demo.plan import DemoOptions, plan
-from pipeline.demo.render import draw, plan_timeline, write_mp4
+from pipeline.demo.storyboard import DemoOptions, storyboard
+from pipeline.demo.render import draw, make_timeline, write_mp4
 from pipeline.demo.scenes import Event, Scene, SceneObject, is_valid, perturb, sample_scene, swapped
 from pipeline.demo.vocab import COLOURS
 from teachkit.util.media import decode_frames
@@ -24,7 +24,7 @@ def _red(frames: np.ndarray) -> np.ndarray:
 
 def _track(scene: Scene, tmp_path, name: str) -> tuple[np.ndarray, np.ndarray]:
     """Centre x and area of the red object per frame, read back from the encoded video."""
-    tl = plan_timeline(scene, 64, 24, np.random.default_rng(0))
+    tl = make_timeline(scene, 64, 24, np.random.default_rng(0))
     write_mp4(tmp_path / f"{name}.mp4", draw(tl), fps=8, crf=20)
     mask = _red(decode_frames(tmp_path / f"{name}.mp4", 24).frames)
     area = mask.sum(axis=(1, 2))
@@ -106,8 +106,8 @@ def test_sampled_scenes_and_perturbations_are_valid_and_different():
         assert made >= 25, kind
 
 
-def test_plan_includes_order_twins_with_different_captions():
-    p = plan(DemoOptions(train_videos=40, test_videos=10, noise=0.0))
+def test_storyboard_includes_order_twins_with_different_captions():
+    p = storyboard(DemoOptions(train_videos=40, test_videos=10, noise=0.0))
     by_id = {v.video_id: v for v in p.videos}
     twins = [(v, by_id[v.twin]) for v in p.videos if v.twin]
     assert twins

@@ -7,7 +7,7 @@ import torch
 
 import stores
 from stores.splits import split_pairs
-from student.data import TrainBatches, batch_plan, build_train_set, make_loader
+from student.data import TrainBatches, batch_order, build_train_set, make_loader
 from student.frames import FrameCache, frame_cache
 from student.knowledge import KnowledgeReader
 from student.model import load_tokenizer
@@ -15,11 +15,11 @@ from student.model import load_tokenizer
 
 def test_batch_plan_has_distinct_videos_and_depends_only_on_the_seed():
     rows = np.repeat(np.arange(10), 3)  # 10 videos x 3 captions
-    plan = batch_plan(rows, batch_size=4, steps=7, seed=3)
+    plan = batch_order(rows, batch_size=4, steps=7, seed=3)
     assert len(plan) == 7 and all(len(b) == 4 for b in plan)
     assert all(len(set(rows[b])) == 4 for b in plan)
-    assert all(np.array_equal(a, b) for a, b in zip(plan, batch_plan(rows, 4, 7, seed=3)))
-    assert not all(np.array_equal(a, b) for a, b in zip(plan, batch_plan(rows, 4, 7, seed=4)))
+    assert all(np.array_equal(a, b) for a, b in zip(plan, batch_order(rows, 4, 7, seed=3)))
+    assert not all(np.array_equal(a, b) for a, b in zip(plan, batch_order(rows, 4, 7, seed=4)))
 
 
 def _cache(store, cache_root, workers=1):
@@ -51,7 +51,7 @@ def test_loader_keeps_the_plan_order_with_workers(synthetic_store, tmp_path):
     with stores.connect(store) as con:
         pairs = split_pairs(con, "train")
     ts = build_train_set(pairs, cache, load_tokenizer(str(tok)), 12)
-    plan = batch_plan(ts.video_rows, 4, 5, seed=0)
+    plan = batch_order(ts.video_rows, 4, 5, seed=0)
     reader = KnowledgeReader(str(store), "train", ["fine_t"], ["fine_t"])
     ds = TrainBatches(ts, plan, cache.folder, reader, window=2)
     serial = list(make_loader(ds, num_workers=0))
@@ -115,7 +115,7 @@ def test_train_frames_subset_carries_its_frames_relevance_and_positions(syntheti
     with stores.connect(store) as con:
         pairs = split_pairs(con, "train")
     ts = build_train_set(pairs, cache, load_tokenizer(str(tok)), 12)
-    plan = batch_plan(ts.video_rows, 4, 3, seed=0)
+    plan = batch_order(ts.video_rows, 4, 3, seed=0)
     reader = KnowledgeReader(str(store), "train", ["fine_t"], ["fine_t"])
     full = list(make_loader(TrainBatches(ts, plan, cache.folder, reader, window=2), num_workers=0))
     sub = list(make_loader(TrainBatches(ts, plan, cache.folder, reader, window=2, train_frames=2, seed=7), num_workers=0))

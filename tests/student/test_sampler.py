@@ -8,7 +8,7 @@ import torch
 
 import stores
 from stores.splits import split_pairs
-from student.data import batch_plan
+from student.data import batch_order
 from student.knowledge import MatrixReader
 from student.losses.listwise import ListwiseDistillation, listwise_kl, top_mask
 from student.sampler import coverage, guided_plan
@@ -27,7 +27,7 @@ def csr_and_rows(topk_store, tmp_path_factory):
 def test_guided_batches_cover_more_than_random_ones(csr_and_rows):
     csr, video_rows = csr_and_rows
     guided = guided_plan(video_rows, 4, 60, 0, csr, anchors=1)
-    random = batch_plan(video_rows, 4, 60, 0)
+    random = batch_order(video_rows, 4, 60, 0)
     assert all(len(b) == 4 and len(set(video_rows[b].tolist())) == 4 for b in guided)  # no video twice
     for b in guided[:10]:  # the anchor's best-scored other videos follow it (while they fit in the batch)
         anchor_top = [int(v) for v in csr.top(int(b[0]), 3) if v != video_rows[b[0]]]

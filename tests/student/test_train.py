@@ -11,7 +11,7 @@ import torch
 
 import stores
 from stores.splits import split_pairs
-from student.data import TrainBatches, batch_plan, build_train_set
+from student.data import TrainBatches, batch_order, build_train_set
 from student.frames import frame_cache
 from student.knowledge import KnowledgeReader
 from student.losses import build_objective, total_loss
@@ -26,7 +26,7 @@ def _first_batch(cfg, store):
         pairs = split_pairs(con, "train")
         cache = frame_cache(con, store, manifest, "train", cfg.data.cache, cfg.model.num_frames, 0.0, 32, workers=1)
     ts = build_train_set(pairs, cache, tok, cfg.model.max_words)
-    plan = batch_plan(ts.video_rows, cfg.data.batch_size, 1, seed=0)
+    plan = batch_order(ts.video_rows, cfg.data.batch_size, 1, seed=0)
     reader = KnowledgeReader(str(store), "train", cfg.loss.coarse.teachers, cfg.loss.fine.teachers)
     batches = TrainBatches(ts, plan, cache.folder, reader, window=1)
     return tok, next(iter(batches))

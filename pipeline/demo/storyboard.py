@@ -1,8 +1,8 @@
-"""Planning the demo dataset: options, scenes, timelines, captions and the noisy ones.
+"""The demo dataset's storyboard: options, scenes, timelines, captions and the noisy ones.
 
-Everything is planned in one process from seeded generators (``[seed, stream, index]``:
+Everything is drawn up in one process from seeded generators (``[seed, stream, index]``:
 stream 0 picks scenes, 1 jitters each video, 2 words each video's captions, 3 picks the
-wrong captions), so the plan, and therefore every file, does not depend on how many
+wrong captions), so the storyboard, and therefore every file, does not depend on how many
 workers later draw the videos.
 """
 
@@ -16,7 +16,7 @@ from teachkit.util.errors import InputError
 
 from .captions import caption
 from .captions import captions as make_captions
-from .render import Timeline, plan_timeline
+from .render import Timeline, make_timeline
 from .scenes import PERTURBATIONS, Scene, perturb, sample_scene, swapped
 
 DEMO_VERSION = 2  # bump when the same options would draw or word anything differently
@@ -91,7 +91,7 @@ class Caption:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Storyboard:
     options: DemoOptions
     videos: list[Video]
     captions: list[Caption]
@@ -117,7 +117,7 @@ def _sample_scenes(n: int, rng: np.random.Generator, seen: set[str]) -> list[tup
     raise DemoError(f"could not find {n} distinct scenes; ask for fewer videos")
 
 
-def plan(options: DemoOptions) -> Plan:
+def storyboard(options: DemoOptions) -> Storyboard:
     """Every scene, timeline and caption of the dataset, from ``options.seed`` alone."""
     o = options.validate()
     scene_rng = np.random.default_rng([o.seed, 0])
@@ -133,7 +133,7 @@ def plan(options: DemoOptions) -> Plan:
         first = len(videos)
         for j, (scene, twin_of) in enumerate(sampled):
             index = first + j
-            timeline = plan_timeline(scene, o.size, o.frames, np.random.default_rng([o.seed, 1, index]))
+            timeline = make_timeline(scene, o.size, o.frames, np.random.default_rng([o.seed, 1, index]))
             videos.append(Video(f"demo{index:0{width}d}", split, scene, timeline, None))
             if twin_of is not None:
                 a, b = videos[first + twin_of], videos[index]
@@ -144,7 +144,7 @@ def plan(options: DemoOptions) -> Plan:
         rng = np.random.default_rng([o.seed, 2, index])
         texts = make_captions(v.scene, k_per_split[v.split], rng)
         captions += [Caption(f"{v.video_id}#{k}", v.video_id, v.split, t, v.scene, None) for k, t in enumerate(texts)]
-    return Plan(o, videos, _add_noise(captions, videos, o))
+    return Storyboard(o, videos, _add_noise(captions, videos, o))
 
 
 def _add_noise(captions: list[Caption], videos: list[Video], o: DemoOptions) -> list[Caption]:
