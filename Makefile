@@ -17,7 +17,7 @@ FAISS ?= cpu
 PIP := $(PY) -m pip install -q --no-compile
 unexport PYTHONDONTWRITEBYTECODE
 
-.PHONY: setup setup-dev test test-slow teachers student report browser audit student-audit student-frames bench clean
+.PHONY: setup setup-dev test test-slow teachers student report browser audit student-audit student-frames bench docs docs-results readme-results clean
 
 # what the demo needs: torch, teachkit and its core dependencies, the demo's text teacher
 $(VENV)/.installed: pyproject.toml constraints.txt
@@ -87,5 +87,27 @@ student-frames: setup
 bench: setup-dev
 	$(PY) -m bench $(BENCH_ARGS)
 
+# the manual (docs/, mkdocs.yml) into site/, in strict mode: a warning or a broken link fails
+$(VENV)/.installed-docs: $(VENV)/.installed
+	$(PIP) -c constraints.txt -e ".[docs,$(FAISS)]"
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
+
+# the results JSON the manual's tables are rendered from, copied from where their commands
+# wrote them (make student, make student-audit, make student-frames, make bench); a missing
+# one is left as it is and named
+docs-results:
+	@for pair in runs/demo/metrics.json:demo runs/demo-audit/audit_ablation.json:demo-audit \
+	  runs/demo-frames/frames_ablation.json:demo-frames bench/results.json:bench; do \
+	  src=$${pair%%:*}; dst=docs/results/$${pair##*:}.json; \
+	  if [ -f "$$src" ]; then cp "$$src" "$$dst" && echo "$$src -> $$dst"; \
+	  else echo "$$src: not there (its command has not run here); $$dst kept" >&2; fi; done
+
+# the README's headline table, rendered from docs/results/demo.json
+readme-results:
+	$(PY) docs/hooks/results.py readme README.md
+
 clean:
-	rm -rf $(VENV) store runs data artifacts bench/results.json .pytest_cache
+	rm -rf $(VENV) store runs data artifacts bench/results.json .pytest_cache site
