@@ -32,8 +32,9 @@ SOURCES = {
     "bench": ("bench/results.json", "make bench", "python -m bench"),
 }
 
-MARKER = re.compile(r"<!--\s*results:\s*([\w-]+)(?:\s+([\w-]+))?\s*-->")
-README_BLOCK = re.compile(r"(<!--\s*results:\s*([\w-]+)(?:\s+([\w-]+))?\s*-->\n).*?(<!-- /results -->)", re.S)
+#: a marker stands alone on its line (so prose can quote the syntax in backticks)
+MARKER = re.compile(r"^<!--\s*results:\s*([\w-]+)(?:\s+([\w-]+))?\s*-->[ \t]*$", re.M)
+README_BLOCK = re.compile(r"^(<!--\s*results:\s*([\w-]+)(?:\s+([\w-]+))?\s*-->\n).*?(<!-- /results -->)", re.S | re.M)
 
 #: how the tables name a student of ``teachkit student demo`` (as student/demo.py prints them)
 STUDENT_LABELS = {
