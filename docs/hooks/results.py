@@ -30,6 +30,8 @@ SOURCES = {
     "demo-frames": ("runs/demo-frames/frames_ablation.json", "make student-frames",
                     "teachkit student demo --config configs/student_demo.toml --ablation frames --out runs/demo-frames"),
     "bench": ("bench/results.json", "make bench", "python -m bench"),
+    "audit": ("runs/audit/measure.json", "make teachers",
+              "teachkit captions measure --truth data/demo/ground_truth.json --json"),
 }
 
 #: a marker stands alone on its line (so prose can quote the syntax in backticks)
@@ -177,7 +179,23 @@ def render_bench(m: dict, view: str) -> str:
     raise ResultsError(f"<!-- results: bench {view} -->: unknown view; bench has figures, scale")
 
 
+def render_audit(m: dict, view: str) -> str:
+    """The caption audit against the demo's known wrong captions (``teachkit captions measure``)."""
+    if view == "figures":
+        head = ["captions", "wrong", "flagged", "precision", "recall", "F1", "AUC", "best F1 (any cut)"]
+        body = [[str(m["captions"]), str(m["wrong"]), str(m["flagged"]), f"{m['precision']:.3f}",
+                 f"{m['recall']:.3f}", f"{m['f1']:.3f}", f"{m['auc']:.3f}",
+                 f"{m['best_f1']:.3f} (flagging {m['best_flagged']})"]]
+        return table(head, body)
+    if view == "kinds":
+        body = [[f"`{k}`", str(v["wrong"]), f"{v['found']}", f"{v['recall']:.2f}", f"{v['auc']:.3f}"]
+                for k, v in m["per_kind"].items()]
+        return table(["noise kind", "wrong", "flagged", "recall", "AUC"], body)
+    raise ResultsError(f"<!-- results: audit {view} -->: unknown view; audit has figures, kinds")
+
+
 RENDERERS = {
+    "audit": (render_audit, "figures"),
     "demo": (render_demo, "table"),
     "demo-audit": (render_ablation, "seeds"),
     "demo-frames": (render_ablation, "seeds"),
