@@ -1,67 +1,34 @@
-"""Shared fixtures: tiny MP4s written with PyAV and a store with a small manifest."""
+"""Fixtures every test folder shares: tiny MP4s, a small store, and a real S3 API on loopback.
+
+The data they are made of lives in ``tests/support/teachkit_fixtures`` (plain modules: the test
+folders are not packages); this file puts ``tests/support`` on ``sys.path`` so any test can
+``from teachkit_fixtures.<module> import ...``.
+"""
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
-import numpy as np
-import pyarrow as pa
 import pytest
 
+SUPPORT = Path(__file__).resolve().parent / "support"
+if str(SUPPORT) not in sys.path:
+    sys.path.insert(0, str(SUPPORT))
 
-def _write_mp4(path: Path, n_frames: int = 8, size: int = 32, fps: int = 8) -> Path:
-    """An H.264 clip whose frame ``i`` is a flat gray of level ``20 * i`` (so decodes are checkable)."""
-    import av
+# precision = "auto" is bf16 on a CPU with native bf16 (teachkit.util.precision): the suite's
+# exact values are fp32's on every machine, unless TEACHKIT_CPU_BF16 is set from outside
+os.environ.setdefault("TEACHKIT_CPU_BF16", "0")
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps)
-        stream.width = stream.height = size
-        stream.pix_fmt = "yuv420p"
-        for i in range(n_frames):
-            img = np.full((size, size, 3), min(20 * i, 255), dtype=np.uint8)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return path
+from teachkit_fixtures.media import write_mp4 as _write_mp4  # noqa: E402
+from teachkit_fixtures.store import small_store as make_small_store  # noqa: E402
 
 
 @pytest.fixture
 def write_mp4():
     """``write_mp4(path, n_frames=8, size=32, fps=8)``: frame ``i`` is gray level ``20 * i``."""
     return _write_mp4
-
-
-def make_small_store(root):
-    """The store of :func:`small_store` at ``root`` (a folder or an ``s3://`` URL)."""
-    from stores import Store
-
-    store = Store(root, create=True)
-    vids = [("v0", "test"), ("v1", "test"), ("v2", "test"), ("v3", "test"), ("t0", "train"), ("t1", "train")]
-    videos = pa.table(
-        {
-            "video_id": [v for v, _ in vids],
-            "split": [s for _, s in vids],
-            "path": [f"/nowhere/{v}.mp4" for v, _ in vids],
-            "duration": pa.array([1.0] * len(vids), pa.float32()),
-            "fps": pa.array([8.0] * len(vids), pa.float32()),
-            "frames": pa.array([8] * len(vids), pa.int32()),
-        }
-    )
-    caps = [(f"{v}#{j}", v, s) for v, s in vids for j in range(2 if s == "test" else 1)]
-    captions = pa.table(
-        {
-            "caption_id": [c for c, _, _ in caps],
-            "video_id": [v for _, v, _ in caps],
-            "split": [s for _, _, s in caps],
-            "text": [f"caption {c}" for c, _, _ in caps],
-        }
-    )
-    store.write_manifest("tiny", videos, captions, [])
-    return store
 
 
 @pytest.fixture

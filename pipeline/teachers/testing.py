@@ -99,8 +99,9 @@ def tiny_text_encoder(out: str | Path, words: list[str], hidden: int = 32, seed:
     return out
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: int = 8) -> Path:
-    """Encode (T, H, W, 3) uint8 frames as an MP4 (H and W even)."""
+def write_video(path: str | Path, frames: np.ndarray, fps: int = 8, crf: int | None = 18) -> Path:
+    """Encode (T, H, W, 3) uint8 frames as an H.264 MP4 (H and W even) at constant quality
+    ``crf`` (``None``: the encoder's default); the one MP4 writer of the tests."""
     import av
 
     path = Path(path)
@@ -109,7 +110,8 @@ def write_video(path: str | Path, frames: np.ndarray, fps: int = 8) -> Path:
         stream = container.add_stream("libx264", rate=fps)
         stream.height, stream.width = frames.shape[1:3]
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18"}
+        if crf is not None:
+            stream.options = {"crf": str(crf)}
         for f in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
                 container.mux(packet)

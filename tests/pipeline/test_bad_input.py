@@ -16,8 +16,8 @@ from typer.testing import CliRunner
 
 from pipeline.teachers.testing import tiny_clip, tiny_text_encoder, word_tokenizer, write_dataset
 from teachkit.cli import app
+from teachkit_fixtures.vocab import WORDS
 
-WORDS = "a red ball blue box green cone white cube dark star".split()
 VIDEOS = {"v0": ("test", ["red ball"]), "v1": ("test", ["blue box"]), "v2": ("train", ["green cone"])}
 
 
@@ -151,9 +151,9 @@ def test_missing_relative_model_path_is_a_missing_folder_not_an_hf_id(project, m
 def test_tokenizer_far_smaller_than_the_models_vocabulary(project, models):
     root, write = project
     broken = _copy(models["clip"], root / "smalltok", drop=("tokenizer.json", "tokenizer_config.json"))
-    word_tokenizer(["red"]).save_pretrained(broken)  # 5 tokens for a 15-token model
+    word_tokenizer(["red"]).save_pretrained(broken)  # 5 tokens for a model of every test word
     _one_line(_run(write(_clip_teacher("./smalltok"))), 2, "teacher clip", str(broken),
-              "tokenizer has 5 tokens but the model's vocabulary has 15")
+              f"tokenizer has 5 tokens but the model's vocabulary has {len(word_tokenizer(WORDS))}")
     assert (root / "store" / "manifest.json").exists() and _run_rows(root) == []
 
 

@@ -14,22 +14,13 @@ from pipeline.config import parse_config
 from pipeline.run import run_teachers
 from pipeline.run.prepare import plan_teacher
 from pipeline.teachers.testing import tiny_clip, write_dataset
-
-WORDS = "a red green blue ball box moves".split()
-VIDEOS = {
-    "t0": ("test", ["a red ball", "red box moves"]),
-    "t1": ("test", ["a green ball"]),
-    "t2": ("test", ["blue box"]),
-    "t3": ("test", ["a blue ball moves"]),
-    "r0": ("train", ["red", "a red ball"]),
-    "r1": ("train", ["green"]),
-}
+from teachkit_fixtures.vocab import CORRUPT, VIDEOS, WORDS
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("two-passes")
-    return root, write_dataset(root / "data", VIDEOS, frames=5), tiny_clip(root / "clip", WORDS)
+    return root, write_dataset(root / "data", VIDEOS, frames=5, corrupt=CORRUPT), tiny_clip(root / "clip", WORDS)
 
 
 def _config(project, store, teacher: dict, keep: bool = True, num_frames: int = 3):

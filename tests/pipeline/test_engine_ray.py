@@ -20,76 +20,29 @@ import stores
 from pipeline.config import parse_config
 from pipeline.run import run_teachers
 from pipeline.teachers.testing import tiny_clip, write_dataset
+from teachkit_fixtures import SUPPORT
+from teachkit_fixtures.colour import PLUGIN
+from teachkit_fixtures.vocab import CORRUPT, VIDEOS, WORDS
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install -e '.[ray]')")
-
-WORDS = "a red green blue ball box moves".split()
-VIDEOS = {
-    "t0": ("test", ["a red ball", "red box moves"]),
-    "t1": ("test", ["a green ball"]),
-    "t2": ("test", ["blue box"]),
-    "t3": ("test", ["a blue ball moves", "blue"]),
-    "t4": ("test", ["green box"]),
-    "bad": ("test", ["a red box"]),  # not a video: its bytes are garbage
-    "r0": ("train", ["red", "a red ball"]),
-    "r1": ("train", ["green"]),
-    "r2": ("train", ["blue ball"]),
-}
-
-# a teacher that sleeps in every score call while a file exists (the kill test's slow driver)
-SLOW = '''
-import os
-import time
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-
-class SlowColour:
-    needs_frames = True
-    version = "1"
-
-    def __init__(self, model=None, device=None, flag=""):
-        self.flag = flag
-
-    def encode_videos(self, batch):
-        frames = torch.stack([torch.from_numpy(f.frames).float().mean((1, 2)) for f in batch.frames])
-        return {"frames": F.normalize(frames + 1.0, dim=-1), "mask": torch.from_numpy(np.stack([f.mask for f in batch.frames]))}
-
-    def encode_captions(self, batch):
-        v = torch.full((len(batch.texts), 3), 0.1)
-        for i, text in enumerate(batch.texts):
-            for j, colour in enumerate(("red", "green", "blue")):
-                v[i, j] += colour in text.split()
-        return {"emb": F.normalize(v, dim=-1)}
-
-    def score(self, captions, videos):
-        if os.path.exists(self.flag):
-            time.sleep(0.4)
-        m = videos["mask"].unsqueeze(-1).float()
-        return captions["emb"] @ F.normalize((videos["frames"] * m).sum(1) / m.sum(1), dim=-1).T
-'''
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("engine")
-    source = write_dataset(root / "data", VIDEOS, frames=5, corrupt=("bad",))
+    source = write_dataset(root / "data", VIDEOS, frames=5, corrupt=CORRUPT)
     clip = tiny_clip(root / "clip", WORDS)
-    (root / "plugins").mkdir()
-    (root / "plugins" / "tk_slow_colour.py").write_text(SLOW)
     return root, source, clip
 
 
 @pytest.fixture(scope="module")
-def cluster(project, s3_server):
-    """A 2-CPU Ray cluster whose workers import this checkout and the test's plugin (and see the
-    S3 test server's environment, set before it starts)."""
+def cluster(s3_server):
+    """A 2-CPU Ray cluster whose workers import this checkout and the colour plugin teacher (and
+    see the S3 test server's environment, set before it starts)."""
     from pipeline.run.ray_engine import runtime_env
 
-    root = project[0]
     saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(root / "plugins"), saved) if p)
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(SUPPORT), saved) if p)
     try:
         ray.init(num_cpus=2, runtime_env=runtime_env(), include_dashboard=False, log_to_driver=False)
         yield ray.get_runtime_context().gcs_address
@@ -161,11 +114,10 @@ def test_ray_engine_on_s3_equals_the_local_engine_bit_for_bit(project, cluster, 
     assert [o.status for o in again] == ["cached", "cached"]
 
 
-def test_a_killed_ray_driver_resumes_without_duplicates(project, cluster, tmp_path, monkeypatch):
+def test_a_killed_ray_driver_resumes_without_duplicates(project, cluster, tmp_path):
     """SIGKILL a real `teachkit teachers run --engine ray --address ...` driver mid-way; the rerun
     keeps every shard it wrote, adds the rest, and every row exists once."""
     root, source, _ = project
-    monkeypatch.syspath_prepend(str(root / "plugins"))
     flag = tmp_path / "slow"
     flag.write_text("")
     config = tmp_path / "slow.toml"
@@ -181,7 +133,7 @@ def test_a_killed_ray_driver_resumes_without_duplicates(project, cluster, tmp_pa
         [[teachers]]
         name = "slow"
         kind = "plugin"
-        plugin = "tk_slow_colour:SlowColour"
+        plugin = "{PLUGIN}"
         options = {{ flag = "{flag}" }}
         score_dtype = "float32"
         shard_captions = 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
@@ -11,73 +10,14 @@ import stores
 from pipeline.config import ConfigError, parse_config
 from pipeline.run import run_teachers
 from pipeline.teachers.testing import tiny_clip, write_dataset
-
-WORDS = "a red green blue ball box moves".split()
-
-PLUGIN = '''
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-COLOURS = {"red": 0, "green": 1, "blue": 2}
-
-
-class Colour:
-    """Candidates: mean RGB of the video against the colours a caption names."""
-
-    needs_frames = True
-
-    def __init__(self, model=None, device=None):
-        pass
-
-    def encode_videos(self, batch):
-        frames = torch.stack([torch.from_numpy(f.frames).float().mean((1, 2)) for f in batch.frames])
-        mask = torch.from_numpy(np.stack([f.mask for f in batch.frames])).unsqueeze(-1).float()
-        return {"video": F.normalize((frames * mask).sum(1) / mask.sum(1) + 1.0, dim=-1)}
-
-    def encode_captions(self, batch):
-        v = torch.full((len(batch.texts), 3), 0.1)
-        for i, text in enumerate(batch.texts):
-            for word in text.split():
-                if word in COLOURS:
-                    v[i, COLOURS[word]] += 1.0
-        return {"emb": F.normalize(v, dim=-1)}
-
-    def score(self, captions, videos):
-        return captions["emb"] @ videos["video"].T
-
-    def holistic_videos(self, videos):
-        return videos["video"]
-
-    def holistic_captions(self, captions):
-        return captions["emb"]
-
-
-class PairOnly(Colour):
-    """A pair scorer without embeddings: the negated colour score (so reranking reorders)."""
-
-    holistic_videos = None
-    holistic_captions = None
-
-    def score(self, captions, videos):
-        return -(captions["emb"] @ videos["video"].T) * self.scale
-
-    def __init__(self, model=None, device=None, scale=1.0):
-        self.scale = scale
-'''
-
-VIDEOS = {f"v{i}": ("test", [f"a {c} ball", f"{c} box moves"]) for i, c in enumerate(["red", "green", "blue", "red", "blue"])}
-VIDEOS |= {f"r{i}": ("train", [f"{c}"]) for i, c in enumerate(["red", "green", "blue", "green"])}
-
+from teachkit_fixtures.colour import PAIR_ONLY, PLUGIN
+from teachkit_fixtures.vocab import CORRUPT, VIDEOS, WORDS
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("reranker")
-    source = write_dataset(root / "data", VIDEOS, frames=4)
-    module = f"tk_rerank_{uuid.uuid4().hex[:8]}"
-    (root / "plugins").mkdir()
-    (root / "plugins" / f"{module}.py").write_text(PLUGIN)
-    return root, source, module, tiny_clip(root / "clip", WORDS)
+    source = write_dataset(root / "data", VIDEOS, frames=4, corrupt=CORRUPT)
+    return root, source, tiny_clip(root / "clip", WORDS)
 
 
 def _config(root, source, teachers):
@@ -95,12 +35,11 @@ def _scores(store, teacher):
     return out
 
 
-def test_reranker_scores_the_candidate_runs_top_k(dataset, tmp_path, monkeypatch):
-    root, source, module, clip = dataset
-    monkeypatch.syspath_prepend(str(root / "plugins"))
-    cands = {"name": "cands", "kind": "plugin", "plugin": f"{module}:Colour", "score_dtype": "float32"}
+def test_reranker_scores_the_candidate_runs_top_k(dataset, tmp_path):
+    root, source, clip = dataset
+    cands = {"name": "cands", "kind": "plugin", "plugin": PLUGIN, "score_dtype": "float32"}
     rerankers = [
-        {"name": "rr", "kind": "reranker", "plugin": f"{module}:PairOnly", "options": {"scale": 2.0},
+        {"name": "rr", "kind": "reranker", "plugin": PAIR_ONLY, "options": {"scale": 2.0},
          "candidates": "cands", "plan": "topk", "k": 2, "score_dtype": "float32"},
         {"name": "rr_fine", "kind": "reranker", "model": str(clip), "scorer": "fine", "candidates": "cands",
          "plan": "topk", "k": 2, "score_dtype": "float32"},
@@ -148,12 +87,11 @@ def test_reranker_config_is_checked(tmp_path):
             _config(tmp_path, source, [teacher])
 
 
-def test_reranker_without_a_candidate_run_is_refused(dataset, tmp_path, monkeypatch):
+def test_reranker_without_a_candidate_run_is_refused(dataset, tmp_path):
     from pipeline.run.candidates import CandidatesMissing
 
-    root, source, module, _ = dataset
-    monkeypatch.syspath_prepend(str(root / "plugins"))
-    rr = {"name": "rr", "kind": "reranker", "plugin": f"{module}:PairOnly", "candidates": "nobody",
+    _, source, _ = dataset
+    rr = {"name": "rr", "kind": "reranker", "plugin": PAIR_ONLY, "candidates": "nobody",
           "plan": "topk", "k": 2}
     with pytest.raises(CandidatesMissing, match="candidates = 'nobody' has no committed run"):
         run_teachers(_config(tmp_path, source, [rr]), out=lambda _: None, progress=False)

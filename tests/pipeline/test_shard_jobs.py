@@ -17,55 +17,11 @@ from pipeline.config import load_config
 from pipeline.run import commit_teachers, run_teachers
 from pipeline.teachers.testing import write_dataset
 from teachkit.util.errors import RuntimeFailure
+from teachkit_fixtures import SUPPORT
+from teachkit_fixtures.colour import PLUGIN
+from teachkit_fixtures.vocab import CORRUPT, VIDEOS
 
 ROOT = Path(__file__).resolve().parents[2]
-
-VIDEOS = {
-    **{f"t{i}": ("test", [f"a {c} ball", f"{c} box"]) for i, c in enumerate(["red", "green", "blue", "red", "blue"])},
-    "bad": ("test", ["a red box"]),
-    **{f"r{i}": ("train", [c]) for i, c in enumerate(["red", "green", "blue"])},
-}
-
-COLOUR = '''
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-
-class Colour:
-    needs_frames = True
-
-    def __init__(self, model=None, device=None):
-        pass
-
-    def encode_videos(self, batch):
-        frames = torch.stack([torch.from_numpy(f.frames).float().mean((1, 2)) for f in batch.frames])
-        return {"frames": F.normalize(frames + 1.0, dim=-1), "mask": torch.from_numpy(np.stack([f.mask for f in batch.frames]))}
-
-    def encode_captions(self, batch):
-        v = torch.full((len(batch.texts), 3), 0.1)
-        for i, text in enumerate(batch.texts):
-            for j, colour in enumerate(("red", "green", "blue")):
-                v[i, j] += colour in text.split()
-        return {"emb": F.normalize(v, dim=-1)}
-
-    def _video(self, v):
-        m = v["mask"].unsqueeze(-1).float()
-        return F.normalize((v["frames"] * m).sum(1) / m.sum(1), dim=-1)
-
-    def score(self, captions, videos):
-        return captions["emb"] @ self._video(videos).T
-
-    def frame_relevance(self, captions, videos):
-        rel = torch.einsum("nd,ntd->nt", captions["emb"], videos["frames"])
-        return rel.masked_fill(~videos["mask"], float("nan"))
-
-    def holistic_videos(self, videos):
-        return self._video(videos)
-
-    def holistic_captions(self, captions):
-        return captions["emb"]
-'''
 
 QUERIES = [
     "SELECT teacher, split, caption_id, video_id, score FROM scores ORDER BY ALL",
@@ -79,15 +35,8 @@ QUERIES = [
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("shards")
-    source = write_dataset(root / "data", VIDEOS, frames=5, corrupt=("bad",))
-    (root / "plugins").mkdir()
-    (root / "plugins" / "tk_array_colour.py").write_text(COLOUR)
+    source = write_dataset(root / "data", VIDEOS, frames=5, corrupt=CORRUPT)
     return root, source
-
-
-@pytest.fixture
-def plugins(project, monkeypatch):
-    monkeypatch.syspath_prepend(str(project[0] / "plugins"))
 
 
 def _config(project, store: Path, wait: float = 60.0) -> Path:
@@ -107,13 +56,13 @@ def _config(project, store: Path, wait: float = 60.0) -> Path:
         [[teachers]]
         name = "full"
         kind = "plugin"
-        plugin = "tk_array_colour:Colour"
+        plugin = "{PLUGIN}"
         score_dtype = "float32"
         shard_captions = 3
         [[teachers]]
         name = "top2"
         kind = "plugin"
-        plugin = "tk_array_colour:Colour"
+        plugin = "{PLUGIN}"
         plan = "topk"
         k = 2
         frame_relevance = "all"
@@ -127,12 +76,12 @@ def _tables(store) -> list:
         return [con.execute(q).fetchall() for q in QUERIES]
 
 
-def test_three_array_jobs_equal_one_process(project, plugins, tmp_path):
+def test_three_array_jobs_equal_one_process(project, tmp_path):
     one = run_teachers(load_config(_config(project, tmp_path / "one")), out=lambda s: None, progress=False)
     assert [o.status for o in one] == ["computed", "computed"]
 
     config = _config(project, tmp_path / "array")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(project[0] / "plugins"), str(ROOT)]))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SUPPORT), str(ROOT)]))
     procs = [subprocess.Popen([sys.executable, "-m", "teachkit.cli", "teachers", "run", "--config", str(config),
                                "--no-progress", "--shard", f"{i}/3"], cwd=ROOT, env=env, text=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE) for i in range(3)]
@@ -144,7 +93,7 @@ def test_three_array_jobs_equal_one_process(project, plugins, tmp_path):
     assert not list((tmp_path / "array").glob("features/**/*.parquet"))  # dropped at commit
 
 
-def test_commit_refuses_an_incomplete_run_and_commits_a_complete_one(project, plugins, tmp_path):
+def test_commit_refuses_an_incomplete_run_and_commits_a_complete_one(project, tmp_path):
     run_teachers(load_config(_config(project, tmp_path / "one")), out=lambda s: None, progress=False)
     cfg = load_config(_config(project, tmp_path / "array", wait=0))
     out = []

@@ -7,8 +7,7 @@ from typer.testing import CliRunner
 
 from pipeline.teachers.testing import tiny_clip, write_dataset
 from teachkit.cli import app
-
-WORDS = "a red ball blue box".split()
+from teachkit_fixtures.vocab import WORDS
 
 
 @pytest.fixture(scope="module")

@@ -12,10 +12,9 @@ from pipeline.config import parse_config
 from pipeline.run import run_teachers
 from pipeline.teachers.image_processing import FrameTransform
 from pipeline.teachers.testing import random_frames, tiny_clip, write_dataset
+from teachkit_fixtures.vocab import WORDS
 
 import stores
-
-WORDS = "a red ball moves left blue box jumps up green cat sits down".split()
 
 
 def _processor(siglip=False, **kwargs):

@@ -11,6 +11,7 @@ import pytest
 
 import stores
 from stores import IncompatibleStoreError, RunWriter, Store, StoreError
+from teachkit_fixtures.store import build_store
 
 
 def _commit_run(store: Store, teacher: str, fp: str, scores: list[float], dtype: str = "float16") -> None:
@@ -100,12 +101,9 @@ def test_s3_store_takes_storage_options_and_file_urls_are_local(s3_server, tmp_p
 
     root = f"s3://{s3_server.bucket()}/opts"
     monkeypatch.delenv("AWS_ENDPOINT_URL")  # the endpoint now comes from the options alone
-    store = Store(root, create=True, options={"endpoint_url": s3_server.endpoint})
+    store = build_store(root, [("v0", "test")], [("v0#0", "v0", "test", "a v0")],
+                        options={"endpoint_url": s3_server.endpoint})
     assert store.root == root and not store.fs.local
-    videos = pa.table({"video_id": ["v0"], "split": ["test"], "path": ["/v0.mp4"], "duration": [1.0],
-                       "fps": [8.0], "frames": pa.array([8], pa.int32())})
-    store.write_manifest("one", videos, pa.table({"caption_id": ["v0#0"], "video_id": ["v0"],
-                                                  "split": ["test"], "text": ["a v0"]}))
     _commit_run(store, "clip", "6" * 64, [0.5])
     assert _rows(store, "SELECT teacher, score FROM scores") == [("clip", 0.5)]
     assert stores.connect(root).execute("SELECT count(*) FROM runs").fetchone() == (1,)  # options remembered

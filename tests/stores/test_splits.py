@@ -12,6 +12,7 @@ from stores.splits import (
     caption_splits, current_teachers, load_split, load_splits, split_counts, split_pairs, split_videos,
     teachers_with_frames, video_splits,
 )
+from teachkit_fixtures.store import build_store
 
 
 def _run(store, teacher, fp, dtype="float32", frames=True):
@@ -87,14 +88,7 @@ def test_exclusions_switch(small_store):
 
 
 def test_captions_of_videos_from_another_split_are_refused(tmp_path):
-    store = stores.Store(tmp_path / "s", create=True)
-    store.write_manifest(
-        "t",
-        pa.table({"video_id": ["a", "b"], "split": ["test", "train"], "path": ["/x/a.mp4", "/x/b.mp4"],
-                  "duration": pa.array([1.0, 1.0], pa.float32()), "fps": pa.array([8.0, 8.0], pa.float32()),
-                  "frames": pa.array([8, 8], pa.int32())}),
-        pa.table({"caption_id": ["a#0", "b#0"], "video_id": ["a", "a"], "split": ["test", "train"],
-                  "text": ["x", "y"]}),
-    )
+    store = build_store(tmp_path / "s", [("a", "test"), ("b", "train")],
+                        [("a#0", "a", "test", "x"), ("b#0", "a", "train", "y")])
     with pytest.raises(ValueError, match=r"split train: captions of videos from another split, e.g. \['b#0'\]"):
         load_splits(store)

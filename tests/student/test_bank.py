@@ -15,8 +15,9 @@ from student.knowledge import MatrixReader
 from student.losses import BankDistillation, bank_targets, pearson_rows
 from student.model import StudentOutputs
 from student.train import train
+from teachkit_fixtures.experiment import tiny_experiment
+from teachkit_fixtures.store import TOPK_K
 
-from .conftest import TOPK_K, tiny_experiment
 from .test_knowledge import _matrix_reader
 
 

@@ -13,6 +13,7 @@ from stores.splits import cross_fitted_captions, teacher_holdouts
 from stores.writer import RunWriter
 from student.config import DataConfig
 from student.knowledge import KnowledgeReader, MatrixReader, knowledge_reader
+from teachkit_fixtures.store import build_store
 
 N_VIDEOS, PER_VIDEO = 12, 4
 
@@ -21,15 +22,10 @@ N_VIDEOS, PER_VIDEO = 12, 4
 def fold_store(tmp_path):
     """A train split of 12 videos x 4 captions and teachers f0, f1 (holdouts fold:0/2, fold:1/2),
     whole (no holdout) and text (holdout all), each with random scores of every pair."""
-    store = Store(tmp_path / "store", create=True)
     vids = [f"v{i:02d}" for i in range(N_VIDEOS)]
-    videos = pa.table({"video_id": vids, "split": ["train"] * N_VIDEOS, "path": [f"/x/{v}.mp4" for v in vids],
-                       "duration": pa.array([1.0] * N_VIDEOS, pa.float32()),
-                       "fps": pa.array([8.0] * N_VIDEOS, pa.float32()), "frames": pa.array([8] * N_VIDEOS, pa.int32())})
     caps = [(f"{v}#{j}", v) for v in vids for j in range(PER_VIDEO)]
-    store.write_manifest("synthetic", videos, pa.table({
-        "caption_id": [c for c, _ in caps], "video_id": [v for _, v in caps],
-        "split": ["train"] * len(caps), "text": [f"text {c}" for c, _ in caps]}))
+    store = build_store(tmp_path / "store", [(v, "train") for v in vids],
+                        [(c, v, "train", f"text {c}") for c, v in caps])
     rng = np.random.default_rng(0)
     for name, holdout in [("f0", "fold:0/2"), ("f1", "fold:1/2"), ("whole", None), ("text", "all")]:
         config = {"kind": "clip"} | ({"holdout": holdout} if holdout else {})

@@ -11,6 +11,7 @@ from student.data import TrainBatches, batch_order, build_train_set, make_loader
 from student.frames import FrameCache, frame_cache
 from student.knowledge import KnowledgeReader
 from student.model import load_tokenizer
+from teachkit_fixtures.store import build_store
 
 
 def test_batch_plan_has_distinct_videos_and_depends_only_on_the_seed():
@@ -70,23 +71,14 @@ def test_loader_keeps_the_plan_order_with_workers(synthetic_store, tmp_path):
 
 
 def test_failed_videos_are_listed_and_left_out(tmp_path, write_mp4, synthetic_store):
-    import pyarrow as pa
-
-    from stores.layout import Store
-
     good = [write_mp4(tmp_path / f"v{i}.mp4") for i in range(3)]
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video at all")
     paths = [str(p) for p in good] + [str(bad)]
     vids = ["v0", "v1", "v2", "broken"]
-    store = Store(tmp_path / "store", create=True)
-    m = store.write_manifest(
-        "t",
-        pa.table({"video_id": vids, "split": ["train"] * 4, "path": paths, "duration": [1.0] * 4,
-                  "fps": [8.0] * 4, "frames": [8] * 4}),
-        pa.table({"caption_id": [f"{v}#0" for v in vids], "video_id": vids, "split": ["train"] * 4,
-                  "text": ["x"] * 4}),
-    )
+    store = build_store(tmp_path / "store", list(zip(vids, ["train"] * 4, paths)),
+                        [(f"{v}#0", v, "train", "x") for v in vids])
+    m = store.manifest()
     with stores.connect(store.root) as con:
         cache = frame_cache(con, store.root, m.fingerprint, "train", tmp_path / "cache", 4, 0.0, 16, workers=1)
         pairs = split_pairs(con, "train")

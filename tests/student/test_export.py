@@ -1,9 +1,7 @@
 """`teachkit student export --format hf`: the exported model gives the run's vectors."""
 
-import importlib.util
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +12,7 @@ import stores
 from student.frames import FrameCache, cache_key
 from stores.splits import split_pairs
 from student.train import train
+from teachkit_fixtures.experiment import tiny_experiment
 
 
 @pytest.fixture(scope="module")
@@ -22,14 +21,10 @@ def exported(synthetic_store, tmp_path_factory):
 
     from teachkit.cli import app
 
-    spec = importlib.util.spec_from_file_location("student_conftest_export", Path(__file__).with_name("conftest.py"))
-    conftest = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(conftest)  # the tiny experiment, for a module-wide run
-
     store, tok, _ = synthetic_store
     root = tmp_path_factory.mktemp("export")
     torch.set_num_threads(1)
-    run = train(conftest.tiny_experiment(store, tok, root / "cache", root / "runs", **{"train.steps": 3})).folder
+    run = train(tiny_experiment(store, tok, root / "cache", root / "runs", **{"train.steps": 3})).folder
     out = root / "hf"
     res = CliRunner().invoke(app, ["student", "export", str(run), "--format", "hf", str(out)])
     assert res.exit_code == 0, res.output

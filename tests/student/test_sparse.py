@@ -8,8 +8,7 @@ from stores.splits import split_pairs, teacher_plans
 from student import sparse
 from student.knowledge import MatrixReader
 from student.sparse import SparseScores
-
-K = 3  # the topk_store teacher's k (tests/student/conftest.py)
+from teachkit_fixtures.store import TOPK_K as K  # the topk_store teacher's k
 
 
 def _reader(store, cache, teachers):

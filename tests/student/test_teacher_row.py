@@ -5,48 +5,13 @@ text teacher on a split with one caption per video is reported as not measurable
 from __future__ import annotations
 
 import json
-import uuid
-
-import pytest
 
 import stores
 from pipeline.config import parse_config
 from pipeline.run import run_teachers
 from pipeline.teachers.testing import write_dataset
 from student.demo import teacher_metrics
-
-PLUGIN = '''
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-COLOURS = {"red": 0, "green": 1, "blue": 2}
-
-
-class MeanColour:
-    """Videos: mean RGB; captions: the colours they name (no model)."""
-
-    needs_frames = True
-    version = "1"
-
-    def __init__(self, model=None, device=None):
-        pass
-
-    def encode_videos(self, batch):
-        frames = torch.stack([torch.from_numpy(f.frames).float().mean((0, 1, 2)) for f in batch.frames])
-        return {"emb": F.normalize(frames + 1.0, dim=-1)}
-
-    def encode_captions(self, batch):
-        v = torch.full((len(batch.texts), 3), 0.1)
-        for i, text in enumerate(batch.texts):
-            for word in text.split():
-                if word in COLOURS:
-                    v[i, COLOURS[word]] += 1.0
-        return {"emb": F.normalize(v, dim=-1)}
-
-    def score(self, captions, videos):
-        return captions["emb"] @ videos["emb"].T
-'''
+from teachkit_fixtures.colour import PLUGIN
 
 VIDEOS = {
     "t0": ("test", ["a red ball", "red box"]),
@@ -60,22 +25,12 @@ VIDEOS = {
 }
 
 
-@pytest.fixture(scope="module")
-def plugin(tmp_path_factory):
-    root = tmp_path_factory.mktemp("teacher-row")
-    module = f"tk_mean_colour_{uuid.uuid4().hex[:8]}"
-    (root / f"{module}.py").write_text(PLUGIN)
-    return root, module
-
-
-def test_student_demo_teacher_row_equals_current_runs_metrics_with_a_failed_video(plugin, tmp_path, monkeypatch):
-    root, module = plugin
-    monkeypatch.syspath_prepend(str(root))
+def test_student_demo_teacher_row_equals_current_runs_metrics_with_a_failed_video(tmp_path):
     source = write_dataset(tmp_path / "data", VIDEOS, frames=4, corrupt=("bad",))
     cfg = parse_config({
         "store": {"root": str(tmp_path / "store")}, "dataset": {"source": str(source)},
         "frames": {"num_frames": 2},
-        "teachers": [{"name": "colour", "kind": "plugin", "plugin": f"{module}:MeanColour", "frame_relevance": "none"}],
+        "teachers": [{"name": "colour", "kind": "plugin", "plugin": PLUGIN, "frame_relevance": "none"}],
     }, tmp_path)
     (outcome,) = run_teachers(cfg, out=lambda line: None, progress=False)
     assert outcome.skipped_videos == 1

@@ -1,22 +1,18 @@
 """Fixtures for the ``teachkit`` app: a small store and a trained run group, built in seconds.
 
-The synthetic store and the tiny experiment come from ``tests/student/conftest.py`` (loaded
-by path: the test folders are not packages).
+The synthetic store and the tiny experiment are the student tests' own
+(:mod:`teachkit_fixtures.store`, :mod:`teachkit_fixtures.experiment`).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location(
-    "student_test_fixtures", Path(__file__).resolve().parents[1] / "student" / "conftest.py"
-)
-student_fixtures = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(student_fixtures)
+from teachkit_fixtures.experiment import tiny_experiment
+from teachkit_fixtures.store import synthetic_store
 
 
 def synthetic_ground_truth(store: Path) -> dict:
@@ -57,8 +53,8 @@ def run_group(tmp_path_factory):
     from student.demo import run_demo
 
     root = tmp_path_factory.mktemp("report")
-    store, tok = student_fixtures.build_store(root)
-    exp = student_fixtures.tiny_experiment(
+    store, tok = synthetic_store(root)
+    exp = tiny_experiment(
         store, tok, root / "cache", root / "unused",
         **{"train.steps": 6, "train.eval_every": 2, "data.holdout_videos": 3, "train.log": ["jsonl", "tensorboard"]},
     )

@@ -15,27 +15,23 @@ import pyarrow as pa
 import pytest
 
 import stores
-from stores import RunWriter, Store
+from stores import RunWriter
 from stores.embeddings import vectors_table
 from teachkit.audit import AuditError, parse_audit, run_audit
 from teachkit.audit.measure import auc, detection, format_detection, measure_audit
 from teachkit.audit.mixture import fit_mixture
 from teachkit.audit.signals import combine, judges, TeacherRun
 from stores.folds import Holdout, caption_folds, held_out, parse_holdout
+from teachkit_fixtures.store import build_store
 
 N_VIDEOS, PER_VIDEO = 40, 4
 
 
 def _dataset(tmp_path):
-    store = Store(tmp_path / "store", create=True)
     vids = [f"t{i:02d}" for i in range(N_VIDEOS)]
-    videos = pa.table({"video_id": vids, "split": ["train"] * N_VIDEOS, "path": [f"/x/{v}.mp4" for v in vids],
-                       "duration": pa.array([1.0] * N_VIDEOS, pa.float32()),
-                       "fps": pa.array([8.0] * N_VIDEOS, pa.float32()), "frames": pa.array([8] * N_VIDEOS, pa.int32())})
     caps = [(f"{v}#{j}", v) for v in vids for j in range(PER_VIDEO)]
-    captions = pa.table({"caption_id": [c for c, _ in caps], "video_id": [v for _, v in caps],
-                         "split": ["train"] * len(caps), "text": [f"text {c}" for c, _ in caps]})
-    store.write_manifest("synthetic", videos, captions)
+    store = build_store(tmp_path / "store", [(v, "train") for v in vids],
+                        [(c, v, "train", f"text {c}") for c, v in caps])
     rng = np.random.default_rng(0)
     wrong = {c for c, _ in caps if rng.random() < 0.1} | {caps[0][0]}
     return store, vids, caps, wrong
