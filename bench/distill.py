@@ -40,7 +40,7 @@ class Epochs:
         from stores.splits import load_splits
         from pipeline.run.prepare import plan_teacher
         from pipeline.teachers import build_teacher
-        from pipeline.teachers.device import resolve_device
+        from teachkit.util.device import resolve_device
         from teachkit.util.media import decode_frames
         from student.data import TrainBatches, batch_order, build_train_set
         from student.frames import frame_cache
@@ -139,7 +139,8 @@ class Epochs:
             batch = next(batches)  # a window's store query lands on the first step of the window
             if knowledge is not None:
                 batch = knowledge(batch)
-            loss, _ = train_step(model, objective, optimizer, batch, device, self.exp.train.grad_clip)
+            loss, _ = train_step(model, objective, optimizer, batch, device, self.exp.train.grad_clip,
+                                 precision=self.exp.train.precision)
             float(loss)  # the trainer reads every loss (and so waits for the step)
             return time.perf_counter() - t0, batch.assembly_s
 

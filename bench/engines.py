@@ -80,7 +80,7 @@ def _parts(cfg: BenchConfig, ws: Workspace) -> Parts:
     from pipeline.run.prepare import plan_teacher
     from pipeline.run.videos import Encoder, decode_video, preparations
     from pipeline.teachers import build_teacher
-    from pipeline.teachers.device import resolve_device
+    from teachkit.util.device import resolve_device
     from stores import Store
     from stores.splits import load_splits
 

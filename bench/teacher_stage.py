@@ -51,7 +51,7 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     from stores.splits import load_splits
     from pipeline.run.prepare import plan_teacher
     from pipeline.teachers import build_teacher
-    from pipeline.teachers.device import resolve_device
+    from teachkit.util.device import resolve_device
     from stores import Store
     from teachkit.util.media import decode_frames
 

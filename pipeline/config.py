@@ -49,6 +49,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from teachkit.util.config import ConfigError, apply_overrides, build, read_toml
+from teachkit.util.precision import PRECISIONS  # the encoders' precision: one rule for every stage
 
 
 
@@ -59,7 +60,6 @@ SCORER_NAMES = ("mean", "fine")
 KINDS = ("clip", "text", "plugin", "imported", "reranker")
 PLANS = ("full", "topk")
 FRAME_RELEVANCE = ("own", "all", "none")
-PRECISIONS = ("auto", "bf16", "fp32")  # the encoders' precision (pipeline.teachers.device.autocast)
 SCORE_DTYPES = ("float16", "float32")
 EMBEDDINGS = ("float16", "float32", "none")  # holistic embeddings stored per run (none: not stored)
 
@@ -131,7 +131,7 @@ class TeacherConfig:
     score_dtype: str = "float16"
     embeddings: str = "float16"  # holistic video/caption embeddings, if the teacher has them: dtype | none
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    precision: str = "auto"  # clip and text encoders: auto (bf16 autocast on CUDA, fp32 on CPU) | bf16 | fp32
+    precision: str = "auto"  # clip and text encoders: auto (bf16 on CUDA and on CPUs with native bf16, else fp32) | bf16 | fp32
     video_batch: int = 16  # videos per video-encoder call
     text_batch: int = 256  # captions per text-encoder call and per scoring block
     score_batch: int = 1024  # videos per scoring block

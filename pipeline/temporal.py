@@ -29,7 +29,11 @@ WEIGHTS = "temporal.safetensors"
 
 
 class TemporalEncoder(nn.Module):
-    """``layers`` pre-norm transformer layers over frames, plus the input (residual)."""
+    """``layers`` pre-norm transformer layers over frames, plus the input (residual).
+
+    The student's seqTransf head (:class:`student.heads.TemporalTransformer`) is the same
+    block under other keys (``encoder.*``, ours ``layers.*``); both key sets are in weights
+    already saved, so each stage keeps its own (see its docstring)."""
 
     def __init__(self, dim: int, layers: int, heads: int, max_frames: int):
         super().__init__()

@@ -132,6 +132,9 @@ class TrainConfig:
     warmup_steps: int = 20
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda
+    # autocast of the forward passes (teachkit.util.precision): auto is bf16 on CUDA and on a
+    # CPU with native bf16 (AVX512_BF16 / AMX), else fp32; bf16 | fp32 force one
+    precision: str = "auto"
     logit_scale_init: float = 1 / 0.07  # CLIP's initial scale (the parameter stores its log)
     logit_scale_max: float = 100.0
     grad_clip: float = 1.0
@@ -161,6 +164,10 @@ class TrainConfig:
             raise ConfigError(f"{where}: weight_decay, warmup_steps, grad_clip and threads must be >= 0")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ConfigError(f"{where}.device must be auto, cpu or cuda, got {self.device!r}")
+        from teachkit.util.precision import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"{where}.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
         if self.logit_scale_init > self.logit_scale_max:
             raise ConfigError(f"{where}.logit_scale_init must not exceed logit_scale_max")
         from .logs import check_sinks

@@ -10,7 +10,6 @@ caption for multi-caption test sets).
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +17,7 @@ import torch
 
 from teachkit.util.extras import require_faiss
 from teachkit.util.metrics import retrieval_metrics
+from teachkit.util.precision import autocast
 
 from .model import StudentModel, tokenize
 
@@ -31,12 +31,6 @@ class EncodedSplit:
     video: np.ndarray  # (M, D) float32, normalised
 
 
-def autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return nullcontext()
-
-
 @torch.no_grad()
 def encode_split(
     model: StudentModel,
@@ -46,8 +40,10 @@ def encode_split(
     cache,
     device: torch.device,
     batch_size: int = 256,
+    precision: str = "auto",
 ) -> EncodedSplit:
-    """Vectors of every caption in ``pairs`` whose video decoded, and of those videos."""
+    """Vectors of every caption in ``pairs`` whose video decoded, and of those videos, encoded
+    under ``precision``'s autocast (:mod:`teachkit.util.precision`)."""
     model.eval()
     rows = cache.rows()
     usable = cache.usable()
@@ -58,14 +54,14 @@ def encode_split(
     for start in range(0, len(pairs), batch_size):
         chunk = [t for _, _, t in pairs[start : start + batch_size]]
         ids, mask = tokenize(tokenizer, chunk, max_words)
-        with autocast(device):
+        with autocast(device, precision):
             texts.append(model.encode_text(ids.to(device), mask.to(device)).float().cpu())
     videos = []
     for start in range(0, len(video_ids), batch_size):
         r = np.array([rows[v] for v in video_ids[start : start + batch_size]])
         frames = torch.from_numpy(np.ascontiguousarray(cache.frames[r])).to(device)
         mask = torch.from_numpy(cache.mask[r]).to(device)
-        with autocast(device):
+        with autocast(device, precision):
             videos.append(model.encode_video(frames, mask)[0].float().cpu())
     return EncodedSplit(
         [c for c, _, _ in pairs],

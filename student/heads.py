@@ -38,7 +38,12 @@ def afa_weights(logits: torch.Tensor, mask: torch.Tensor, temperature: float) ->
 
 
 class TemporalTransformer(nn.Module):
-    """CLIP4Clip's seqTransf block: position embeddings, transformer, residual."""
+    """CLIP4Clip's seqTransf block: position embeddings, transformer, residual.
+
+    The same block as the teachers' :class:`pipeline.temporal.TemporalEncoder`, kept apart
+    on purpose: the student may not import the teacher stage, the two save under different
+    keys (``encoder.*`` here, ``layers.*`` there) in weights already written (student runs,
+    bootstrapped teachers), and the student's allows zero layers."""
 
     def __init__(self, dim: int, layers: int, heads: int, max_frames: int):
         super().__init__()

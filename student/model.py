@@ -23,6 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from stores.checkpoint import checkpoint_identity, read_marker
 from teachkit.util.errors import InputError
 
 from .config import ModelConfig
@@ -48,7 +49,9 @@ class StudentModel(nn.Module):
         super().__init__()
         self.clip = clip
         dim = clip.config.projection_dim
-        # CLIP4Clip's temporal transformer uses width // 64 heads
+        # CLIP4Clip's temporal transformer uses width // 64 heads; the bootstrap's temporal
+        # encoder (pipeline.bootstrap.train.build_temporal) uses width // 32 for its small
+        # teachers. Each is part of the weights its stage has saved, so each keeps its own.
         heads = next(h for h in range(max(1, dim // 64), 0, -1) if dim % h == 0)
         self.head_name = head
         self.max_frames = max_frames
@@ -214,25 +217,21 @@ def build_student(cfg: ModelConfig, tokenizer, logit_scale_init: float, seed: in
 def backbone_identity(spec: str) -> dict:
     """What a run records of the backbone it started from (``backbone.json`` in the run folder).
 
-    A bootstrapped artefact (a folder with the ``bootstrap.json`` its trainer commits last,
-    such as the demo's stand-in for a pretrained CLIP) is identified by the fingerprints in
-    that marker: the same artefact rebuilt elsewhere has the same identity. A folder without
-    one is named by its path, a hub id by the id; ``tiny`` is a fresh model."""
+    A local folder is identified as the teacher stage identifies a checkpoint it fine-tunes
+    from (:func:`stores.checkpoint.checkpoint_identity`): a bootstrapped artefact by the
+    fingerprints its ``bootstrap.json`` commits, so the same artefact rebuilt elsewhere has
+    the same identity, any other folder by a checksum of its files, never by its path. A hub
+    id is named by the id; ``tiny`` is a fresh model."""
     if spec == "tiny":
         return {"backbone": "tiny"}
     folder = Path(spec).expanduser()
-    marker = folder / "bootstrap.json"
     if not folder.is_dir():
         return {"backbone": spec, "hf_id": spec}
-    if not marker.is_file():
-        return {"backbone": spec, "folder": str(folder.absolute())}
-    try:
-        info = json.loads(marker.read_text())
-    except ValueError as e:
-        raise InputError(f"backbone {spec}: unreadable bootstrap.json ({e})") from None
-    keys = ("options_fingerprint", "data_fingerprint", "init_fingerprint")
-    return {"backbone": spec, "artefact": {k: info[k] for k in keys if k in info},
-            "objective": info.get("options", {}).get("objective")}
+    out = {"backbone": spec, "checkpoint": checkpoint_identity(folder)}
+    marker = read_marker(folder)
+    if marker is not None and "options_fingerprint" in marker:
+        out["objective"] = marker.get("options", {}).get("objective")
+    return out
 
 
 def save_student(model: StudentModel, tokenizer, folder: Path, extra: dict) -> None:

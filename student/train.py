@@ -5,7 +5,8 @@ teachers' scores and frame relevance, their run fingerprints) and never imports 
 teacher stage. Frames are decoded once into the frame cache (:mod:`student.frames`). The
 loop sums the ``*_loss`` parts of the configured loss modules, steps AdamW with a
 warmup + cosine schedule, and times batch assembly against the step so a slow loader
-shows up in ``timings.json``. CUDA runs use bf16 autocast; CPU runs fp32.
+shows up in ``timings.json``. The optimiser, its schedule, the device and the autocast rule
+(``train.precision``) are the training layer the bootstrap shares (:mod:`teachkit.util`).
 
 Under ``torchrun`` (:mod:`student.distributed`) every rank trains on its share of each
 global batch and the losses see the all-gathered global batch; rank 0 alone evaluates (on
@@ -27,6 +28,9 @@ import torch
 
 import stores
 from teachkit.util.atomic import atomic_path, tmp_sibling
+from teachkit.util.device import resolve_device
+from teachkit.util.optim import TORCH_DEFAULTS, adamw, warmup_cosine_schedule
+from teachkit.util.precision import autocast
 from stores.truth import read_truth
 from stores.layout import Store
 from stores.splits import current_teachers, split_pairs, teachers_with_frames
@@ -35,7 +39,7 @@ from . import distributed
 from .config import ConfigError, ExperimentConfig
 from .data import TrainBatches, batch_order, build_train_set, make_loader, split_holdout
 from .distributed import SINGLE, Group
-from .evaluate import autocast, encode_split, evaluate_vectors
+from .evaluate import encode_split, evaluate_vectors
 from .frames import frame_cache
 from .knowledge import knowledge_reader
 from .logs import TrainLog
@@ -56,46 +60,29 @@ class RunResult:
     val_metrics: dict | None = None  # on data.holdout_videos train videos, when configured
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("train.device = 'cuda' but CUDA is not available")
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    return torch.device(name)
-
-
 def _seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
 
 
-def _schedule(step: int, warmup: int, total: int) -> float:
-    if step < warmup:
-        return (step + 1) / warmup
-    progress = (step - warmup) / max(1, total - warmup)
-    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
 def make_optimizer(model: torch.nn.Module, cfg) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or name.endswith("logit_scale") else decay).append(p)
-    return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=cfg.lr,
-    )
+    """AdamW over ``model``'s trainable parameters with ``cfg`` (a TrainConfig)'s rate and decay.
+
+    torch's default betas and eps, embeddings decayed (:data:`teachkit.util.optim.TORCH_DEFAULTS`):
+    the recipe every published student was trained with, not the bootstrap's CLIP constants."""
+    return adamw(model, cfg.lr, cfg.weight_decay, TORCH_DEFAULTS)
 
 
-def objective_parts(model, objective, batch, device: torch.device, group: Group = SINGLE) -> dict[str, torch.Tensor]:
-    """The named loss parts of ``batch`` (the trainer minimises the sum of the ``*_loss`` ones).
+def objective_parts(model, objective, batch, device: torch.device, group: Group = SINGLE,
+                    precision: str = "auto") -> dict[str, torch.Tensor]:
+    """The named loss parts of ``batch`` (the trainer minimises the sum of the ``*_loss`` ones),
+    the forward pass under ``precision``'s autocast.
 
     In a process group ``batch`` is this rank's share: the outputs are gathered into the
     global batch first, so every rank computes the same global parts.
     """
-    with autocast(device):
+    with autocast(device, precision):
         out = model(
             batch.input_ids.to(device, non_blocking=True),
             batch.attention_mask.to(device, non_blocking=True),
@@ -113,13 +100,13 @@ def objective_parts(model, objective, batch, device: torch.device, group: Group 
 
 
 def train_step(model, objective, optimizer, batch, device: torch.device, grad_clip: float = 0.0,
-               group: Group = SINGLE):
+               group: Group = SINGLE, precision: str = "auto"):
     """One optimisation step on ``batch``; returns (detached total loss, parts).
 
     In a process group the gradients are averaged over the ranks before the clip and the
     step (:func:`student.distributed.average_gradients`).
     """
-    parts = objective_parts(model, objective, batch, device, group)
+    parts = objective_parts(model, objective, batch, device, group, precision)
     loss = total_loss(parts)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
@@ -200,7 +187,7 @@ def prepare_frames(cfg: ExperimentConfig, progress=None) -> None:
 def validate(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: torch.device) -> dict:
     """t2v / v2t metrics on the held-out train videos (``data.holdout_videos``)."""
     enc = encode_split(model, tokenizer, cfg.model.max_words, inputs.holdout_pairs,
-                       inputs.caches[cfg.data.train_split], device, cfg.data.eval_batch_size)
+                       inputs.caches[cfg.data.train_split], device, cfg.data.eval_batch_size, cfg.train.precision)
     return evaluate_vectors(enc.text, enc.video, enc.caption_video)
 
 
@@ -247,9 +234,7 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
     distributed.broadcast_parameters(model, group)
     objective = build_objective(cfg.loss, cfg.train.logit_scale_max).to(device)
     optimizer = make_optimizer(model, cfg.train)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: _schedule(s, cfg.train.warmup_steps, cfg.train.steps)
-    )
+    scheduler = warmup_cosine_schedule(optimizer, cfg.train.warmup_steps, cfg.train.steps)
     _seed_everything(cfg.train.seed)
     losses = []
     wait = step_time = assembly = eval_time = 0.0
@@ -264,7 +249,8 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
         assembly += batch.assembly_s  # what assembling it cost (in a worker, when there are any)
         step_coverage = (~torch.isnan(batch.teacher_scores)).float().mean((1, 2)).numpy() if score_teachers else covered
         covered += step_coverage
-        loss, parts = train_step(model, objective, optimizer, batch, device, cfg.train.grad_clip, group)
+        loss, parts = train_step(model, objective, optimizer, batch, device, cfg.train.grad_clip, group,
+                                 cfg.train.precision)
         scheduler.step()
         value = float(loss)
         if not math.isfinite(value):
@@ -309,7 +295,7 @@ def train(cfg: ExperimentConfig, folder: str | Path | None = None, progress=None
     """
     cfg.check()
     folder = Path(folder) if folder is not None else Path(cfg.output.runs) / cfg.output.name
-    group, device = distributed.init(pick_device(cfg.train.device))
+    group, device = distributed.init(resolve_device(cfg.train.device, "train.device"))
     try:
         return _train(cfg, folder, group, device, progress if group.is_main else None)
     finally:
@@ -345,7 +331,8 @@ def _train(cfg: ExperimentConfig, folder: Path, group: Group, device: torch.devi
     for name, (pairs, split) in eval_pairs.items():
         if pairs:
             encoded[name] = encode_split(
-                model, tokenizer, m.max_words, pairs, inputs.caches[split], device, cfg.data.eval_batch_size
+                model, tokenizer, m.max_words, pairs, inputs.caches[split], device, cfg.data.eval_batch_size,
+                cfg.train.precision,
             )
             results[name] = evaluate_vectors(encoded[name].text, encoded[name].video, encoded[name].caption_video)
     timings["eval_s"] = time.perf_counter() - t1

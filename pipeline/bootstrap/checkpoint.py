@@ -19,12 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from stores.checkpoint import MARKER, checkpoint_identity, read_marker
 from teachkit.util.atomic import atomic_path, remove_dead_leftovers
 
 from .options import BootstrapOptions, parse_options
-
-MARKER = "bootstrap.json"
-
 
 @dataclass(frozen=True)
 class BootstrapResult:
@@ -35,13 +33,6 @@ class BootstrapResult:
 
 def _say(msg: str) -> None:
     print(msg, file=sys.stderr)
-
-
-def read_marker(out_dir: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((Path(out_dir) / MARKER).read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def bootstrap(out_dir: str | Path, options: dict | BootstrapOptions, store_root: str | Path) -> BootstrapResult:
@@ -106,24 +97,15 @@ def export_tokenizer(out_dir: str | Path, options: dict | BootstrapOptions) -> N
 
 
 def init_identity(folder: str | Path) -> str:
-    """What a fine-tuned checkpoint's fingerprint holds of the checkpoint it starts from.
-
-    A bootstrapped artefact is identified by its own key (options, data and, recursively, its
-    init), so the same artefact rebuilt on another machine gives the same identity even though
-    its weights' bytes differ; any other folder by a checksum of its files. Never the path."""
+    """What a fine-tuned checkpoint's fingerprint holds of the checkpoint it starts from:
+    :func:`stores.checkpoint.checkpoint_identity` (a bootstrapped artefact by its own key,
+    any other folder by a checksum of its files; never the path), the record the student's
+    ``backbone.json`` keeps too."""
     folder = Path(folder)
     if not (folder / "config.json").is_file():
         raise ValueError(f"init {folder}: not a checkpoint folder (no config.json); "
                          "train the artefact it names first, or give a CLIPModel folder")
-    marker = read_marker(folder)
-    if marker is not None and "options_fingerprint" in marker:
-        from stores.fingerprint import fingerprint
-
-        return fingerprint("bootstrap-init", {k: marker.get(k) for k in (
-            "options_fingerprint", "data_fingerprint", "init_fingerprint")})
-    from ..teachers.models import folder_checksum
-
-    return folder_checksum(folder)
+    return checkpoint_identity(folder)
 
 
 def ensure_checkpoint(out_dir: Path, options: dict, store_root: Path) -> Path:
@@ -195,7 +177,9 @@ def _train(folder: Path, opts: BootstrapOptions, rows, data_fingerprint: str, na
     input_ids, attention_mask = tokenize(tokenizer, [t for _, t in kept], opts.max_words)
     caption_video = np.array([row_of[v] for v, _ in kept])
 
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    from teachkit.util.device import resolve_device
+
+    device = resolve_device("auto")
     threads = torch.get_num_threads()
     if opts.threads:
         torch.set_num_threads(opts.threads)

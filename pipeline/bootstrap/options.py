@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from teachkit.util.config import ConfigError, build
+from teachkit.util.precision import PRECISIONS  # autocast while training (teachkit.util.precision)
 from stores.fingerprint import fingerprint
 
 #: bump when training code changes in a way that changes the checkpoint it produces
@@ -24,8 +25,6 @@ BOOTSTRAP_VERSION = "bootstrap-1"  # unchanged: new fields enter the fingerprint
 #: captions as paraphrases (pipeline.bootstrap.paraphrase)
 OBJECTIVES = ("mean", "fine", "image", "paraphrase")
 
-#: autocast while training (:func:`pipeline.bootstrap.train.training_autocast`)
-PRECISIONS = ("auto", "bf16", "fp32")
 
 #: fields that set the model's shape: taken from ``init`` when the model is fine-tuned from one
 SIZE_FIELDS = ("image_size", "patch_size", "vision_hidden", "vision_layers", "vision_heads", "text_hidden",
@@ -87,8 +86,8 @@ class BootstrapOptions:
     # captions left out of training (stores.folds: "fold:i/n"); the teacher's config declares
     # the same holdout so the caption audit lets it judge only those captions
     holdout: str | None = None
-    # autocast while training: "auto" (bf16 on CUDA, fp32 on CPU), "bf16" (also on a CPU with
-    # native bf16, AVX512_BF16 / AMX: about 1.75x faster for all-MiniLM-L6-v2: README, Paraphrase judges), "fp32"
+    # autocast while training (teachkit.util.precision): "auto" (bf16 on CUDA and on a CPU with
+    # native bf16, AVX512_BF16 / AMX; else fp32), "bf16" (on any device), "fp32"
     precision: str = "auto"
     # runtime only (not fingerprinted)
     threads: int = 0  # 0: leave torch's default

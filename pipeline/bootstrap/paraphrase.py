@@ -35,6 +35,10 @@ from collections import Counter
 import numpy as np
 import torch
 
+from teachkit.util.contrastive import symmetric_infonce
+from teachkit.util.device import resolve_device
+from teachkit.util.precision import autocast as precision_autocast
+
 SCALE = 20.0  # sentence-transformers' MultipleNegativesRankingLoss default
 WORD = re.compile(r"\w+")
 
@@ -103,16 +107,14 @@ def batch_videos(n: int, nearest: np.ndarray, size: int, rng: np.random.Generato
 
 def paraphrase_loss(anchor: torch.Tensor, positive: torch.Tensor, scale: float = SCALE) -> torch.Tensor:
     """Symmetric InfoNCE between (B, D) unit embeddings whose rows pair up (see the module)."""
-    from .train import symmetric_infonce
-
     return symmetric_infonce(scale * anchor @ positive.T)
 
 
 def train_paraphrase(model, tokenizer, groups: list[list[str]], opts, device: torch.device, max_length: int,
                      label: str):
-    """Train ``model`` in place for ``opts.steps`` steps; return its :class:`TrainLog`."""
+    """Train ``model`` in place for ``opts.steps`` steps; return its :class:`~.train.TrainSummary`."""
     from ..teachers.text import mean_pool
-    from .train import optimise, training_autocast
+    from .train import optimise
 
     if len(groups) < 2:
         raise ValueError("a paraphrase bootstrap needs at least two videos with two or more training captions each")
@@ -122,7 +124,7 @@ def train_paraphrase(model, tokenizer, groups: list[list[str]], opts, device: to
     # weights follow the options alone, not what ran before in this process
     torch.manual_seed(opts.seed)
     model.to(device).train()
-    autocast = training_autocast(device, opts.precision)
+    autocast = precision_autocast(device, opts.precision)
 
     def step_loss(step: int) -> torch.Tensor:
         videos = batch_videos(len(groups), nearest, opts.batch_size, rng)
@@ -149,7 +151,7 @@ def train_into(folder, opts, rows, left_out: set[str], name: str, say) -> dict:
 
     tokenizer = AutoTokenizer.from_pretrained(opts.init)
     groups = caption_groups(rows.captions, left_out)
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = resolve_device("auto")
     threads = torch.get_num_threads()
     if opts.threads:
         torch.set_num_threads(opts.threads)

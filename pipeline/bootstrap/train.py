@@ -21,10 +21,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from pipeline.clip_features import encode_frames, encode_text
 from pipeline.scorers import get_scorer
+from teachkit.util.contrastive import symmetric_infonce
+from teachkit.util.optim import CLIP_FROM_SCRATCH, adamw, warmup_cosine_schedule
+from teachkit.util.precision import autocast as precision_autocast
 from teachkit.util.slots import training_slots
 
 from .data import FrameSet, normalise
@@ -72,12 +74,6 @@ def load_clip(folder: str):
     return CLIPModel.from_pretrained(folder, dtype=torch.float32)
 
 
-def symmetric_infonce(logits: torch.Tensor) -> torch.Tensor:
-    """CLIP's loss for a (captions x videos) logits matrix whose diagonal holds the pairs."""
-    target = torch.arange(logits.shape[0], device=logits.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
-
-
 def contrastive_logits(model, objective: str, input_ids, attention_mask, pixel_values, frame_mask,
                        temporal=None, positions=None):
     """Scaled similarities of a batch, through the teacher stage's feature and scorer code
@@ -101,13 +97,18 @@ def build_temporal(model, opts: BootstrapOptions):
     from pipeline.temporal import TemporalEncoder
 
     dim = model.config.projection_dim
+    # one head per 32 dimensions, not CLIP4Clip's 64 (the student's seqTransf head): the
+    # bootstrap's embeddings are small (the demo's 64) and one 64-wide head would see a single
+    # view of time. Part of every bootstrapped temporal teacher's weights: kept.
     heads = next(h for h in range(max(1, dim // 32), 0, -1) if dim % h == 0)
     torch.manual_seed(opts.seed + 1)
     return TemporalEncoder(dim, opts.temporal_layers, heads, opts.num_frames)
 
 
 @dataclass
-class TrainLog:
+class TrainSummary:
+    """What a bootstrap run records of its training (``bootstrap.json``'s ``train``)."""
+
     steps: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # CPU time of all threads: comparable across runs on a shared machine
@@ -115,31 +116,9 @@ class TrainLog:
     logit_scale: float = 0.0
 
 
-def training_autocast(device: torch.device, precision: str = "auto"):
-    """The autocast context of a training step: bf16 on CUDA for "auto", on any device for
-    "bf16"; none for "fp32" and for "auto" on a CPU (see BootstrapOptions.precision)."""
-    on = precision == "bf16" or (precision == "auto" and device.type == "cuda")
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=on)
-
-
-def _param_groups(model, weight_decay: float):
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        # biases, norms, embeddings and the temperature are not decayed (CLIP / open_clip)
-        (no_decay if p.ndim < 2 or "embedding" in name or "logit_scale" in name else decay).append(p)
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-
-
-def _lr_lambda(opts: BootstrapOptions):
-    warm = max(1, int(opts.warmup * opts.steps))
-
-    def f(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        progress = (step - warm) / max(1, opts.steps - warm)
-        return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
-
-    return f
+def warmup_steps(opts: BootstrapOptions) -> int:
+    """The warmup of ``opts`` in steps: its ``warmup`` fraction of the run, at least one."""
+    return max(1, int(opts.warmup * opts.steps))
 
 
 def train_clip(
@@ -153,7 +132,7 @@ def train_clip(
     device: torch.device,
     temporal=None,
     label: str | None = None,
-) -> TrainLog:
+) -> TrainSummary:
     """Train ``model`` in place for ``opts.steps`` steps; return the loss curve and timing.
 
     ``input_ids``/``attention_mask`` hold every train caption; ``caption_video[c]`` is the
@@ -172,7 +151,7 @@ def train_clip(
 
     model.to(device).train()
     params = torch.nn.ModuleList([model] + ([temporal.to(device).train()] if temporal is not None else []))
-    autocast = training_autocast(device, opts.precision)
+    autocast = precision_autocast(device, opts.precision)
     order, pos = rng.permutation(n_videos), 0
 
     def step_loss(step: int) -> torch.Tensor:
@@ -208,18 +187,20 @@ def train_clip(
     return log
 
 
-def optimise(params: torch.nn.Module, opts: BootstrapOptions, label: str, step_loss, after_step=None) -> TrainLog:
-    """The loop every bootstrap objective shares: ``opts.steps`` steps of AdamW (decay groups
-    as open_clip's), linear warmup then cosine decay, gradients clipped to norm 1; the mean
-    loss of every ``opts.log_every`` steps on the progress line and in the returned log.
+def optimise(params: torch.nn.Module, opts: BootstrapOptions, label: str, step_loss,
+             after_step=None) -> TrainSummary:
+    """The loop every bootstrap objective shares: ``opts.steps`` steps of AdamW with CLIP's
+    constants (:data:`teachkit.util.optim.CLIP_FROM_SCRATCH`), linear warmup then cosine
+    decay, gradients clipped to norm 1; the mean loss of every ``opts.log_every`` steps on
+    the progress line and in the returned summary.
 
     ``step_loss(step)`` draws step ``step``'s batch and returns its loss; ``after_step()``, if
     given, runs after each optimiser step (CLIP's temperature clamp)."""
     from teachkit.util.progress import progress as progress_display
 
-    optimizer = torch.optim.AdamW(_param_groups(params, opts.weight_decay), lr=opts.lr, betas=(0.9, 0.98), eps=1e-6)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(opts))
-    log, window = TrainLog(), []
+    optimizer = adamw(params, opts.lr, opts.weight_decay, CLIP_FROM_SCRATCH)
+    schedule = warmup_cosine_schedule(optimizer, warmup_steps(opts), opts.steps)
+    log, window = TrainSummary(), []
     start, cpu_start = time.perf_counter(), time.process_time()
     with progress_display() as progress:
         task = progress.add_task(label, total=opts.steps, unit="steps")

@@ -29,7 +29,7 @@ from .work import (Job, commit_jobs, encode_needed, encode_units, encodings, mis
 def load_teacher(plan, log):
     """Build one teacher on its device and check it can do what its config asks."""
     from ..teachers import build_teacher
-    from ..teachers.device import resolve_device
+    from teachkit.util.device import resolve_device
 
     try:
         device = resolve_device(plan.cfg.device)

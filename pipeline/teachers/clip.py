@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from teachkit.util.precision import autocast
+
 from .. import scorers
 from ..clip_features import encode_frames, encode_text, family, text_padding
 from .checks import check_tokenizer_fits
-from .device import autocast
 from .image_processing import FrameTransform
 from .models import ModelError
 from .protocol import BaseTeacher, CaptionBatch, Features, VideoBatch

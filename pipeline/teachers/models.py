@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from teachkit.util.errors import InputError
-from stores.fingerprint import file_checksum
+from stores.checkpoint import folder_checksum
+from stores.fingerprint import FingerprintError, file_checksum
 
 PACKAGE_PREFIX = "package:"
 
@@ -70,20 +71,6 @@ def package_path(spec: str) -> Path:
     if not path.exists():
         raise ModelError(f"model {spec!r}: {path} does not exist")
     return path
-
-
-def folder_checksum(root: Path) -> str:
-    """sha256 over relative names and bytes of the files under ``root`` (hidden ones skipped)."""
-    files = sorted(
-        p for p in root.rglob("*")
-        if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-    )
-    if not files:
-        raise ModelError(f"model folder {root} holds no files")
-    h = hashlib.sha256()
-    for p in files:
-        h.update(str(p.relative_to(root).as_posix()).encode() + b"\0" + file_checksum(p).encode() + b"\0")
-    return h.hexdigest()
 
 
 def hf_snapshot(spec: str) -> ModelRef:
@@ -134,5 +121,9 @@ def resolve_model(spec: str, base: Path | None = None) -> ModelRef:
     """Where ``spec`` lives and its identity; raises :class:`ModelError` if either is unknown."""
     if spec.startswith(PACKAGE_PREFIX) or looks_local(spec, base):
         path = model_folder(spec, base)
-        return ModelRef(spec, path, {"checksum": folder_checksum(path)})
+        try:
+            checksum = folder_checksum(path)
+        except FingerprintError as e:  # an empty folder
+            raise ModelError(str(e)) from None
+        return ModelRef(spec, path, {"checksum": checksum})
     return hf_snapshot(spec)

@@ -18,8 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from teachkit.util.precision import autocast
+
 from .checks import check_tokenizer_fits
-from .device import autocast
 from .protocol import BaseTeacher, CaptionBatch, Features, VideoBatch
 
 

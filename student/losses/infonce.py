@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
+
+from teachkit.util import contrastive
 
 
 def symmetric_infonce(sim: torch.Tensor, log_scale: torch.Tensor, max_scale: float) -> torch.Tensor:
@@ -18,11 +19,12 @@ def symmetric_infonce(sim: torch.Tensor, log_scale: torch.Tensor, max_scale: flo
         sim: (B, B) cosine similarities, captions x videos.
         log_scale: scalar, the log of the contrastive scale (learnable).
         max_scale: the scale is clamped to at most this (CLIP uses 100).
+
+    The cross-entropies are :func:`teachkit.util.contrastive.symmetric_infonce`, the loss the
+    bootstrap trains its CLIPs and paraphrase judges with.
     """
     scale = log_scale.exp().clamp(max=max_scale)
-    logits = scale * sim
-    target = torch.arange(sim.shape[0], device=sim.device)
-    return (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target)) / 2
+    return contrastive.symmetric_infonce(scale * sim)
 
 
 class InfoNCE(nn.Module):

@@ -118,8 +118,8 @@ def test_a_second_call_is_cached_and_too_few_captions_per_video_is_one_clear_err
     assert not (tmp_path / "f0").exists()
 
 
-def test_precision_is_checked_and_fingerprinted_only_when_set():
-    from pipeline.bootstrap.train import training_autocast
+def test_precision_is_checked_and_fingerprinted_only_when_set(monkeypatch):
+    from teachkit.util.precision import autocast as training_autocast
 
     with pytest.raises(BootstrapOptionsError, match=r"precision must be one of \['auto', 'bf16', 'fp32'\]"):
         parse_options({"objective": "paraphrase", "init": "/x", "precision": "fp16"})
@@ -127,11 +127,15 @@ def test_precision_is_checked_and_fingerprinted_only_when_set():
     assert parse_options({"objective": "paraphrase", "init": "/x", "precision": "auto"}).fingerprint() == auto.fingerprint()
     assert parse_options({"objective": "paraphrase", "init": "/x", "precision": "bf16"}).fingerprint() != auto.fingerprint()
     cpu = torch.device("cpu")
+    monkeypatch.setenv("TEACHKIT_CPU_BF16", "0")  # a CPU without native bf16
     with training_autocast(cpu, "bf16"):
         assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
     for precision in ("auto", "fp32"):  # the CPU trains in fp32 unless bf16 is asked for
         with training_autocast(cpu, precision):
             assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.float32
+    monkeypatch.setenv("TEACHKIT_CPU_BF16", "1")  # one with it: auto trains in bf16 there
+    with training_autocast(cpu, "auto"):
+        assert (torch.ones(2, 2) @ torch.ones(2, 2)).dtype == torch.bfloat16
 
 
 def test_init_may_name_a_package_folder_and_a_missing_one_is_one_error(tmp_path):

@@ -10,11 +10,10 @@ import torch
 import stores
 from pipeline.config import parse_config
 from pipeline.run import run_teachers
-from pipeline.teachers.device import resolve_device
+from teachkit.util.device import resolve_device
 from pipeline.teachers.models import resolve_model
 from pipeline.teachers.testing import tiny_text_encoder, write_dataset
 from pipeline.teachers.text import TextTeacher
-
 WORDS = "a red ball moves left blue box jumps up green cat sits down".split()
 VIDEOS = {
     # v0 holds the same sentence twice (two caption ids): each copy counts for the other
@@ -113,15 +112,18 @@ def test_each_distinct_text_is_embedded_once_per_run(tmp_path, monkeypatch):
         assert con.execute("SELECT count(*) FROM scores WHERE teacher = 'tt'").fetchone()[0] > 0
 
 
-def test_bf16_precision_autocasts_the_encoder_on_the_cpu_too(tmp_path):
+def test_bf16_precision_autocasts_the_encoder_on_the_cpu_too(tmp_path, monkeypatch):
     model = tiny_text_encoder(tmp_path / "bert", WORDS + ["the", "goes"])
     texts = ["a red ball moves left", "the ball goes left", "green cat sits down"]
     cpu = resolve_device("cpu")
+    monkeypatch.setenv("TEACHKIT_CPU_BF16", "0")
     fp32 = TextTeacher(model, cpu).embed(texts)
-    assert torch.equal(fp32, TextTeacher(model, cpu, precision="fp32").embed(texts))  # auto is fp32 on a CPU
+    assert torch.equal(fp32, TextTeacher(model, cpu, precision="fp32").embed(texts))  # auto: fp32 without native bf16
     bf16 = TextTeacher(model, cpu, precision="bf16").embed(texts)
     assert not torch.equal(fp32, bf16)  # computed in bf16 ...
     assert ((fp32 * bf16).sum(1) > 0.99).all()  # ... and still the same directions
+    monkeypatch.setenv("TEACHKIT_CPU_BF16", "1")
+    assert torch.equal(TextTeacher(model, cpu).embed(texts), bf16)  # auto: bf16 on a CPU with native bf16
 
 
 def test_minilm_embeddings_match_sentence_transformers():

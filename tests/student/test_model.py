@@ -66,10 +66,13 @@ def test_text_vector_is_the_last_real_token(synthetic_store):
 
 def test_a_bootstrapped_artefact_is_a_backbone_with_its_own_tokenizer_and_identity(synthetic_store, tmp_path):
     import json
+    import shutil
     from dataclasses import replace
 
     from transformers import CLIPModel
 
+    from stores.checkpoint import folder_checksum
+    from stores.fingerprint import fingerprint
     from student.model import backbone_identity
 
     _, tok, _ = synthetic_store
@@ -78,12 +81,18 @@ def test_a_bootstrapped_artefact_is_a_backbone_with_its_own_tokenizer_and_identi
     folder = tmp_path / "clip_base"
     CLIPModel(tiny_clip_config(cfg, tokenizer, 10.0)).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    assert backbone_identity(str(folder)) == {"backbone": str(folder), "folder": str(folder)}
+    # a plain folder: a checksum of its files, the same wherever it lies (never the path)
+    plain = backbone_identity(str(folder))
+    assert plain == {"backbone": str(folder), "checkpoint": folder_checksum(folder)}
+    shutil.copytree(folder, tmp_path / "moved")
+    assert backbone_identity(str(tmp_path / "moved"))["checkpoint"] == plain["checkpoint"]
     (folder / "bootstrap.json").write_text(json.dumps(
         {"options_fingerprint": "o1", "data_fingerprint": "d1", "options": {"objective": "image"}, "train": {}}))
+    # a bootstrapped artefact: the fingerprints its marker commits, as the teacher stage's init identity
     assert backbone_identity(str(folder)) == {
-        "backbone": str(folder), "artefact": {"options_fingerprint": "o1", "data_fingerprint": "d1"},
-        "objective": "image"}
+        "backbone": str(folder), "objective": "image",
+        "checkpoint": fingerprint("bootstrap-init", {"options_fingerprint": "o1", "data_fingerprint": "d1",
+                                                     "init_fingerprint": None})}
     # tokenizer = "": the backbone's own (the artefact carries the vocabulary)
     own = load_tokenizer(str(folder))
     model = build_student(replace(cfg, backbone=str(folder), tokenizer=""), own, 10.0, seed=0)
