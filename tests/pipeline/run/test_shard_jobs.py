@@ -21,7 +21,7 @@ from teachkit_fixtures import SUPPORT
 from teachkit_fixtures.colour import PLUGIN
 from teachkit_fixtures.vocab import CORRUPT, VIDEOS
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 QUERIES = [
     "SELECT teacher, split, caption_id, video_id, score FROM scores ORDER BY ALL",
