@@ -2,8 +2,9 @@
 
 Part of every teacher fingerprint, so editing a scorer, the frame sampling or a teacher's
 encoder recomputes the teachers it affects and leaves the others cached. The hash covers
-the source bytes of the modules listed per kind below (plus, for plugins, the module of
-the user's class); the package version alone would miss edits made in a checkout.
+the source bytes of the modules below common to every kind, then those its kind lists
+(``Kind.code`` in :mod:`pipeline.teachers.kinds`), plus, for plugins, the module of the
+user's class; the package version alone would miss edits made in a checkout.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import importlib.metadata
 import importlib.util
 from functools import lru_cache
 
+from .teachers.kinds import kind_of
+
 #: modules that decide which pairs are scored and how frames are sampled, for every kind
 COMMON_MODULES = (
     "teachkit.util.media",
@@ -20,31 +23,6 @@ COMMON_MODULES = (
     "pipeline.teachers.protocol",
     "pipeline.run.shards",
 )
-
-#: modules that compute the numbers of each built-in kind
-KIND_MODULES: dict[str, tuple[str, ...]] = {
-    "clip": (
-        "pipeline.teachers.clip",
-        "pipeline.teachers.image_processing",
-        "pipeline.clip_features",
-        "pipeline.scorers",
-        "pipeline.temporal",
-    ),
-    "text": ("pipeline.teachers.text",),
-    "plugin": ("pipeline.teachers.plugin",),
-    "imported": (),
-    # a reranker runs a clip scorer or a plugin, on candidates read from another run
-    "reranker": (
-        "pipeline.teachers.reranker",
-        "pipeline.run.candidates",
-        "pipeline.teachers.plugin",
-        "pipeline.teachers.clip",
-        "pipeline.teachers.image_processing",
-        "pipeline.clip_features",
-        "pipeline.scorers",
-    ),
-}
-
 
 def package_version() -> str:
     try:
@@ -70,8 +48,5 @@ def source_hash(modules: tuple[str, ...]) -> str:
 
 def code_version(kind: str, extra_modules: tuple[str, ...] = ()) -> str:
     """``<version>+<hash12>`` for a teacher of ``kind`` (plus, e.g., a plugin's own module)."""
-    try:
-        modules = COMMON_MODULES + KIND_MODULES[kind] + tuple(extra_modules)
-    except KeyError:
-        raise ValueError(f"unknown teacher kind {kind!r}; kinds are {sorted(KIND_MODULES)}") from None
+    modules = COMMON_MODULES + kind_of(kind).code + tuple(extra_modules)
     return f"{package_version()}+{source_hash(modules)[:12]}"

@@ -25,7 +25,7 @@
 
     [[teachers]]
     name = "clip_fine"
-    kind = "clip"                # clip | text | plugin | imported | reranker
+    kind = "clip"                # clip | text | plugin | imported | reranker (pipeline/teachers/kinds.py)
     model = "artifacts/teachers/clip_fine"
     scorer = "fine"
     plan = "full"                # full | topk (with k = ...)
@@ -51,13 +51,9 @@ from pathlib import Path
 from teachkit.util.config import ConfigError, apply_overrides, build, read_toml
 from teachkit.util.precision import PRECISIONS  # the encoders' precision: one rule for every stage
 
+from .scorers import SCORERS  # the registry itself: importing it loads no torch
+from .teachers.kinds import KINDS, either, kind_of, kinds_that
 
-
-#: the names of pipeline.scorers.SCORERS, kept here so parsing a config never imports torch
-SCORER_NAMES = ("mean", "fine")
-
-
-KINDS = ("clip", "text", "plugin", "imported", "reranker")
 PLANS = ("full", "topk")
 FRAME_RELEVANCE = ("own", "all", "none")
 SCORE_DTYPES = ("float16", "float32")
@@ -273,13 +269,15 @@ def _teacher(t: TeacherConfig, where: str, base: Path, artefacts: dict[str, str]
     except ValueError as e:
         raise ConfigError(f"{where}.name: {e}") from None
     where = f"{where} ({t.name})"
-    _choice(t.kind, KINDS, f"{where}.kind")
+    _choice(t.kind, tuple(KINDS), f"{where}.kind")
+    kind = kind_of(t)
     _choice(t.plan, PLANS, f"{where}.plan")
     _choice(t.frame_relevance, FRAME_RELEVANCE, f"{where}.frame_relevance")
     _choice(t.score_dtype, SCORE_DTYPES, f"{where}.score_dtype")
     _choice(t.precision, PRECISIONS, f"{where}.precision")
-    if t.precision != "auto" and t.kind not in ("clip", "text"):
-        raise ConfigError(f"{where}.precision is only used by kind = 'clip' or 'text' (a plugin sets its own)")
+    if t.precision != "auto" and not kind.precision:
+        raise ConfigError(f"{where}.precision is only used by kind = {either(kinds_that(lambda k: k.precision))} "
+                          "(a plugin sets its own)")
     _choice(t.embeddings, EMBEDDINGS, f"{where}.embeddings")
     for name in ("video_batch", "text_batch", "score_batch", "shard_captions"):
         if getattr(t, name) < 1:
@@ -293,26 +291,24 @@ def _teacher(t: TeacherConfig, where: str, base: Path, artefacts: dict[str, str]
     if t.model and looks_local(t.model, base, t.bootstrap is not None):
         p = Path(t.model).expanduser()
         t = dataclasses.replace(t, model=str(p if p.is_absolute() else base / p))
-    if t.kind in ("clip", "text") and not t.model:
-        raise ConfigError(f"{where}.model: a {t.kind} teacher needs a model (folder, package:... or HF id)")
-    if t.kind == "clip" or (t.kind == "reranker" and not t.plugin):
-        _choice(t.scorer, SCORER_NAMES, f"{where}.scorer")
-    if t.kind == "plugin":
-        if not t.plugin:
-            raise ConfigError(f"{where}.plugin: a plugin teacher needs `plugin = \"module:Class\"`")
-    elif (t.plugin or t.options) and t.kind != "reranker":
-        raise ConfigError(f"{where}: `plugin` and `options` are only used by kind = 'plugin' or 'reranker'")
-    if t.kind == "reranker":
-        _reranker(t, where)
+    if kind.plugin == "required" and not t.plugin:
+        raise ConfigError(f"{where}.plugin: a {t.kind} teacher needs `plugin = \"module:Class\"`")
+    if kind.plugin == "no" and (t.plugin or t.options):
+        raise ConfigError(f"{where}: `plugin` and `options` are only used by kind = "
+                          f"{either(kinds_that(lambda k: k.plugin != 'no'))}")
+    if kind.needs_model(t) and not t.model:
+        either_plugin = " or a plugin" if kind.plugin == "optional" else ""
+        raise ConfigError(f"{where}.model: a {t.kind} teacher needs a model (folder, package:... or HF id)"
+                          f"{either_plugin}")
+    if kind.uses_scorer(t):
+        _choice(t.scorer, tuple(SCORERS), f"{where}.scorer")
+    if kind.needs_candidates:
+        _candidates(t, where)
     elif t.candidates is not None:
-        raise ConfigError(f"{where}.candidates is only used by kind = 'reranker'")
+        raise ConfigError(f"{where}.candidates is only used by kind = "
+                          f"{either(kinds_that(lambda k: k.needs_candidates))}")
     if t.bootstrap is not None:
-        text_objective = t.bootstrap.get("objective") == "paraphrase"
-        if t.kind not in ("clip", "text") or (t.kind == "text") != text_objective:
-            raise ConfigError(f"{where}.bootstrap: clip teachers are bootstrapped with objective 'mean', 'fine' or "
-                              f"'image', text teachers with 'paraphrase'; got kind {t.kind!r}, objective "
-                              f"{t.bootstrap.get('objective')!r}")
-    if t.bootstrap is not None:
+        _objective(t, kind.bootstrap_objectives, where)
         t = dataclasses.replace(t, bootstrap=_init(t.bootstrap, base, artefacts or {}))
     if t.holdout is not None:
         from stores.folds import HoldoutError, parse_holdout
@@ -326,16 +322,28 @@ def _teacher(t: TeacherConfig, where: str, base: Path, artefacts: dict[str, str]
     return t
 
 
-def _reranker(t: TeacherConfig, where: str) -> None:
-    """A reranker scores another teacher's top-k candidates: a topk plan, a candidate teacher, a scorer."""
+def _candidates(t: TeacherConfig, where: str) -> None:
+    """A teacher that scores another teacher's top-k candidates: a topk plan and a candidate teacher."""
     if not t.candidates:
-        raise ConfigError(f"{where}.candidates: a reranker needs the teacher whose run gives its candidates")
+        raise ConfigError(f"{where}.candidates: a {t.kind} needs the teacher whose run gives its candidates")
     if t.candidates == t.name:
-        raise ConfigError(f"{where}.candidates: a reranker cannot rerank its own run")
+        raise ConfigError(f"{where}.candidates: a {t.kind} cannot rerank its own run")
     if t.plan != "topk":
-        raise ConfigError(f"{where}.plan: a reranker scores a top-k plan (plan = 'topk', k = ...)")
-    if not t.model and not t.plugin:
-        raise ConfigError(f"{where}: a reranker needs a model (a CLIP checkpoint with a scorer) or a plugin")
+        raise ConfigError(f"{where}.plan: a {t.kind} scores a top-k plan (plan = 'topk', k = ...)")
+
+
+def _objective(t: TeacherConfig, objectives: tuple[str, ...], where: str) -> None:
+    """A bootstrapped teacher's objective must train a checkpoint of its kind."""
+    objective = t.bootstrap.get("objective")
+    if objective is None and objectives:
+        raise ConfigError(f"{where}.bootstrap.objective is required: one of {list(objectives)}")
+    if objective not in objectives:
+        first, *rest = [k for k in KINDS.values() if k.bootstrap_objectives]
+        raise ConfigError(
+            f"{where}.bootstrap: {first.name} teachers are bootstrapped with objective "
+            f"{either(list(first.bootstrap_objectives))}"
+            + "".join(f", {k.name} teachers with {either(list(k.bootstrap_objectives))}" for k in rest)
+            + f"; got kind {t.kind!r}, objective {objective!r}")
 
 
 def _choice(value: str, allowed: tuple[str, ...], where: str) -> None:

@@ -31,8 +31,7 @@ from stores.schema import SCORE_DTYPES
 from stores.splits import caption_splits, video_splits
 
 from .code_version import package_version
-
-KIND = "imported"
+from .teachers.imported import KIND  # the kind an imported run is committed as
 FLOAT16_MAX = 65504.0
 MAX_FRAMES = 32767  # frame indices are int16 in the store
 

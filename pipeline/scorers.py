@@ -11,15 +11,18 @@ returns a (captions x videos) similarity matrix.
   (``sum(softmax(S / tau) * S)``), over frames or words, then over the other axis.
 
 Frame relevance (:func:`frame_relevance`) is the cosine of the sentence with each frame.
+
+:data:`SCORERS` is the one list of scorer names: config validation reads it, so this module
+imports torch inside the functions that use it, never at import (the CLI starts without torch).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-import torch.nn.functional as F
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass
@@ -37,6 +40,8 @@ class VideoFeatures:
 
 def mean_video(v: VideoFeatures) -> torch.Tensor:
     """Mask-aware mean of frame embeddings, normalised: (M, D)."""
+    import torch.nn.functional as F
+
     m = v.frame_mask.to(v.frames.dtype).unsqueeze(-1)
     pooled = (v.frames * m).sum(1) / m.sum(1).clamp_min(1.0)
     return F.normalize(pooled, dim=-1)
@@ -63,6 +68,8 @@ def _attn_pool(s: torch.Tensor, bias: torch.Tensor, dim: int, tau: float) -> tor
     four -- because the word-frame tensor (captions x videos x words x frames) dominates
     the fine scorer's time.
     """
+    import torch
+
     x = s + bias
     if torch.is_grad_enabled() and x.requires_grad:
         # training through the scorer (pipeline.bootstrap): the in-place ops below would
@@ -73,6 +80,8 @@ def _attn_pool(s: torch.Tensor, bias: torch.Tensor, dim: int, tau: float) -> tor
 
 
 def score_fine(t: TextFeatures, v: VideoFeatures, tau: float = 0.01) -> torch.Tensor:
+    import torch
+
     if t.words is None or t.word_mask is None:
         raise ValueError("the fine scorer needs word features; encode captions with words=True")
     wm, fm = t.word_mask.bool(), v.frame_mask.bool()  # (N, L), (M, T)
@@ -99,6 +108,8 @@ def frame_relevance(t: TextFeatures, v: VideoFeatures) -> torch.Tensor:
 
     ``t`` and ``v`` are aligned pairs (row i of each belong together); padded frames get NaN.
     """
+    import torch
+
     rel = torch.einsum("nd,ntd->nt", t.sentence, v.frames)
     return rel.masked_fill(~v.frame_mask, float("nan"))
 

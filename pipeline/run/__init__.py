@@ -27,6 +27,7 @@ from stores.layout import Store
 from teachkit.util.metrics import format_table
 
 from ..config import PipelineConfig
+from ..teachers.kinds import kind_of
 from .candidates import candidate_run
 from .prepare import TeacherPlan, ensure_bootstraps, ensure_demo, ensure_manifest, plan_teacher
 from .work import Job, Outcome
@@ -87,9 +88,10 @@ def run_teachers(
     todo: list[TeacherPlan] = []
     planned: list[TeacherPlan] = []
     later = []
-    # rerankers after the teachers they rerank: planned once their candidates are committed
-    for t in [t for t in selected if t.kind != "reranker"] + [t for t in selected if t.kind == "reranker"]:
-        if t.kind == "imported":
+    # teachers that read another's candidates after the others: planned once their candidates are committed
+    for t in sorted(selected, key=lambda t: kind_of(t).needs_candidates):  # stable: config order otherwise
+        kind = kind_of(t)
+        if not kind.computed:
             from ..teachers.imported import imported_runs
 
             row = imported_runs(store).get(t.name)
@@ -98,15 +100,15 @@ def run_teachers(
             )
             out(outcomes[t.name].line())
             continue
-        if t.kind == "reranker" and (shard is not None or cfg.engine.kind != "local"):
+        if kind.local_only and (shard is not None or cfg.engine.kind != "local"):
             from teachkit.util.errors import UsageError
 
-            raise UsageError(f"teacher {t.name}: reranker teachers run on the local engine, without --shard")
-        if t.kind == "reranker" and t.candidates in {p.name for p in todo}:
+            raise UsageError(f"teacher {t.name}: {t.kind} teachers run on the local engine, without --shard")
+        if kind.needs_candidates and t.candidates in {p.name for p in todo}:
             later.append(t)
             continue
         plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos,
-                            candidates=candidate_run(store, t) if t.kind == "reranker" else None)
+                            candidates=candidate_run(store, t) if kind.needs_candidates else None)
         row = store.committed_run(t.name, plan.fingerprint)
         if shard is not None:  # every job lists every run's units alike, done or not
             planned.append(plan)
@@ -199,7 +201,7 @@ def commit_teachers(
     manifest = store.require_manifest()
     plans, outcomes = [], []
     for t in cfg.select(only):
-        if t.kind == "imported":
+        if not kind_of(t).computed:
             continue
         plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos)
         row = store.committed_run(t.name, plan.fingerprint)

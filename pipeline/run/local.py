@@ -43,9 +43,11 @@ def load_teacher(plan, log):
 
 def check_capabilities(plan, teacher) -> None:
     """Fail before any work when the config asks for something the teacher cannot do."""
+    from ..teachers.kinds import kind_of
     from ..teachers.plugin import PluginError
 
-    if plan.cfg.plan == "topk" and plan.cfg.kind != "reranker":  # a reranker takes another run's top-k
+    # a topk plan searches the teacher's own embeddings, unless its candidates come from another run
+    if plan.cfg.plan == "topk" and not kind_of(plan.cfg).needs_candidates:
         missing = [m for m in ("holistic_videos", "holistic_captions") if not callable(getattr(teacher, m, None))]
         if missing:
             raise PluginError(f"teacher {plan.name}: plan = 'topk' needs {missing} (see pipeline/teachers/protocol.py)")

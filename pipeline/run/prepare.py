@@ -24,6 +24,7 @@ from stores.layout import Manifest
 
 from ..code_version import code_version
 from ..config import ConfigError, EngineConfig, FramesConfig, PipelineConfig, TeacherConfig
+from ..teachers.kinds import kind_of
 from ..teachers.models import ModelError, ModelRef, resolve_model
 
 
@@ -156,6 +157,7 @@ def encode_config(config: dict, shard_videos: int) -> dict:
 def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | None, candidates: dict | None = None) -> dict:
     """The canonical config of a teacher: what changes its scores, nothing that does not
     (batch sizes, device and the model's path are left out)."""
+    kind = kind_of(t)
     out = {
         "kind": t.kind,
         "model": None if model is None else model.identity,
@@ -165,10 +167,10 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
         "shard_captions": t.shard_captions,
         "max_length": t.max_length,
     }
-    if t.kind != "text":  # a text teacher never sees frames
+    if kind.reads_frames:  # a teacher that never sees frames (text) is not recomputed for new frames
         out["frames"] = {"num_frames": frames.num_frames, "fps": frames.fps}
         out["frame_relevance"] = t.frame_relevance
-    if t.kind == "clip" or (t.kind == "reranker" and not t.plugin):
+    if kind.uses_scorer(t):
         out["scorer"] = t.scorer
     if t.holdout is not None:  # read by the caption audit; absent keeps older fingerprints
         out["holdout"] = t.holdout
@@ -178,7 +180,7 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
         from ..teachers.plugin import identity
 
         out["plugin"] = identity(t.plugin) | {"options": t.options}
-    if t.kind == "reranker":  # another candidate run is another reranker run
+    if kind.needs_candidates:  # another candidate run is another run of this teacher
         out["candidates"] = {"teacher": t.candidates,
                              "run": None if candidates is None else candidates["fingerprint"]}
     return out

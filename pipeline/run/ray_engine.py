@@ -166,7 +166,9 @@ def _score(ray, jobs, splits, cfg, spec, gpus, log) -> None:
 
 def _needs_frames(plan) -> bool:
     """Whether a teacher's encoding decodes frames, without loading it (text teachers never do)."""
-    return plan.cfg.kind != "text"
+    from ..teachers.kinds import kind_of
+
+    return kind_of(plan.cfg).reads_frames
 
 
 def decode_task_args() -> dict:

@@ -1,22 +1,19 @@
 """Teachers: an explicit registry of kinds, one module each (adding a kind is adding a file).
 
-Every kind's module defines ``build(cfg, model, device)`` returning an object that
-implements :class:`pipeline.teachers.protocol.Teacher`. Modules are imported only when a
-teacher of that kind is built, so the CLI starts without torch/transformers.
+The kinds, their modules, the code their scores depend on and their capabilities are one
+table, :data:`KINDS` (:mod:`pipeline.teachers.kinds`). Every kind's module defines
+``build(cfg, model, device)`` returning an object that implements
+:class:`pipeline.teachers.protocol.Teacher`. Modules are imported only when a teacher of that
+kind is built, so the CLI starts without torch/transformers.
 """
 
 from __future__ import annotations
 
 import importlib
 
-#: kind -> (module defining ``build``, what it is)
-KINDS: dict[str, tuple[str, str]] = {
-    "clip": ("pipeline.teachers.clip", "CLIP-family checkpoint with a scorer (mean | fine) and frame relevance"),
-    "text": ("pipeline.teachers.text", "TeachText text encoder: similarity to the video's other captions"),
-    "plugin": ("pipeline.teachers.plugin", "your class named by a dotted path (module:Class), see protocol.py"),
-    "imported": ("pipeline.teachers.imported", "scores brought in with `teachkit scores import` (nothing to run)"),
-    "reranker": ("pipeline.teachers.reranker", "pair-only scorer of another teacher's top-k candidates (clip scorer or plugin)"),
-}
+from .kinds import KINDS, Kind, kind_of
+
+__all__ = ["KINDS", "Kind", "build_teacher", "kind_of"]
 
 
 def build_teacher(cfg, model, device):
@@ -26,10 +23,7 @@ def build_teacher(cfg, model, device):
     errors keep their class, anything else (transformers' OSError, ValueError, a
     SafetensorError, ...) becomes a :class:`~pipeline.teachers.models.ModelError` with the
     original chained (``TEACHKIT_TRACEBACK=1`` shows it)."""
-    try:
-        module, _ = KINDS[cfg.kind]
-    except KeyError:
-        raise ValueError(f"unknown teacher kind {cfg.kind!r}; kinds are {sorted(KINDS)}") from None
+    module = kind_of(cfg).module
     from transformers.utils import logging as hf_logging
 
     from teachkit.util.errors import TeachkitError

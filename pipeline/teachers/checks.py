@@ -34,14 +34,16 @@ MIN_VOCAB_SHARE = 0.5
 
 def check_teacher(t) -> None:
     """Refuse (:class:`ModelError`, one line naming teacher and folder) a checkpoint ``t`` cannot use."""
-    kind = "clip" if t.kind == "reranker" and not t.plugin else t.kind  # a reranker's CLIP scorer
-    if kind not in ("clip", "text") or not t.model:
+    from .kinds import kind_of
+
+    encoder = kind_of(t).encoder_of(t)  # the built-in encoder whose checkpoint it loads, if any
+    if encoder is None or not t.model:
         return
     try:
         folder = model_folder(t.model)
     except ModelError as e:
         raise ModelError(f"teacher {t.name}: {e}") from None
-    check_checkpoint(t.name, kind, folder)
+    check_checkpoint(t.name, encoder, folder)
 
 
 def check_checkpoint(name: str, kind: str, folder: Path) -> None:

@@ -89,9 +89,9 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{'teacher':<{width}}{'kind':<10}{'state':<22}{'t2v R@1':>8}  details")
         for name, kind, state, r1, details in rows:
             typer.echo(f"{name:<{width}}{kind:<10}{state:<22}{r1:>8}  {details}")
-        from . import KINDS
+        from .kinds import KINDS
 
-        typer.echo("\nkinds: " + "; ".join(f"{k} = {desc}" for k, (_, desc) in KINDS.items()))
+        typer.echo("\nkinds: " + "; ".join(f"{k.name} = {k.description}" for k in KINDS.values()))
 
 
 def with_engine(cfg, engine: str | None, address: str | None):
@@ -130,6 +130,7 @@ def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
 
     from ..run.prepare import plan_teacher
     from .imported import imported_runs
+    from .kinds import kind_of
     from .models import ModelError
 
     root = cfg.store.root
@@ -145,19 +146,20 @@ def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
 
     for t in cfg.teachers:
         details = _details(t)
-        if t.kind == "imported":
+        kind = kind_of(t)
+        if not kind.computed:
             run = imported_runs(store).get(t.name) if store else None
             rows.append((t.name, t.kind, "imported" if run else "missing", r1(run), details))
             continue
         if manifest is None:
             rows.append((t.name, t.kind, "no manifest", "-", details))
             continue
-        if t.kind == "reranker" and t.candidates not in current:
+        if kind.needs_candidates and t.candidates not in current:
             rows.append((t.name, t.kind, f"no {t.candidates} run", "-", details))
             continue
         try:
             plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos,
-                                candidates=current.get(t.candidates) if t.kind == "reranker" else None)
+                                candidates=current.get(t.candidates) if kind.needs_candidates else None)
         except ModelError:
             rows.append((t.name, t.kind, "model missing", "-", details))
             continue
@@ -172,13 +174,16 @@ def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
 
 
 def _details(t) -> str:
+    from .kinds import kind_of
+
+    kind = kind_of(t)
     parts = [f"model={t.model}" if t.model else None]
-    if t.kind == "clip" or (t.kind == "reranker" and not t.plugin):
+    if kind.uses_scorer(t):
         parts.append(f"scorer={t.scorer}")
     if t.plugin:
         parts.append(f"plugin={t.plugin}")
     if t.candidates:
         parts.append(f"candidates={t.candidates}")
-    if t.kind != "imported":
+    if kind.computed:
         parts.append(f"plan={t.plan}" + (f"(k={t.k})" if t.k else ""))
     return " ".join(p for p in parts if p)

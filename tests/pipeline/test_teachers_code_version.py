@@ -6,16 +6,31 @@ import importlib
 
 import pytest
 
-from pipeline.code_version import KIND_MODULES, code_version, source_hash
+from pipeline.code_version import COMMON_MODULES, code_version, package_version, source_hash
+from pipeline.teachers.kinds import KINDS, kind_of
 
 
 def test_versions_are_per_kind_and_name_the_package():
     clip, text = code_version("clip"), code_version("text")
     assert clip != text
     assert clip.split("+")[0] == text.split("+")[0] and len(clip.split("+")[-1]) == 12
-    assert "pipeline.scorers" in KIND_MODULES["clip"] and "pipeline.scorers" not in KIND_MODULES["text"]
-    with pytest.raises(ValueError, match="unknown teacher kind"):
+    assert "pipeline.scorers" in kind_of("clip").code and "pipeline.scorers" not in kind_of("text").code
+    with pytest.raises(ValueError, match=r"^unknown teacher kind 'xclip'; kinds are \['clip', 'text', 'plugin', "):
         code_version("xclip")
+
+
+@pytest.mark.parametrize("name", list(KINDS))
+def test_the_version_hashes_the_modules_the_kinds_table_lists(name):
+    """One source: code_version reads Kind.code, after the modules every kind shares."""
+    expected = f"{package_version()}+{source_hash(COMMON_MODULES + KINDS[name].code)[:12]}"
+    assert code_version(name) == expected
+
+
+def test_a_reranker_hashes_both_of_its_scorers():
+    """A reranker runs a CLIP checkpoint (temporal encoder included) or a plugin: an edit to either recomputes it."""
+    rr = set(kind_of("reranker").code)
+    assert set(kind_of("clip").code) <= rr and set(kind_of("plugin").code) <= rr
+    assert "pipeline.run.candidates" in rr and "pipeline.run.candidates" not in kind_of("clip").code
 
 
 def test_source_edits_change_the_hash(tmp_path, monkeypatch):
