@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import uuid
 
 import numpy as np
 import pytest
@@ -20,99 +19,23 @@ from pipeline.config import parse_config
 from pipeline.run import run_teachers
 from pipeline.run.shards import NonFiniteScoreError
 from pipeline.teachers.testing import tiny_clip, write_dataset
-
-WORDS = "a red green blue ball box moves".split()
-
-# A plugin teacher: colour statistics, no model. Captions naming a colour point at it.
-PLUGIN = '''
-import os
-import time
-import numpy as np
-import torch
-import torch.nn.functional as F
-
-COLOURS = {"red": 0, "green": 1, "blue": 2}
-
-
-class ColourTeacher:
-    """Videos: mean RGB of each frame; captions: the colours they name."""
-
-    needs_frames = True
-    version = "1"
-    calls = {"score": 0, "init": 0}
-
-    def __init__(self, model=None, device=None, nan=False):
-        # a slow scorer (for the SIGKILL test) that does not change the fingerprint
-        self.delay, self.nan = float(os.environ.get("TK_COLOUR_DELAY", "0")), nan
-        ColourTeacher.calls["init"] += 1
-
-    def encode_videos(self, batch):
-        frames = torch.stack([torch.from_numpy(f.frames).float().mean((1, 2)) for f in batch.frames])
-        mask = torch.from_numpy(np.stack([f.mask for f in batch.frames]))
-        return {"frames": F.normalize(frames + 1.0, dim=-1), "mask": mask}
-
-    def encode_captions(self, batch):
-        v = torch.full((len(batch.texts), 3), 0.1)
-        for i, text in enumerate(batch.texts):
-            for word in text.split():
-                if word in COLOURS:
-                    v[i, COLOURS[word]] += 1.0
-        return {"emb": F.normalize(v, dim=-1)}
-
-    def _video(self, v):
-        m = v["mask"].unsqueeze(-1).float()
-        return F.normalize((v["frames"] * m).sum(1) / m.sum(1), dim=-1)
-
-    def score(self, captions, videos):
-        ColourTeacher.calls["score"] += 1
-        time.sleep(self.delay)
-        s = captions["emb"] @ self._video(videos).T
-        if self.nan:
-            s[0, 0] = float("nan")
-        return s
-
-    def frame_relevance(self, captions, videos):
-        rel = torch.einsum("nd,ntd->nt", captions["emb"], videos["frames"])
-        return rel.masked_fill(~videos["mask"], float("nan"))
-
-    def holistic_videos(self, videos):
-        return self._video(videos)
-
-    def holistic_captions(self, captions):
-        return captions["emb"]
-'''
-
-VIDEOS = {
-    "t0": ("test", ["a red ball", "red box moves"]),
-    "t1": ("test", ["a green ball"]),
-    "t2": ("test", ["blue box"]),
-    "t3": ("test", ["a blue ball moves", "blue"]),
-    "t4": ("test", ["green box"]),
-    "bad": ("test", ["a red box"]),  # not a video: its bytes are garbage
-    "r0": ("train", ["red", "a red ball"]),
-    "r1": ("train", ["green"]),
-    "r2": ("train", ["blue ball"]),
-}
-N_TEST_CAPTIONS = 7  # of decodable test videos
-N_TEST_VIDEOS = 5
+from teachkit_fixtures import SUPPORT
+from teachkit_fixtures.colour import PLUGIN
+from teachkit_fixtures.vocab import CORRUPT, N_TEST_CAPTIONS, N_TEST_VIDEOS, VIDEOS, WORDS
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
     root = tmp_path_factory.mktemp("runner")
-    source = write_dataset(root / "data", VIDEOS, frames=5, corrupt=("bad",))
-    module = f"tk_colour_{uuid.uuid4().hex[:8]}"
-    (root / "plugins").mkdir()
-    (root / "plugins" / f"{module}.py").write_text(PLUGIN)
+    source = write_dataset(root / "data", VIDEOS, frames=5, corrupt=CORRUPT)
     clip = tiny_clip(root / "clip", WORDS)
-    return root, source, module, clip
+    return root, source, PLUGIN.split(":")[0], clip
 
 
 @pytest.fixture
-def plugin_path(dataset, monkeypatch):
-    root, _, module, _ = dataset
-    monkeypatch.syspath_prepend(str(root / "plugins"))
-    return module
+def plugin_path(dataset):
+    """The colour teacher's module, by the dotted name the plugin loader imports."""
+    return dataset[2]
 
 
 def _config(root, source, teachers, store="store", **frames):
@@ -301,7 +224,7 @@ def test_killed_run_resumes_without_duplicates(dataset, plugin_path, tmp_path):
         shard_captions = 1
     """))
     env = dict(os.environ, TK_COLOUR_DELAY="0.25",
-               PYTHONPATH=os.pathsep.join([str(root / "plugins"), os.environ.get("PYTHONPATH", "")]))
+               PYTHONPATH=os.pathsep.join([str(SUPPORT), os.environ.get("PYTHONPATH", "")]))
     proc = subprocess.Popen(
         [sys.executable, "-m", "teachkit.cli", "teachers", "run", "--config", str(config), "--no-progress"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
