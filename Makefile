@@ -70,7 +70,7 @@ audit-measure: setup
 	$(VENV)/bin/teachkit captions measure --truth data/demo/ground_truth.json
 
 student: setup
-	$(VENV)/bin/teachkit student demo --config $(STUDENT_CONFIG)
+	$(VENV)/bin/teachkit student compare --config $(STUDENT_CONFIG)
 	$(MAKE) --no-print-directory report
 
 # the report of the demo's students (runs/demo/report/report.html); any run group: RUNS=...
@@ -86,11 +86,11 @@ audit: setup
 
 # distilled students on all captions, without the audit's flagged ones, without the wrong ones
 student-audit: setup
-	$(VENV)/bin/teachkit student demo --config $(STUDENT_CONFIG) --ablation audit --out runs/demo-audit
+	$(VENV)/bin/teachkit student compare --config $(STUDENT_CONFIG) --ablation audit --out runs/demo-audit
 
 # TeachText's video-side claim: plain students with all and a third of the frames, distilled with a third
 student-frames: setup
-	$(VENV)/bin/teachkit student demo --config $(STUDENT_CONFIG) --ablation frames --out runs/demo-frames
+	$(VENV)/bin/teachkit student compare --config $(STUDENT_CONFIG) --ablation frames --out runs/demo-frames
 
 bench: setup-dev
 	$(PY) -m bench $(BENCH_ARGS)

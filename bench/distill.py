@@ -2,7 +2,7 @@
 
 * ``distill_overhead`` -- a student epoch distilled from the store, as
   ``configs/student_demo.toml`` configures it (TeachCLIP: KL on the in-batch similarities
-  of three teachers + the frame relevance of one) / the same epoch without distillation. Same batches (the student's fixed batch plan), same initial weights, same
+  of three teachers + the frame relevance of one) / the same epoch without distillation. Same batches (the student's fixed batch order), same initial weights, same
   loader and training step (``student.data.TrainBatches``, ``student.train.train_step``);
   the plain epoch's reader asks for no teacher, so it never queries the store.
 * ``online_over_store`` -- the same distilled epoch with the teachers inside the loop, as
@@ -38,12 +38,12 @@ class Epochs:
     def __init__(self, cfg: BenchConfig, ws: Workspace):
         import stores
         from stores.splits import load_splits
-        from pipeline.run.prepare import plan_teacher
+        from pipeline.run.prepare import identify_teacher
         from pipeline.teachers import build_teacher
         from teachkit.util.device import resolve_device
         from teachkit.util.media import decode_frames
         from student.data import TrainBatches, batch_order, build_train_set
-        from student.frames import frame_cache
+        from student.frame_cache import frame_cache
         from stores.splits import split_pairs
         from student.knowledge import knowledge_reader
         from student.model import build_student, load_tokenizer
@@ -65,7 +65,7 @@ class Epochs:
         # the quick project's epoch is 3 steps: time several, so a ratio is not one step's noise
         self.epochs = cfg.pick(tiny=1, quick=6, full=2)
         steps = per_epoch * self.epochs
-        plan = batch_order(train.video_rows, d.batch_size, steps, exp.train.seed)
+        order = batch_order(train.video_rows, d.batch_size, steps, exp.train.seed)
         coarse, fine = exp.loss.coarse.teachers, exp.loss.fine.teachers
 
         train_pairs = list(zip(train.caption_ids, (train.video_ids[r] for r in train.video_rows)))
@@ -74,7 +74,7 @@ class Epochs:
             # data.teacher_source as configured (the matrix cache by default): built here, once
             # per store and teacher run, shared by every later student, so not charged to epochs
             reader = knowledge_reader(d, score_teachers, frame_teachers, train_pairs, train.video_ids)
-            return TrainBatches(train, plan, cache.folder, reader, d.teacher_window)
+            return TrainBatches(train, order, cache.folder, reader, d.teacher_window)
 
         t0 = time.perf_counter()
         self.store_batches = batches(coarse, fine)
@@ -87,8 +87,8 @@ class Epochs:
         self.teachers = {}
         for name in dict.fromkeys(coarse + fine):
             tcfg = pcfg.teacher(name)
-            plan_t = plan_teacher(tcfg, pcfg.frames, manifest)
-            self.teachers[name] = build_teacher(tcfg, plan_t.model, resolve_device("cpu"))
+            teacher_id = identify_teacher(tcfg, pcfg.frames, manifest)
+            self.teachers[name] = build_teacher(tcfg, teacher_id.model, resolve_device("cpu"))
         split = load_splits(store)[d.train_split]
         self.split = split
         self.caption_index = {c: i for i, c in enumerate(split.caption_ids)}

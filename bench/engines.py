@@ -77,7 +77,7 @@ def parts(cfg: BenchConfig, ws: Workspace) -> Parts:
 
 
 def _parts(cfg: BenchConfig, ws: Workspace) -> Parts:
-    from pipeline.run.prepare import plan_teacher
+    from pipeline.run.prepare import identify_teacher
     from pipeline.run.videos import Encoder, decode_video, preparations
     from pipeline.teachers import build_teacher
     from teachkit.util.device import resolve_device
@@ -87,8 +87,8 @@ def _parts(cfg: BenchConfig, ws: Workspace) -> Parts:
     p = project(cfg, ws)
     pcfg = p.config()
     tcfg = visual_teacher(pcfg)
-    plan = plan_teacher(tcfg, pcfg.frames, Store(pcfg.store.root).require_manifest())
-    teacher = build_teacher(tcfg, plan.model, resolve_device(tcfg.device))
+    ident = identify_teacher(tcfg, pcfg.frames, Store(pcfg.store.root).require_manifest())
+    teacher = build_teacher(tcfg, ident.model, resolve_device(tcfg.device))
     splits = load_splits(pcfg.store.root)
     _, prepares = preparations([Encoder(None, teacher, tcfg)])
     (key,) = prepares  # the teacher's one preparation (resize + crop)

@@ -56,11 +56,11 @@ class DemoProject:
 
     def student_experiment(self):
         """``configs/student_demo.toml``'s experiment on this project's store."""
-        from student.config import load_demo
+        from student.config import load_comparison
 
         if not STUDENT_CONFIG.exists():
             raise Unavailable(f"{STUDENT_CONFIG} is missing")
-        exp = load_demo(STUDENT_CONFIG).experiment
+        exp = load_comparison(STUDENT_CONFIG).experiment
         return dataclasses.replace(
             exp,
             # the config's backbone is the demo's stand-in artefact: this project's own copy of it

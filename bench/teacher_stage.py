@@ -49,7 +49,7 @@ def forward_only(teacher, tcfg, splits, prepared) -> None:
 def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     from pipeline.run import run_teachers
     from stores.splits import load_splits
-    from pipeline.run.prepare import plan_teacher
+    from pipeline.run.prepare import identify_teacher
     from pipeline.teachers import build_teacher
     from teachkit.util.device import resolve_device
     from stores import Store
@@ -58,8 +58,8 @@ def run(cfg: BenchConfig, ws: Workspace) -> list[Figure]:
     p = project(cfg, ws)
     pcfg = p.config()
     tcfg = visual_teacher(pcfg)
-    plan = plan_teacher(tcfg, pcfg.frames, Store(pcfg.store.root).require_manifest())
-    teacher = build_teacher(tcfg, plan.model, resolve_device(tcfg.device))
+    ident = identify_teacher(tcfg, pcfg.frames, Store(pcfg.store.root).require_manifest())
+    teacher = build_teacher(tcfg, ident.model, resolve_device(tcfg.device))
     splits = load_splits(pcfg.store.root)
     videos = sum(len(s.video_ids) for s in splits.values())
     prepared = {

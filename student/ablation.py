@@ -1,4 +1,4 @@
-"""``teachkit student demo --ablation audit|frames``: students of one recipe, one change apart.
+"""``teachkit student compare --ablation audit|frames``: students of one recipe, one change apart.
 
 ``audit``: does leaving out the audited captions help? Per seed, three copies of the demo's
 distilled student, same budget, batches and seeds:
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import ComparisonConfig, ConfigError, ExperimentConfig
-from .demo import aggregate, base_experiment, current_audit, summary, with_captions
+from .comparison import aggregate, base_experiment, current_audit, summary, with_captions
 from .pool import train_students
 from .runs import write_json
 from .train import with_seed
@@ -37,8 +37,8 @@ from .train import with_seed
 ABLATIONS = ("audit", "frames")
 
 
-def audit_variants(demo: ComparisonConfig, truth: str) -> dict[str, ExperimentConfig]:
-    exp = demo.experiment
+def audit_variants(comparison: ComparisonConfig, truth: str) -> dict[str, ExperimentConfig]:
+    exp = comparison.experiment
     return {
         "all": with_captions(exp, drop_excluded=False),
         "oracle": with_captions(exp, drop_excluded=False, exclude=truth),
@@ -46,10 +46,10 @@ def audit_variants(demo: ComparisonConfig, truth: str) -> dict[str, ExperimentCo
     }
 
 
-def frame_variants(demo: ComparisonConfig) -> dict[str, ExperimentConfig]:
+def frame_variants(comparison: ComparisonConfig) -> dict[str, ExperimentConfig]:
     """The plain student with all and with a third of ``model.num_frames``, the distilled one with
     a third; on the captions ``make student``'s plain and distilled students see (:func:`base_experiment`)."""
-    exp = base_experiment(demo)
+    exp = base_experiment(comparison)
     n = exp.model.num_frames
     third = max(1, n // 3)
     if third == n:
@@ -64,7 +64,7 @@ def frame_variants(demo: ComparisonConfig) -> dict[str, ExperimentConfig]:
     return {"plain_all": frames(plain, n), "plain_third": frames(plain, third), "distilled_third": frames(exp, third)}
 
 
-def run_ablation(demo: ComparisonConfig, kind: str, truth: str | Path | None = None, log=print, progress=None) -> dict:
+def run_ablation(comparison: ComparisonConfig, kind: str, truth: str | Path | None = None, log=print, progress=None) -> dict:
     """Train every variant of ``kind`` per seed; write ``<out>/<kind>_ablation.json`` and return it."""
     if kind not in ABLATIONS:
         raise ConfigError(f"--ablation must be one of {list(ABLATIONS)}, got {kind!r}")
@@ -72,22 +72,22 @@ def run_ablation(demo: ComparisonConfig, kind: str, truth: str | Path | None = N
     if kind == "audit":
         if truth is None or not Path(truth).is_file():
             raise ConfigError(f"--truth: no file {truth}")
-        variants = audit_variants(demo, str(truth))
+        variants = audit_variants(comparison, str(truth))
         extra["truth"] = str(truth)
     else:
-        variants = frame_variants(demo)
+        variants = frame_variants(comparison)
         extra["num_frames"] = {k: v.model.num_frames for k, v in variants.items()}
     t0 = time.perf_counter()
     if "audited" in variants:  # the audit these students honour (an error without one), before any training
-        audit = current_audit(demo.experiment.data.store)
+        audit = current_audit(comparison.experiment.data.store)
         extra["audit_run"], extra["excluded_by_audit"] = audit["run"], audit["excluded"]
-    jobs = [(f"{kind}-{name}-seed{seed}", name, seed, cfg) for name, cfg in variants.items() for seed in demo.seeds]
+    jobs = [(f"{kind}-{name}-seed{seed}", name, seed, cfg) for name, cfg in variants.items() for seed in comparison.seeds]
 
     def finished(run_name: str, r) -> None:
         log(f"{run_name}: t2v R@1 {r.metrics['t2v']['R@1']:.1f}  v2t R@1 {r.metrics['v2t']['R@1']:.1f}")
 
-    trained = train_students([(run_name, with_seed(cfg, seed, run_name, str(demo.out)))
-                              for run_name, _, seed, cfg in jobs], demo.jobs, progress, finished)
+    trained = train_students([(run_name, with_seed(cfg, seed, run_name, str(comparison.out)))
+                              for run_name, _, seed, cfg in jobs], comparison.jobs, progress, finished)
     results: dict[str, dict[str, dict]] = {v: {} for v in variants}
     for run_name, name, seed, _ in jobs:
         results[name][str(seed)] = trained[run_name].metrics
@@ -100,8 +100,8 @@ def run_ablation(demo: ComparisonConfig, kind: str, truth: str | Path | None = N
         "std": {k: aggregate(v, np.std) for k, v in per_seed.items()},
         "wall_s": time.perf_counter() - t0,
     }
-    Path(demo.out).mkdir(parents=True, exist_ok=True)
-    write_json(Path(demo.out) / f"{kind}_ablation.json", out)
+    Path(comparison.out).mkdir(parents=True, exist_ok=True)
+    write_json(Path(comparison.out) / f"{kind}_ablation.json", out)
     return out
 
 

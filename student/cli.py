@@ -1,11 +1,12 @@
 """Commands of the `student` package for the `teachkit` console script.
 
 * ``teachkit student train --config X.toml`` -- one student run.
-* ``teachkit student demo --config configs/student_demo.toml`` -- plain vs distilled
-  students over several seeds, the teachers' figures beside them (``make student``).
+* ``teachkit student compare --config configs/student_demo.toml`` -- the comparison: plain vs
+  distilled students over several seeds, the teachers' figures beside them (``make student``).
+  ``student demo`` is its old name, still accepted with a deprecation line.
 * ``teachkit student export RUN --format hf OUT`` -- the run as a transformers CLIPModel + head.
-* ``teachkit student demo-merge runs/x-seed0 runs/x-seed1 --out runs/x`` -- one table from
-  demos of one config run on disjoint seeds (one process per seed).
+* ``teachkit student compare-merge runs/x-seed0 runs/x-seed1 --out runs/x`` -- one table from
+  comparisons of one config run on disjoint seeds (one process per seed); old name ``demo-merge``.
 * ``teachkit search "a red circle moves left" --run runs/demo/<run> [--json]`` -- the top videos,
   with their paths and captions.
 
@@ -88,11 +89,10 @@ def train_command(
     print(format_table(rows))
 
 
-@student_app.command("demo")
-def demo_command(
-    config: Path = typer.Option(Path("configs/student_demo.toml"), "--config", "-c", help="demo TOML"),
-    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default: demo.seeds)"),
-    out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: demo.out)"),
+def compare_command(
+    config: Path = typer.Option(Path("configs/student_demo.toml"), "--config", "-c", help="comparison TOML"),
+    seeds: Optional[str] = typer.Option(None, "--seeds", help="comma-separated seeds (default: comparison.seeds)"),
+    out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: comparison.out)"),
     overrides: Optional[list[str]] = typer.Option(None, "--set", metavar="FIELD=VALUE", help=_SET_HELP),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars or progress lines on stderr."),
     videos: Optional[Path] = typer.Option(None, "--videos", help="override data.videos: the folder of the store's videos"),
@@ -103,7 +103,7 @@ def demo_command(
                                            "frames: the plain student with all and a third of its frames, "
                                            "the distilled one with a third"),
     truth: Path = typer.Option(Path("data/demo/ground_truth.json"), "--truth", help="--ablation audit: the known wrong captions"),
-    jobs: Optional[int] = typer.Option(None, "--jobs", help="students trained at once, one process each (default: demo.jobs)"),
+    jobs: Optional[int] = typer.Option(None, "--jobs", help="students trained at once, one process each (default: comparison.jobs)"),
 ) -> None:
     """Plain vs distilled students (same budget and seeds) and the teachers, in one table."""
     import dataclasses
@@ -111,25 +111,25 @@ def demo_command(
     import teachkit.util.progress
     from teachkit.util.errors import UsageError
 
-    from .config import load_demo
-    from .demo import demo_table, run_demo, seed_table
+    from .config import load_comparison
+    from .comparison import comparison_table, run_comparison, seed_table
 
     teachkit.util.progress.configure(enabled=not no_progress)
     console = _console()
-    demo = load_demo(config, overrides or ())
+    comparison = load_comparison(config, overrides or ())
     if seeds is not None:
         try:
             picked = [int(x) for x in seeds.split(",") if x.strip()]
         except ValueError:
             raise UsageError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
-        demo = dataclasses.replace(demo, seeds=picked).check()
+        comparison = dataclasses.replace(comparison, seeds=picked).check()
     if out is not None:
-        demo = dataclasses.replace(demo, out=str(out))
+        comparison = dataclasses.replace(comparison, out=str(out))
     if jobs is not None:
-        demo = dataclasses.replace(demo, jobs=jobs).check()
+        comparison = dataclasses.replace(comparison, jobs=jobs).check()
     if videos is not None:
-        exp = demo.experiment
-        demo = dataclasses.replace(demo, experiment=dataclasses.replace(
+        exp = comparison.experiment
+        comparison = dataclasses.replace(comparison, experiment=dataclasses.replace(
             exp, data=dataclasses.replace(exp.data, videos=str(videos))))
     if ablation not in (None, "audit", "frames"):
         raise UsageError(f"--ablation must be 'audit' or 'frames', got {ablation!r}")
@@ -138,32 +138,31 @@ def demo_command(
         if ablation is not None:
             from .ablation import ablation_table, run_ablation
 
-            m = run_ablation(demo, ablation, truth, log=console.print, progress=progress)
+            m = run_ablation(comparison, ablation, truth, log=console.print, progress=progress)
             print(ablation_table(m))
-            console.print(f"wrote {Path(demo.out) / f'{ablation}_ablation.json'} ({m['wall_s']:.0f} s)")
+            console.print(f"wrote {Path(comparison.out) / f'{ablation}_ablation.json'} ({m['wall_s']:.0f} s)")
             return
-        metrics = run_demo(demo, progress=progress, log=console.print, only=only)
+        metrics = run_comparison(comparison, progress=progress, log=console.print, only=only)
     print(seed_table(metrics), file=sys.stderr)
-    print(demo_table(metrics))
-    console.print(f"wrote {Path(demo.out) / 'metrics.json'} ({metrics['wall_s']:.0f} s)")
+    print(comparison_table(metrics))
+    console.print(f"wrote {Path(comparison.out) / 'metrics.json'} ({metrics['wall_s']:.0f} s)")
 
 
-@student_app.command("demo-merge")
-def demo_merge_command(
-    folders: list[Path] = typer.Argument(..., help="demo output folders of one config, disjoint seeds"),
+def compare_merge_command(
+    folders: list[Path] = typer.Argument(..., help="comparison output folders of one config, disjoint seeds"),
     out: Path = typer.Option(..., "--out", help="folder for the merged metrics.json"),
 ) -> None:
-    """Merge demos run on disjoint seeds (e.g. one process per seed) into one metrics.json and table."""
-    from .demo import demo_table, merge_demos, seed_table
+    """Merge comparisons run on disjoint seeds (e.g. one process per seed) into one metrics.json and table."""
+    from .comparison import comparison_table, merge_comparisons, seed_table
 
     from teachkit.util.errors import InputError
 
     try:
-        metrics = merge_demos(folders, out)
+        metrics = merge_comparisons(folders, out)
     except (OSError, ValueError, KeyError) as e:
         raise InputError(f"cannot merge {[str(f) for f in folders]}: {e}") from None
     print(seed_table(metrics), file=sys.stderr)
-    print(demo_table(metrics))
+    print(comparison_table(metrics))
     _console().print(f"wrote {out / 'metrics.json'}")
 
 
@@ -225,6 +224,24 @@ def export_command(
     from .export import export_run
 
     print(export_run(run, out, fmt))
+
+
+def _deprecated(old: str, new: str, command):
+    """``command`` under its old name: the same options, and one line on stderr naming the new one."""
+    import functools
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        print(f"deprecated: `teachkit student {old}` is now `teachkit student {new}`", file=sys.stderr)
+        return command(*args, **kwargs)
+
+    return wrapper
+
+
+student_app.command("compare")(compare_command)
+student_app.command("compare-merge")(compare_merge_command)
+student_app.command("demo", hidden=True)(_deprecated("demo", "compare", compare_command))
+student_app.command("demo-merge", hidden=True)(_deprecated("demo-merge", "compare-merge", compare_merge_command))
 
 
 def register(app: typer.Typer) -> None:

@@ -1,7 +1,7 @@
 """Typed experiment configuration for the student stage, parsed once from TOML.
 
 Every weight, temperature and budget of a student run lives here. :func:`load_experiment`
-and :func:`load_demo` read a TOML file into frozen dataclasses through the loader every
+and :func:`load_comparison` read a TOML file into frozen dataclasses through the loader every
 stage shares (:mod:`teachkit.util.config`): unknown keys, wrong types and out-of-range values raise
 :class:`ConfigError` naming the field (``loss.coarse.kind``), so a typo never silently
 falls back to a default, and ``--set train.steps=20`` overrides any field (the run's
@@ -431,7 +431,7 @@ class ExperimentConfig:
 
 @dataclass(frozen=True)
 class ComparisonConfig:
-    """``teachkit student demo``: a plain and a distilled student per seed, same budget.
+    """``teachkit student compare``: a plain and a distilled student per seed, same budget.
 
     The distilled student is ``experiment`` as written; the plain one is the same config
     with every distillation term off (:meth:`LossConfig.without_distillation`).
@@ -454,17 +454,17 @@ class ComparisonConfig:
 
     def check(self) -> ComparisonConfig:
         if len(self.seeds) < 1 or len(set(self.seeds)) != len(self.seeds):
-            raise ConfigError(f"demo.seeds must be distinct seeds, got {self.seeds}")
+            raise ConfigError(f"comparison.seeds must be distinct seeds, got {self.seeds}")
         if self.jobs < 1:
-            raise ConfigError(f"demo.jobs must be >= 1, got {self.jobs}")
+            raise ConfigError(f"comparison.jobs must be >= 1, got {self.jobs}")
         if self.truth and not self.audit:
-            raise ConfigError("demo.truth is read only with demo.audit = true")
+            raise ConfigError("comparison.truth is read only with comparison.audit = true")
         self.experiment.check()
         loss = self.experiment.loss
         if not (loss.coarse.active or loss.fine.active or loss.relational.used):
-            raise ConfigError("loss: the demo compares against a distilled student; enable loss.coarse, loss.fine or loss.relational")
+            raise ConfigError("loss: the comparison is against a distilled student; enable loss.coarse, loss.fine or loss.relational")
         if self.ablate_relational and not loss.relational.used:
-            raise ConfigError("demo.ablate_relational needs loss.relational")
+            raise ConfigError("comparison.ablate_relational needs loss.relational")
         return self
 
 
@@ -477,14 +477,15 @@ def from_dict(cls: type, data: Any, where: str = "") -> Any:
 
 
 def load_experiment(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
-    """An :class:`ExperimentConfig` from a TOML file and ``--set`` overrides (a ``[demo]`` table is ignored)."""
+    """An :class:`ExperimentConfig` from a TOML file and ``--set`` overrides (a ``[comparison]`` table is ignored)."""
     data = apply_overrides(read_toml(path), _checked(overrides, ExperimentConfig))
-    data.pop("demo", None)
+    for name in (COMPARISON_TABLE, *DEPRECATED_TABLES):
+        data.pop(name, None)
     return from_dict(ExperimentConfig, data).check()
 
 
 @dataclass(frozen=True)
-class _DemoTable:
+class _ComparisonTable:
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
     out: str = "runs/demo"
     ablate_relational: bool = False
@@ -493,10 +494,34 @@ class _DemoTable:
     truth: str = ""
 
 
-def load_demo(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> ComparisonConfig:
-    """A :class:`ComparisonConfig`: ``[demo]`` (seeds, out) plus the experiment tables, with overrides."""
-    data = apply_overrides(read_toml(path), _checked(overrides, ExperimentConfig, demo=_DemoTable))
-    table = from_dict(_DemoTable, data.pop("demo", {}), "demo")
+#: the comparison's own table; ``[demo]`` is its old name, still read, with a deprecation line
+COMPARISON_TABLE = "comparison"
+DEPRECATED_TABLES = {"demo": COMPARISON_TABLE}
+
+
+def _renamed(data: dict, overrides: list[str] | tuple[str, ...], warn) -> tuple[dict, list[str]]:
+    """``data`` and ``overrides`` with the deprecated ``[demo]`` spelled ``[comparison]``."""
+    for old, new in DEPRECATED_TABLES.items():
+        if old in data:
+            if new in data:
+                raise ConfigError(f"[{old}] and [{new}] are one table: keep [{new}]")
+            warn(f"deprecated: the [{old}] table is now [{new}]; [{old}] is read as [{new}]")
+            data[new] = data.pop(old)
+        renamed = [new + o[len(old):] if o.startswith(old + ".") else o for o in overrides]
+        if renamed != list(overrides):
+            warn(f"deprecated: --set {old}.* is now --set {new}.*")
+        overrides = renamed
+    return data, list(overrides)
+
+
+def load_comparison(path: str | Path, overrides: list[str] | tuple[str, ...] = (), warn=None) -> ComparisonConfig:
+    """A :class:`ComparisonConfig`: ``[comparison]`` (seeds, out, ...) plus the experiment tables, with overrides."""
+    import sys
+
+    warn = warn or (lambda line: print(line, file=sys.stderr))
+    data, overrides = _renamed(read_toml(path), overrides, warn)
+    data = apply_overrides(data, _checked(overrides, ExperimentConfig, **{COMPARISON_TABLE: _ComparisonTable}))
+    table = from_dict(_ComparisonTable, data.pop(COMPARISON_TABLE, {}), COMPARISON_TABLE)
     experiment = from_dict(ExperimentConfig, data)
     return ComparisonConfig(seeds=table.seeds, out=table.out, experiment=experiment,
                             ablate_relational=table.ablate_relational, jobs=table.jobs,

@@ -13,7 +13,7 @@ table (:mod:`student.knowledge`). Frames come from the memory-mapped frame cache
 Data-parallel runs (:mod:`student.distributed`): ``batch_order`` yields the *global*
 batches (``data.batch_size`` is the global batch, whatever the number of processes) and
 :func:`rank_share` cuts each into the ranks' contiguous slices; every rank builds the same
-plan from the seed and assembles only its slice's tokens and frames. The teacher knowledge
+order from the seed and assembles only its slice's tokens and frames. The teacher knowledge
 of a batch stays global (K x B x B, gathered from the teacher matrices by the global
 batch's caption and video ids), because the losses compare the all-gathered embeddings of
 the whole batch. A sampler that orders batches differently replaces ``batch_order`` and
@@ -31,7 +31,7 @@ from torch.utils.data import IterableDataset, get_worker_info
 
 from teachkit.util.slots import training_slots
 
-from .frames import FrameCache
+from .frame_cache import FrameCache
 from .knowledge import KnowledgeReader, align_relevance
 from .model import tokenize
 
@@ -100,22 +100,22 @@ def batch_order(video_rows: np.ndarray, batch_size: int, steps: int, seed: int) 
     """``steps`` batches of caption indices, one caption per distinct video per batch."""
     by_video, videos = captions_by_video(video_rows, batch_size)
     rng = np.random.default_rng(seed)
-    plan: list[np.ndarray] = []
-    while len(plan) < steps:
+    batches: list[np.ndarray] = []
+    while len(batches) < steps:
         order = rng.permutation(videos)
         picks = np.array([by_video[v][rng.integers(len(by_video[v]))] for v in order.tolist()], dtype=np.int64)
         for start in range(0, len(picks) - batch_size + 1, batch_size):
-            plan.append(picks[start : start + batch_size])
-            if len(plan) == steps:
+            batches.append(picks[start : start + batch_size])
+            if len(batches) == steps:
                 break
-    return plan
+    return batches
 
 
 def rank_share(batch: np.ndarray, rank: int, world: int) -> np.ndarray:
     """Rank ``rank``'s slice of a global batch: rows ``rank * B/world`` to ``(rank + 1) * B/world``.
 
     Contiguous slices in rank order, so the ranks' rows all-gathered in rank order are the
-    global batch in plan order. ``B`` must be a multiple of ``world`` (the gathers need equal
+    global batch in batch order. ``B`` must be a multiple of ``world`` (the gathers need equal
     shares; :func:`student.train.train` checks it).
     """
     if len(batch) % world:
@@ -167,7 +167,7 @@ class TrainBatches(IterableDataset):
     def __init__(
         self,
         train: TrainSet,
-        plan: list[np.ndarray],
+        order: list[np.ndarray],
         cache_folder,
         reader: KnowledgeReader,
         window: int,
@@ -189,7 +189,7 @@ class TrainBatches(IterableDataset):
         self.train_frames = train_frames
         self.frame_sampling = frame_sampling  # teachkit.util.slots.training_slots: segment | random
         self.seed = seed
-        self.plan = plan  # global batches
+        self.order = order  # global batches
         self.rank = rank
         self.world = world
         self.cache_folder = cache_folder
@@ -198,19 +198,19 @@ class TrainBatches(IterableDataset):
         self._cache: FrameCache | None = None
 
     def __len__(self) -> int:
-        return len(self.plan)
+        return len(self.order)
 
     def __iter__(self):
         info = get_worker_info()
         worker, workers = (0, 1) if info is None else (info.id, info.num_workers)
         if self._cache is None:
             self._cache = FrameCache.open(self.cache_folder)
-        mine = list(range(worker, len(self.plan), workers))
+        mine = list(range(worker, len(self.order), workers))
         for start in range(0, len(mine), self.window):
             yield from self._window(mine[start : start + self.window])
 
     def _window(self, indices: list[int]):
-        batches = [self.plan[i] for i in indices]
+        batches = [self.order[i] for i in indices]
         t0 = time.perf_counter()
         t = self.train
         ids = [([t.caption_ids[i] for i in b], [t.video_ids[t.video_rows[i]] for i in b]) for b in batches]

@@ -6,7 +6,7 @@ its own video) views. For a batch of B (caption, video) pairs it needs, per teac
 B x B in-batch score matrix and the relevance of each of the B matched pairs.
 
 One query per batch would scan every score of the split once per batch (about 90 ms per
-batch on the demo store, more than a training step). Because the batch plan is fixed in
+batch on the demo store, more than a training step). Because the batch order is fixed in
 advance, :class:`KnowledgeReader` instead fetches a *window* of batches at once: the
 window's (batch, row, caption) and (batch, column, video) slots are registered as two small
 Arrow tables and joined with the views, so one scan serves many batches (a 256-batch

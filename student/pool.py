@@ -7,7 +7,7 @@ to a pool of ``jobs`` processes started with ``spawn`` (DuckDB and torch's OpenM
 fork-safe, :mod:`teachkit.util.pool`) and returns the results in the order asked, whatever order
 they finish in, so the figures are the same as those of one process training them in turn.
 What the students share on disk is written atomically by whoever gets there first (the frame
-caches and the teachers' matrices, :mod:`student.frames`, :mod:`student.knowledge`), so concurrent students do not race.
+caches and the teachers' matrices, :mod:`student.frame_cache`, :mod:`student.knowledge`), so concurrent students do not race.
 
 A student that fails ends the lot with its error; the students not yet started are
 cancelled, the running ones are stopped with the pool.

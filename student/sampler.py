@@ -3,15 +3,15 @@
 In a random batch of B pairs a ``topk`` teacher (k scores per caption out of V videos) has
 scored the diagonal and about ``k / V`` of the rest: coarse distillation of such a teacher
 gets almost no signal (``coverage``, the fraction of in-batch entries the teacher scored,
-is near ``1/B + k/V``). :func:`guided_plan` fills each batch with ``anchors`` groups of
+is near ``1/B + k/V``). :func:`guided_order` fills each batch with ``anchors`` groups of
 ``ceil(B / anchors)`` pairs. A group starts from an anchor caption (the anchors walk through
 a fresh permutation of the videos, as :func:`student.data.batch_order` does) and grows
 greedily: the next video is the one most of the group's captions hold among their teacher
 candidates, and it joins with whichever of its captions lists most of the batch's videos.
 So rows and columns of a group are both mostly scored. A batch still never holds a video
-twice; the plan is fixed by the seed, like the random one.
+twice; the order is fixed by the seed, like the random one.
 
-:func:`coverage` measures it on any plan: ``bench`` and the trainer's log report it for
+:func:`coverage` measures it on any order: ``bench`` and the trainer's log report it for
 random and guided batches.
 """
 
@@ -25,7 +25,7 @@ from .data import captions_by_video
 from .sparse import SparseScores
 
 
-def guided_plan(video_rows: np.ndarray, batch_size: int, steps: int, seed: int, csr: SparseScores,
+def guided_order(video_rows: np.ndarray, batch_size: int, steps: int, seed: int, csr: SparseScores,
                 anchors: int) -> list[np.ndarray]:
     """``steps`` batches of caption indices, each ``anchors`` groups grown around an anchor caption.
 
@@ -38,8 +38,8 @@ def guided_plan(video_rows: np.ndarray, batch_size: int, steps: int, seed: int, 
     group = math.ceil(batch_size / max(1, min(anchors, batch_size)))
     rng = np.random.default_rng(seed)
     order, at = rng.permutation(videos), 0
-    plan: list[np.ndarray] = []
-    while len(plan) < steps:
+    batches: list[np.ndarray] = []
+    while len(batches) < steps:
         picks: list[int] = []
         taken: set[int] = set()
         while len(picks) < batch_size:
@@ -51,8 +51,8 @@ def guided_plan(video_rows: np.ndarray, batch_size: int, steps: int, seed: int, 
             members = _grow(csr, by_video, _caption_of(by_video[v], rng), v, taken,
                             min(group, batch_size - len(picks)))
             picks += members
-        plan.append(np.array(picks, dtype=np.int64))
-    return plan
+        batches.append(np.array(picks, dtype=np.int64))
+    return batches
 
 
 def _grow(csr: SparseScores, by_video: dict, anchor: int, anchor_video: int, taken: set, size: int) -> list[int]:
@@ -88,18 +88,18 @@ def _best_caption(csr: SparseScores, captions: list[int], taken: set) -> int:
     return captions[int(np.argmax(hits))]
 
 
-def coverage(csr: SparseScores, plan: list[np.ndarray], video_rows: np.ndarray) -> float:
-    """Mean over ``plan``'s batches of the fraction of in-batch (caption, video) entries ``csr`` scored."""
-    if not plan:
+def coverage(csr: SparseScores, order: list[np.ndarray], video_rows: np.ndarray) -> float:
+    """Mean over ``order``'s batches of the fraction of in-batch (caption, video) entries ``csr`` scored."""
+    if not order:
         return float("nan")
-    return float(np.mean([(~np.isnan(csr.gather(b, video_rows[b]))).mean() for b in plan]))
+    return float(np.mean([(~np.isnan(csr.gather(b, video_rows[b]))).mean() for b in order]))
 
 
 def guided_batches(cfg, trainset, reader, progress=None) -> list[np.ndarray]:
-    """The guided plan of a run (``data.sampler = "guided"``), guided by ``data.guided_teacher``.
+    """The guided batch order of a run (``data.sampler = "guided"``), guided by ``data.guided_teacher``.
 
     That teacher's CSR is the one ``reader`` already holds when it distils it, else it is
-    built (or found in the cache) for the plan alone, so a plain student can train on
+    built (or found in the cache) for the batch order alone, so a plain student can train on
     guided batches too.
     """
     from .config import ConfigError
@@ -120,4 +120,4 @@ def guided_batches(cfg, trainset, reader, progress=None) -> list[np.ndarray]:
     if csr is None:
         raise ConfigError(f"data.guided_teacher: teacher {teacher!r} did not score a topk plan; "
                           "guided batches follow a top-k teacher's candidates")
-    return guided_plan(trainset.video_rows, d.batch_size, cfg.train.steps, cfg.train.seed, csr, d.guided_anchors)
+    return guided_order(trainset.video_rows, d.batch_size, cfg.train.steps, cfg.train.seed, csr, d.guided_anchors)

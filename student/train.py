@@ -2,7 +2,7 @@
 
 :func:`train` reads everything from the store through DuckDB (captions, video paths, the
 teachers' scores and frame relevance, their run fingerprints) and never imports the
-teacher stage. Frames are decoded once into the frame cache (:mod:`student.frames`). The
+teacher stage. Frames are decoded once into the frame cache (:mod:`student.frame_cache`). The
 loop sums the ``*_loss`` parts of the configured loss modules, steps AdamW with a
 warmup + cosine schedule, and times batch assembly against the step so a slow loader
 shows up in ``timings.json``. The optimiser, its schedule, the device and the autocast rule
@@ -40,7 +40,7 @@ from .config import ConfigError, ExperimentConfig
 from .data import TrainBatches, batch_order, build_train_set, make_loader, split_holdout
 from .distributed import SINGLE, Group
 from .evaluate import encode_split, evaluate_vectors
-from .frames import frame_cache
+from .frame_cache import frame_cache
 from .knowledge import knowledge_reader
 from .logs import TrainLog
 from .losses import build_objective, total_loss
@@ -220,12 +220,12 @@ def fit(cfg: ExperimentConfig, model, tokenizer, inputs: StoreInputs, device: to
             columns=bank_v2t,
         )
         if cfg.data.sampler == "guided":  # the guiding teacher's CSR: the reader's, or built here
-            plan = guided_batches(cfg, trainset, reader, progress)
+            order = guided_batches(cfg, trainset, reader, progress)
         else:
-            plan = batch_order(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
+            order = batch_order(trainset.video_rows, cfg.data.batch_size, cfg.train.steps, cfg.train.seed)
     score_teachers = cfg.loss.coarse.teachers if cfg.loss.coarse.active else []
     covered = np.zeros(len(score_teachers))  # summed per-batch coverage of each score teacher
-    dataset = TrainBatches(trainset, plan, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window,
+    dataset = TrainBatches(trainset, order, inputs.caches[cfg.data.train_split].folder, reader, cfg.data.teacher_window,
                            group.rank, group.world, cfg.train.train_frames, cfg.train.seed,
                            cfg.train.frame_sampling, full_rows=cfg.loss.coarse.bank and "t2v" in cfg.loss.coarse.directions,
                            full_columns=bank_v2t)

@@ -24,11 +24,11 @@ ROOT = RESULTS.parent.parent
 #: name -> (where its command writes the JSON, the make target, the command itself)
 SOURCES = {
     "demo": ("runs/demo/metrics.json", "make student",
-             "teachkit student demo --config configs/student_demo.toml"),
+             "teachkit student compare --config configs/student_demo.toml"),
     "demo-audit": ("runs/demo-audit/audit_ablation.json", "make student-audit",
-                   "teachkit student demo --config configs/student_demo.toml --ablation audit --out runs/demo-audit"),
+                   "teachkit student compare --config configs/student_demo.toml --ablation audit --out runs/demo-audit"),
     "demo-frames": ("runs/demo-frames/frames_ablation.json", "make student-frames",
-                    "teachkit student demo --config configs/student_demo.toml --ablation frames --out runs/demo-frames"),
+                    "teachkit student compare --config configs/student_demo.toml --ablation frames --out runs/demo-frames"),
     "bench": ("bench/results.json", "make bench", "python -m bench"),
     "audit": ("runs/audit/measure.json", "make teachers",
               "teachkit captions measure --truth data/demo/ground_truth.json --json"),
@@ -38,7 +38,7 @@ SOURCES = {
 MARKER = re.compile(r"^<!--\s*results:\s*([\w-]+)(?:\s+([\w-]+))?\s*-->[ \t]*$", re.M)
 README_BLOCK = re.compile(r"^(<!--\s*results:\s*([\w-]+)(?:\s+([\w-]+))?\s*-->\n).*?(<!-- /results -->)", re.S | re.M)
 
-#: how the tables name a student of ``teachkit student demo`` (as student/demo.py prints them)
+#: how the tables name a student of ``teachkit student compare`` (as student/comparison.py prints them)
 STUDENT_LABELS = {
     "student_plain": "student plain",
     "student_distilled": "student distilled",

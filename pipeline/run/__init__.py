@@ -29,7 +29,7 @@ from teachkit.util.metrics import format_table
 from ..config import PipelineConfig
 from ..teachers.kinds import kind_of
 from .candidates import candidate_run
-from .prepare import TeacherPlan, ensure_bootstraps, ensure_demo, ensure_manifest, plan_teacher
+from .prepare import TeacherIdentity, ensure_bootstraps, ensure_demo, ensure_manifest, identify_teacher
 from .work import Job, Outcome
 
 __all__ = ["Job", "Outcome", "commit_teachers", "parse_share", "run_teachers"]
@@ -85,8 +85,8 @@ def run_teachers(
     log(f"ready in {t3 - t0:.1f}s (demo {t1 - t0:.1f}s, manifest {t2 - t1:.1f}s, bootstrap {t3 - t2:.1f}s)")
 
     outcomes: dict[str, Outcome] = {}
-    todo: list[TeacherPlan] = []
-    planned: list[TeacherPlan] = []
+    todo: list[TeacherIdentity] = []
+    identified: list[TeacherIdentity] = []
     later = []
     # teachers that read another's candidates after the others: planned once their candidates are committed
     for t in sorted(selected, key=lambda t: kind_of(t).needs_candidates):  # stable: config order otherwise
@@ -107,21 +107,21 @@ def run_teachers(
         if kind.needs_candidates and t.candidates in {p.name for p in todo}:
             later.append(t)
             continue
-        plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos,
+        ident = identify_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos,
                             candidates=candidate_run(store, t) if kind.needs_candidates else None)
-        row = store.committed_run(t.name, plan.fingerprint)
+        row = store.committed_run(t.name, ident.fingerprint)
         if shard is not None:  # every job lists every run's units alike, done or not
-            planned.append(plan)
+            identified.append(ident)
         if row is not None:
             store.make_current(t.name, row)  # an earlier config asked for again: its run is current again
             outcomes[t.name] = _from_row(store, t.name, "cached", row)
             out(outcomes[t.name].line())
         else:
-            todo.append(plan)
+            todo.append(ident)
     start = time.perf_counter()
     computed: list = []
     if todo:
-        computed, missing = _compute(planned if shard else todo, cfg, store, console, log, progress, shard)
+        computed, missing = _compute(identified if shard else todo, cfg, store, console, log, progress, shard)
         for o in computed:
             outcomes[o.name] = o
             out(o.line())
@@ -130,7 +130,7 @@ def run_teachers(
                 "(the last to finish commits; or `teachkit teachers commit`)")
     # rerankers of runs computed just now (a reranker of a reranker computed in the same call reads
     # its candidate's previous run, or is refused when there is none: run them one after the other)
-    reranked = [plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos, candidates=candidate_run(store, t))
+    reranked = [identify_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos, candidates=candidate_run(store, t))
                 for t in later]
     if reranked:
         more, _ = _compute(reranked, cfg, store, console, log, progress, None)
@@ -156,7 +156,7 @@ def _from_row(store: Store, name: str, status: str, row: dict) -> Outcome:
                    metrics=metrics, timings=json.loads(row.get("timings") or "{}"))
 
 
-def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, console, log, progress: bool,
+def _compute(teachers: list[TeacherIdentity], cfg: PipelineConfig, store: Store, console, log, progress: bool,
              shard: tuple[int, int] | None):
     """(outcomes of the runs committed here, (teacher, caption shards missing) of the others)."""
     import torch
@@ -168,15 +168,15 @@ def _compute(plans: list[TeacherPlan], cfg: PipelineConfig, store: Store, consol
         if shard is not None:
             from .local import run_share
 
-            result = run_share(plans, cfg, store, splits, *shard, log, bar)
+            result = run_share(teachers, cfg, store, splits, *shard, log, bar)
         elif cfg.engine.kind == "ray":
             from .ray_engine import run_ray
 
-            result = run_ray(plans, cfg, store, splits, log, progress), []
+            result = run_ray(teachers, cfg, store, splits, log, progress), []
         else:
             from .local import run_local
 
-            result = run_local(plans, cfg, store, splits, log, bar), []
+            result = run_local(teachers, cfg, store, splits, log, bar), []
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -199,19 +199,19 @@ def commit_teachers(
     log = log or teachkit.util.progress.log
     store = Store(cfg.store.root, options=cfg.store.options or None)
     manifest = store.require_manifest()
-    plans, outcomes = [], []
+    teachers, outcomes = [], []
     for t in cfg.select(only):
         if not kind_of(t).computed:
             continue
-        plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos)
-        row = store.committed_run(t.name, plan.fingerprint)
+        ident = identify_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos)
+        row = store.committed_run(t.name, ident.fingerprint)
         if row is not None:
             store.make_current(t.name, row)
             outcomes.append(_from_row(store, t.name, "cached", row))
             out(outcomes[-1].line())
         else:
-            plans.append(plan)
-    committed, missing = try_commit(plans, store, load_splits(store), time.perf_counter(), cfg, log)
+            teachers.append(ident)
+    committed, missing = try_commit(teachers, store, load_splits(store), time.perf_counter(), cfg, log)
     for o in committed:
         out(o.line())
     if missing:

@@ -26,55 +26,55 @@ from .work import (Job, commit_jobs, encode_needed, encode_units, encodings, mis
                    score_units, share, shard_writer)
 
 
-def load_teacher(plan, log):
+def load_teacher(ident, log):
     """Build one teacher on its device and check it can do what its config asks."""
     from ..teachers import build_teacher
     from teachkit.util.device import resolve_device
 
     try:
-        device = resolve_device(plan.cfg.device)
+        device = resolve_device(ident.cfg.device)
     except InputError as e:
-        raise InputError(f"teacher {plan.name}: {e.one_line()}") from None
-    log(f"{plan.name}: loading {plan.cfg.kind} teacher {plan.model or plan.cfg.plugin} on {device}")
-    teacher = build_teacher(plan.cfg, plan.model, device)
-    check_capabilities(plan, teacher)
+        raise InputError(f"teacher {ident.name}: {e.one_line()}") from None
+    log(f"{ident.name}: loading {ident.cfg.kind} teacher {ident.model or ident.cfg.plugin} on {device}")
+    teacher = build_teacher(ident.cfg, ident.model, device)
+    check_capabilities(ident, teacher)
     return teacher
 
 
-def check_capabilities(plan, teacher) -> None:
+def check_capabilities(ident, teacher) -> None:
     """Fail before any work when the config asks for something the teacher cannot do."""
     from ..teachers.kinds import kind_of
     from ..teachers.plugin import PluginError
 
     # a topk plan searches the teacher's own embeddings, unless its candidates come from another run
-    if plan.cfg.plan == "topk" and not kind_of(plan.cfg).needs_candidates:
+    if ident.cfg.plan == "topk" and not kind_of(ident.cfg).needs_candidates:
         missing = [m for m in ("holistic_videos", "holistic_captions") if not callable(getattr(teacher, m, None))]
         if missing:
-            raise PluginError(f"teacher {plan.name}: plan = 'topk' needs {missing} (see pipeline/teachers/protocol.py)")
+            raise PluginError(f"teacher {ident.name}: plan = 'topk' needs {missing} (see pipeline/teachers/protocol.py)")
 
 
-def run_local(plans, cfg, store, splits, log, bar) -> list:
-    """Compute ``plans`` here (see module docstring); return their outcomes."""
+def run_local(teachers, cfg, store, splits, log, bar) -> list:
+    """Compute ``teachers`` here (see module docstring); return their outcomes."""
     from teachkit.util.errors import TeachkitError
 
     started = time.perf_counter()
     # every teacher is loaded and checked before any run is begun: a teacher that cannot be
     # loaded leaves no `running` row behind, its own or another's
     loaded = []
-    for plan in plans:
+    for ident in teachers:
         t0 = time.perf_counter()
-        loaded.append((plan, load_teacher(plan, log), time.perf_counter() - t0))
+        loaded.append((ident, load_teacher(ident, log), time.perf_counter() - t0))
     jobs = []
-    for plan, teacher, load_s in loaded:
-        writer = run_writer(store, plan)
+    for ident, teacher, load_s in loaded:
+        writer = run_writer(store, ident)
         done = writer.begin()
         if done:
-            log(f"{plan.name}: resuming run {writer.run} ({done} shard files already written)")
-        job = Job(plan, teacher, writer)
-        if plan.candidates is not None:  # a reranker scores the candidate run's top-k
+            log(f"{ident.name}: resuming run {writer.run} ({done} shard files already written)")
+        job = Job(ident, teacher, writer)
+        if ident.candidates is not None:  # a reranker scores the candidate run's top-k
             from .candidates import CandidateLists
 
-            job.candidates = CandidateLists(store, plan.candidates, plan.cfg.k)
+            job.candidates = CandidateLists(store, ident.candidates, ident.cfg.k)
         job.add_time("load", load_s)
         jobs.append(job)
     try:
@@ -127,7 +127,7 @@ def score_pass(jobs, splits, cfg, bar, units=None) -> None:
             if not [i for i in pending_shards(j, split) if only is None or i in only]:
                 continue
             device = getattr(j.teacher, "device", None)
-            key = (j.plan.encode_fingerprint, str(device))
+            key = (j.ident.encode_fingerprint, str(device))
             if key not in cache:
                 start = time.perf_counter()
                 cache[key] = load_features(FeatureShards(j.writer.store, key[0]), split,
@@ -137,13 +137,13 @@ def score_pass(jobs, splits, cfg, bar, units=None) -> None:
         del cache
 
 
-def run_share(plans, cfg, store, splits, index: int, count: int, log, bar) -> tuple[list, list]:
+def run_share(teachers, cfg, store, splits, index: int, count: int, log, bar) -> tuple[list, list]:
     """Job ``index`` of ``count``: its share of both passes, then the commit if nothing is missing.
 
     Returns (outcomes of the runs this job committed, ``(teacher, missing caption shards)`` of
     the others)."""
     started = time.perf_counter()
-    jobs = [Job(p, None, shard_writer(store, p)) for p in plans]
+    jobs = [Job(p, None, shard_writer(store, p)) for p in teachers]
     enc_units = share(encode_units(jobs, splits, cfg.engine.shard_videos), index, count)
     sc_units = share(score_units(jobs, splits), index, count)
     groups = encodings(jobs)
@@ -158,7 +158,7 @@ def run_share(plans, cfg, store, splits, index: int, count: int, log, bar) -> tu
     for j in jobs:
         if j.name in users:
             t0 = time.perf_counter()
-            j.teacher = load_teacher(j.plan, log)
+            j.teacher = load_teacher(j.ident, log)
             j.add_time("load", time.perf_counter() - t0)
     if enc_todo:
         encode_pass(jobs, splits, cfg, bar, enc_todo)
@@ -170,17 +170,17 @@ def run_share(plans, cfg, store, splits, index: int, count: int, log, bar) -> tu
             for fp in {u[0] for u in late}:
                 lead = groups[fp][0]
                 if lead.teacher is None:
-                    lead.teacher = load_teacher(lead.plan, log)
+                    lead.teacher = load_teacher(lead.ident, log)
             encode_pass(jobs, splits, cfg, bar, late)
         score_pass(scoring, splits, cfg, bar, sc_todo)
-    return try_commit(plans, store, splits, started, cfg, log)
+    return try_commit(teachers, store, splits, started, cfg, log)
 
 
-def try_commit(plans, store, splits, started, cfg, log) -> tuple[list, list]:
-    """Commit every complete run of ``plans`` (taking each run's lock); the others are left."""
+def try_commit(teachers, store, splits, started, cfg, log) -> tuple[list, list]:
+    """Commit every complete run of ``teachers`` (taking each run's lock); the others are left."""
     outcomes, missing = [], []
     jobs = []
-    for p in plans:
+    for p in teachers:
         if store.committed_run(p.name, p.fingerprint) is not None:
             continue
         j = Job(p, None, run_writer(store, p))
@@ -207,7 +207,7 @@ def _wait_for_encodings(store, jobs, splits, units, engine, log) -> list[tuple[s
     jobs write them); return the encode units still missing then."""
     from .videos import shard_ranges
 
-    wanted = sorted({(j.plan.encode_fingerprint, name) for j in jobs for n, name, i in units if n == j.name})
+    wanted = sorted({(j.ident.encode_fingerprint, name) for j in jobs for n, name, i in units if n == j.name})
     needed = [(fp, name, i) for fp, name in wanted
               for i in range(len(shard_ranges(splits[name], engine.shard_videos)))]
     deadline = time.monotonic() + engine.wait_seconds

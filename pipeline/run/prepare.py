@@ -2,9 +2,9 @@
 
 Each step is cheap when there is nothing to do (the demo and the manifest compare their
 inputs' fingerprints; ``ensure_checkpoint`` compares its marker), so ``teachkit teachers
-run`` calls all of them every time. :func:`plan_teacher` computes a teacher's fingerprint
+run`` calls all of them every time. :func:`identify_teacher` computes a teacher's fingerprint
 without loading its model: the canonical config (model identity, scorer, frame sampling,
-score plan, score and embedding dtypes, shard size), the manifest's fingerprint and the code version.
+score ident, score and embedding dtypes, shard size), the manifest's fingerprint and the code version.
 
 It also splits that config in two parts fingerprinted apart: the *encode* part (what the
 video features depend on: model, frame sampling, token limit, plugin identity, the encode
@@ -126,7 +126,7 @@ def bootstrap_table(table: dict, holdout: str | None) -> dict:
 
 
 @dataclass(frozen=True)
-class TeacherPlan:
+class TeacherIdentity:
     """Everything that identifies a teacher's run, computed without loading its model."""
 
     cfg: TeacherConfig
@@ -186,8 +186,8 @@ def teacher_config(t: TeacherConfig, frames: FramesConfig, model: ModelRef | Non
     return out
 
 
-def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest,
-                 shard_videos: int = EngineConfig.shard_videos, candidates: dict | None = None) -> TeacherPlan:
+def identify_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest,
+                 shard_videos: int = EngineConfig.shard_videos, candidates: dict | None = None) -> TeacherIdentity:
     """``candidates``: for a reranker, the runs row of its candidate teacher's committed run."""
     try:
         model = resolve_model(t.model) if t.model else None
@@ -205,4 +205,4 @@ def plan_teacher(t: TeacherConfig, frames: FramesConfig, manifest: Manifest,
     enc = encode_config(config, shard_videos)
     efp = fingerprint("teacher-encode", enc, manifest.fingerprint, cv)
     sfp = fingerprint("teacher-score", {k: v for k, v in config.items() if k in SCORE_KEYS}, efp)
-    return TeacherPlan(t, model, config, canonical_json(config), cv, fp, enc, efp, sfp, candidates)
+    return TeacherIdentity(t, model, config, canonical_json(config), cv, fp, enc, efp, sfp, candidates)

@@ -3,7 +3,7 @@
 Reading the shards back (DuckDB over the run's Parquet files, before the run is committed)
 checks what was written, not what was held in memory. The figures follow the one rule of
 :func:`teachkit.util.metrics.teacher_metrics` (videos that failed to decode are left out, a caption
-counts when its own pair was scored), the same rule ``student demo`` applies to the
+counts when its own pair was scored), the same rule ``student compare`` applies to the
 committed scores.
 """
 

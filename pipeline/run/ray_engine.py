@@ -64,26 +64,26 @@ def connect(address: str | None, log) -> bool:
     return True
 
 
-def run_ray(plans, cfg, store, splits, log, progress: bool) -> list:
-    """Compute ``plans`` on Ray (see module docstring); return their outcomes."""
+def run_ray(teachers, cfg, store, splits, log, progress: bool) -> list:
+    """Compute ``teachers`` on Ray (see module docstring); return their outcomes."""
     ray = import_ray()
     started_here = connect(cfg.engine.address, log)
     started = time.perf_counter()
     jobs = []
     try:
-        for plan in plans:  # the driver holds every run's lock, and loads no model
-            writer = run_writer(store, plan)
+        for ident in teachers:  # the driver holds every run's lock, and loads no model
+            writer = run_writer(store, ident)
             done = writer.begin()
             if done:
-                log(f"{plan.name}: resuming run {writer.run} ({done} shard files already written)")
-            jobs.append(Job(plan, None, writer))
+                log(f"{ident.name}: resuming run {writer.run} ({done} shard files already written)")
+            jobs.append(Job(ident, None, writer))
         ctx = ray.data.DataContext.get_current()
         ctx.enable_progress_bars = progress
         gpus = cfg.engine.gpus_per_actor
         if gpus is None:
             gpus = 1.0 if ray.cluster_resources().get("GPU", 0) > 0 else 0.0
         spec = _Spec(store.root if isinstance(store.root, str) else str(store.root), cfg.store.options or None,
-                     plans, cfg.frames, cfg.engine.shard_videos)
+                     teachers, cfg.frames, cfg.engine.shard_videos)
         _encode(ray, jobs, splits, cfg, spec, gpus, log)
         _score(ray, jobs, splits, cfg, spec, gpus, log)
         return commit_jobs(jobs, splits, started, cfg.engine.shard_videos, cfg.engine.keep_features)
@@ -103,8 +103,8 @@ def run_ray(plans, cfg, store, splits, log, progress: bool) -> list:
 class _Spec:
     """What every actor needs to rebuild the run's view of the store (picklable)."""
 
-    def __init__(self, root, options, plans, frames, shard_videos):
-        self.root, self.options, self.plans = root, options, plans
+    def __init__(self, root, options, teachers, frames, shard_videos):
+        self.root, self.options, self.teachers = root, options, teachers
         self.frames, self.shard_videos = frames, shard_videos
 
     def open(self):
@@ -130,7 +130,7 @@ def _encode(ray, jobs, splits, cfg, spec, gpus, log) -> None:
     for (name, i), fps in rows.items():
         split = splits[name]
         videos = shard_ranges(split, cfg.engine.shard_videos)[i]
-        visual = any(_needs_frames(groups[fp][0].plan) for fp in fps)
+        visual = any(_needs_frames(groups[fp][0].ident) for fp in fps)
         items.append({"split": name, "index": i, "encodings": json.dumps(fps),
                       "paths": [str(split.paths[v]) if visual else "" for v in videos]})
     log(f"ray: encoding {len(items)} shard(s) of {len(groups)} encoding(s) on {cfg.engine.encode_actors} actor(s)")
@@ -164,11 +164,11 @@ def _score(ray, jobs, splits, cfg, spec, gpus, log) -> None:
             by_name[row["teacher"]].add_time(k, v)
 
 
-def _needs_frames(plan) -> bool:
+def _needs_frames(ident) -> bool:
     """Whether a teacher's encoding decodes frames, without loading it (text teachers never do)."""
     from ..teachers.kinds import kind_of
 
-    return kind_of(plan.cfg).reads_frames
+    return kind_of(ident.cfg).reads_frames
 
 
 def decode_task_args() -> dict:
@@ -193,7 +193,7 @@ class EncodeActor:
     def __init__(self, spec: _Spec):
         self.spec = spec
         self.store, self.splits = spec.open()
-        self.plans = {p.encode_fingerprint: p for p in reversed(spec.plans)}  # the first of each encoding
+        self.teachers = {p.encode_fingerprint: p for p in reversed(spec.teachers)}  # the first of each encoding
         self.encoders: dict = {}
 
     def encoder(self, fp: str):
@@ -203,8 +203,8 @@ class EncodeActor:
         from .videos import Encoder
 
         if fp not in self.encoders:
-            plan = self.plans[fp]
-            self.encoders[fp] = Encoder(FeatureShards(self.store, fp), load_teacher(plan, _quiet), plan.cfg)
+            ident = self.teachers[fp]
+            self.encoders[fp] = Encoder(FeatureShards(self.store, fp), load_teacher(ident, _quiet), ident.cfg)
         return self.encoders[fp]
 
     def __call__(self, batch: dict) -> dict:
@@ -241,7 +241,7 @@ class ScoreActor:
     def __init__(self, spec: _Spec):
         self.spec = spec
         self.store, self.splits = spec.open()
-        self.plans = {p.name: p for p in spec.plans}
+        self.teachers = {p.name: p for p in spec.teachers}
         self.jobs: dict = {}
         self.features = (None, None)  # ((encoding, split, device), EncodedVideos)
 
@@ -250,8 +250,8 @@ class ScoreActor:
         from .work import shard_writer
 
         if name not in self.jobs:
-            plan = self.plans[name]
-            self.jobs[name] = Job(plan, load_teacher(plan, _quiet), shard_writer(self.store, plan))
+            ident = self.teachers[name]
+            self.jobs[name] = Job(ident, load_teacher(ident, _quiet), shard_writer(self.store, ident))
         return self.jobs[name]
 
     def __call__(self, batch: dict) -> dict:
@@ -268,7 +268,7 @@ class ScoreActor:
             job, split = self.job(str(name)), self.splits[str(split_name)]
             job.timings.clear()
             device = getattr(job.teacher, "device", None)
-            key = (job.plan.encode_fingerprint, split.name, str(device))
+            key = (job.ident.encode_fingerprint, split.name, str(device))
             if self.features[0] != key:
                 self.features = (None, None)  # one split's features at a time
                 start = time.perf_counter()

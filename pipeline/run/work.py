@@ -24,7 +24,7 @@ from teachkit.util.errors import RuntimeFailure
 from stores.splits import SplitData
 from stores.writer import FeatureShards, RunWriter, ShardWriter
 
-from .prepare import TeacherPlan
+from .prepare import TeacherIdentity
 
 # .shards and .videos import torch: a run whose teachers are all cached never does
 
@@ -60,11 +60,11 @@ class Outcome:
 
 
 class Job:
-    """A teacher being computed: its plan, model (None where this process does not load it),
+    """A teacher being computed: its ident, model (None where this process does not load it),
     writer (a :class:`RunWriter` on the driver, a :class:`ShardWriter` on a worker) and tallies."""
 
-    def __init__(self, plan: TeacherPlan, teacher, writer: ShardWriter):
-        self.plan, self.cfg, self.name = plan, plan.cfg, plan.name
+    def __init__(self, ident: TeacherIdentity, teacher, writer: ShardWriter):
+        self.ident, self.cfg, self.name = ident, ident.cfg, ident.name
         self.teacher, self.writer = teacher, writer
         self.timings: dict[str, float] = defaultdict(float)
         self.committed = False
@@ -74,17 +74,17 @@ class Job:
         self.timings[stage] += seconds
 
 
-def run_writer(store, plan: TeacherPlan) -> RunWriter:
+def run_writer(store, ident: TeacherIdentity) -> RunWriter:
     """The driver's writer of a teacher run (it holds the lock and commits)."""
-    cfg = plan.cfg
-    return RunWriter(store, plan.name, cfg.kind, plan.fingerprint, plan.config_json, plan.code_version,
+    cfg = ident.cfg
+    return RunWriter(store, ident.name, cfg.kind, ident.fingerprint, ident.config_json, ident.code_version,
                      cfg.score_dtype, embedding_dtype=_embedding_dtype(cfg))
 
 
-def shard_writer(store, plan: TeacherPlan) -> ShardWriter:
+def shard_writer(store, ident: TeacherIdentity) -> ShardWriter:
     """A worker's writer of a teacher run's shards (no lock, no commit)."""
-    cfg = plan.cfg
-    return ShardWriter(store, plan.name, plan.fingerprint, cfg.score_dtype, embedding_dtype=_embedding_dtype(cfg))
+    cfg = ident.cfg
+    return ShardWriter(store, ident.name, ident.fingerprint, cfg.score_dtype, embedding_dtype=_embedding_dtype(cfg))
 
 
 def _embedding_dtype(cfg) -> str:
@@ -95,7 +95,7 @@ def encodings(jobs: list[Job]) -> dict[str, list[Job]]:
     """Encode fingerprint -> the jobs sharing that encoding, in config order (the first encodes)."""
     out: dict[str, list[Job]] = {}
     for j in jobs:
-        out.setdefault(j.plan.encode_fingerprint, []).append(j)
+        out.setdefault(j.ident.encode_fingerprint, []).append(j)
     return out
 
 
@@ -118,7 +118,7 @@ def encode_needed(store, group: list[Job], split: SplitData, index: int) -> bool
     has a caption shard of the split left to score."""
     from .shards import pending_shards
 
-    if FeatureShards(store, group[0].plan.encode_fingerprint).has(split.name, index):
+    if FeatureShards(store, group[0].ident.encode_fingerprint).has(split.name, index):
         return False
     return any(pending_shards(j, split) for j in group)
 
@@ -144,7 +144,7 @@ def commit_jobs(jobs: list[Job], splits: dict[str, SplitData], started: float, s
     outcomes, empty = [], []
     for j in jobs:
         t0 = time.perf_counter()
-        shards = FeatureShards(j.writer.store, j.plan.encode_fingerprint)
+        shards = FeatureShards(j.writer.store, j.ident.encode_fingerprint)
         for split in splits.values():
             fails, warns = stored_notes(shards, split, shard_videos)
             j.writer.write_failures(f"videos-{split.name}", fails)

@@ -128,7 +128,7 @@ def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
     from stores.fs import open_fs
     from stores.layout import Store
 
-    from ..run.prepare import plan_teacher
+    from ..run.prepare import identify_teacher
     from .imported import imported_runs
     from .kinds import kind_of
     from .models import ModelError
@@ -158,14 +158,14 @@ def teacher_states(cfg) -> list[tuple[str, str, str, str, str]]:
             rows.append((t.name, t.kind, f"no {t.candidates} run", "-", details))
             continue
         try:
-            plan = plan_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos,
+            ident = identify_teacher(t, cfg.frames, manifest, cfg.engine.shard_videos,
                                 candidates=current.get(t.candidates) if kind.needs_candidates else None)
         except ModelError:
             rows.append((t.name, t.kind, "model missing", "-", details))
             continue
-        run = store.committed_run(t.name, plan.fingerprint)
+        run = store.committed_run(t.name, ident.fingerprint)
         state = "cached" if run else ("stale" if t.name in current else "not run")
-        rows.append((t.name, t.kind, state + (f" ({plan.fingerprint[:8]})" if run else ""), r1(run), details))
+        rows.append((t.name, t.kind, state + (f" ({ident.fingerprint[:8]})" if run else ""), r1(run), details))
     configured = {t.name for t in cfg.teachers}
     for name, run in sorted(current.items()):
         if name not in configured:

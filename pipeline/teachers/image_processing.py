@@ -5,7 +5,7 @@ video and thousands of videos, so this module reads the same ``preprocessor_conf
 and does the work in batches: resize + crop of one video's frames on the CPU (uint8, in
 the decoding threads), then rescale + normalise on the teacher's device. torch's
 antialiased uint8 resize rounds like PIL's on all but a fraction of a percent of pixels,
-which differ by one or two grey levels; ``tests/pipeline/test_teachers_clip.py`` checks
+which differ by one or two grey levels; ``tests/pipeline/teachers/test_clip.py.py`` checks
 the output against ``CLIPImageProcessor`` itself.
 """
 

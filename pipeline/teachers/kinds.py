@@ -73,7 +73,7 @@ KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind(
         "plugin", "pipeline.teachers.plugin",
         "your class named by a dotted path (module:Class), see protocol.py",
-        code=("pipeline.teachers.plugin",),  # plus the module of the user's class (plan_teacher adds it)
+        code=("pipeline.teachers.plugin",),  # plus the module of the user's class (identify_teacher adds it)
         plugin="required",
     ),
     Kind(

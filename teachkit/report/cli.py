@@ -10,7 +10,7 @@ import typer
 
 def report_command(
     store: Path = typer.Option(Path("store"), "--store", help="the store folder"),
-    runs: Path = typer.Option(Path("runs/demo"), "--runs", help="a group of student runs (teachkit student demo's --out)"),
+    runs: Path = typer.Option(Path("runs/demo"), "--runs", help="a group of student runs (teachkit student compare's --out)"),
     out: Optional[Path] = typer.Option(None, "--out", help="report folder (default: <runs>/report)"),
     ground_truth: Optional[Path] = typer.Option(
         None, "--ground-truth", help="the demo's ground_truth.json (event frames, wrong captions); optional"),

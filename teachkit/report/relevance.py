@@ -129,7 +129,7 @@ class StudentFrames:
         """The run's frame cache of ``split`` when it is still on disk."""
         if split not in self._caches:
             from stores.layout import Store
-            from student.frames import FrameCache, cache_key
+            from student.frame_cache import FrameCache, cache_key
 
             manifest = Store(self.store_root).manifest()
             key = cache_key(manifest.fingerprint, split, self.spec["num_frames"], self.spec["fps"], self.spec["image_size"])

@@ -1,6 +1,6 @@
 """What the report reads besides the store's frame views: run results, logs, benchmarks.
 
-Students come from a run group (``runs/demo``): ``teachkit student demo`` writes
+Students come from a run group (``runs/demo``): ``teachkit student compare`` writes
 ``metrics.json`` there with every variant's metrics per seed; any other group is read run
 by run (each ``<run>/metrics.json`` is one model, without seeds). Teachers come from the
 store's ``current_runs`` metrics (computed by the teacher stage from the stored scores);
@@ -65,7 +65,7 @@ def read_group(folder: str | Path) -> RunGroup:
     if demo.exists():
         m = json.loads(demo.read_text())
         if "seeds" in m:
-            from student.demo import VARIANTS
+            from student.comparison import VARIANTS
 
             order = {v: i for i, v in enumerate(VARIANTS)}  # plain, distilled, ..., the cleaned ones
             variants = sorted(m["seeds"], key=lambda v: (order.get(v, len(order)), v))

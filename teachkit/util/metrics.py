@@ -20,7 +20,7 @@ against the query once, where ``compute_metrics`` emits one rank per tied positi
 R@K are percentages; MdR is the median rank, MnR the mean rank.
 
 :func:`teacher_metrics` is the one rule for a teacher's figures from its stored scores; the
-teacher stage (``current_runs.metrics``), ``scores import`` and ``student demo`` all use it.
+teacher stage (``current_runs.metrics``), ``scores import`` and ``student compare`` all use it.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def teacher_metrics(sim: np.ndarray, caption_video: np.ndarray, split: str | Non
 
     ``sim`` is the split's captions x videos matrix, NaN where the teacher stored no score;
     ``caption_video[c]`` is the column of caption ``c``'s own video. The teacher stage
-    (``current_runs.metrics``), ``scores import`` and ``student demo`` all call this, so a
+    (``current_runs.metrics``), ``scores import`` and ``student compare`` all call this, so a
     teacher has one set of figures wherever it is shown:
 
     * a video the teacher scored for no caption is left out: it failed to decode (or was

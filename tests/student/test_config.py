@@ -2,7 +2,7 @@
 
 import pytest
 
-from student.config import ConfigError, ExperimentConfig, from_dict, load_demo, load_experiment
+from student.config import ConfigError, ExperimentConfig, from_dict, load_comparison, load_experiment
 
 
 def _write(tmp_path, text):
@@ -64,19 +64,29 @@ def test_fine_distillation_needs_the_afa_head(tmp_path):
         load_experiment(_write(tmp_path, text))
 
 
-def test_demo_config(tmp_path):
-    demo = load_demo(_write(tmp_path, "[demo]\nseeds = [1, 2, 3]\nout = 'x'\n" + BASE))
+def test_comparison_config(tmp_path):
+    demo = load_comparison(_write(tmp_path, "[comparison]\nseeds = [1, 2, 3]\nout = 'x'\n" + BASE))
     assert demo.seeds == [1, 2, 3] and demo.out == "x" and demo.experiment.loss.coarse.kind == "pearson"
-    with pytest.raises(ConfigError, match="demo.seedz"):
-        load_demo(_write(tmp_path, "[demo]\nseedz = [1]\n" + BASE))
+    with pytest.raises(ConfigError, match="comparison.seedz"):
+        load_comparison(_write(tmp_path, "[comparison]\nseedz = [1]\n" + BASE))
+
+
+def test_the_old_demo_table_is_read_with_a_deprecation_line(tmp_path):
+    said = []
+    old = load_comparison(_write(tmp_path, "[demo]\nseeds = [5, 6]\nout = 'y'\n" + BASE), ["demo.jobs=2"], warn=said.append)
+    assert (old.seeds, old.out, old.jobs) == ([5, 6], "y", 2)
+    assert said == ["deprecated: the [demo] table is now [comparison]; [demo] is read as [comparison]",
+                    "deprecated: --set demo.* is now --set comparison.*"]
+    with pytest.raises(ConfigError, match=r"\[demo\] and \[comparison\] are one table"):
+        load_comparison(_write(tmp_path, "[demo]\nseeds = [1]\n[comparison]\nseeds = [2]\n" + BASE), warn=said.append)
     with pytest.raises(ConfigError, match="distilled"):
-        load_demo(_write(tmp_path, "[model]\ntokenizer = 't'\n"))
+        load_comparison(_write(tmp_path, "[model]\ntokenizer = 't'\n"))
 
 
 def test_the_shipped_demo_config_parses():
     from pathlib import Path
 
-    demo = load_demo(Path(__file__).parents[2] / "configs" / "student_demo.toml")
+    demo = load_comparison(Path(__file__).parents[2] / "configs" / "student_demo.toml")
     assert len(demo.seeds) >= 3
     assert demo.experiment.loss.coarse.active or demo.experiment.loss.fine.active
 
@@ -94,10 +104,10 @@ def test_overrides_change_any_field_and_are_checked(tmp_path):
         load_experiment(path, ["train.stpes=3"])
     with pytest.raises(ConfigError, match=r"train\.steps must be > 0"):
         load_experiment(path, ["train.steps=0"])
-    demo = load_demo(path, ["demo.seeds=[4]", "train.steps=2"])
+    demo = load_comparison(path, ["comparison.seeds=[4]", "train.steps=2"])
     assert demo.seeds == [4] and demo.experiment.train.steps == 2
-    with pytest.raises(ConfigError, match=r"--set demo\.seedz"):
-        load_demo(path, ["demo.seedz=[4]"])
+    with pytest.raises(ConfigError, match=r"--set comparison\.seedz"):
+        load_comparison(path, ["comparison.seedz=[4]"])
 
 
 def _toml(data: dict, prefix: str = "") -> str:

@@ -8,7 +8,7 @@ import torch
 import stores
 from stores.splits import split_pairs
 from student.data import TrainBatches, batch_order, build_train_set, make_loader
-from student.frames import FrameCache, frame_cache
+from student.frame_cache import FrameCache, frame_cache
 from student.knowledge import KnowledgeReader
 from student.model import load_tokenizer
 from teachkit_fixtures.store import build_store
@@ -16,11 +16,11 @@ from teachkit_fixtures.store import build_store
 
 def test_batch_plan_has_distinct_videos_and_depends_only_on_the_seed():
     rows = np.repeat(np.arange(10), 3)  # 10 videos x 3 captions
-    plan = batch_order(rows, batch_size=4, steps=7, seed=3)
-    assert len(plan) == 7 and all(len(b) == 4 for b in plan)
-    assert all(len(set(rows[b])) == 4 for b in plan)
-    assert all(np.array_equal(a, b) for a, b in zip(plan, batch_order(rows, 4, 7, seed=3)))
-    assert not all(np.array_equal(a, b) for a, b in zip(plan, batch_order(rows, 4, 7, seed=4)))
+    order = batch_order(rows, batch_size=4, steps=7, seed=3)
+    assert len(order) == 7 and all(len(b) == 4 for b in order)
+    assert all(len(set(rows[b])) == 4 for b in order)
+    assert all(np.array_equal(a, b) for a, b in zip(order, batch_order(rows, 4, 7, seed=3)))
+    assert not all(np.array_equal(a, b) for a, b in zip(order, batch_order(rows, 4, 7, seed=4)))
 
 
 def _cache(store, cache_root, workers=1):
@@ -52,12 +52,12 @@ def test_loader_keeps_the_plan_order_with_workers(synthetic_store, tmp_path):
     with stores.connect(store) as con:
         pairs = split_pairs(con, "train")
     ts = build_train_set(pairs, cache, load_tokenizer(str(tok)), 12)
-    plan = batch_order(ts.video_rows, 4, 5, seed=0)
+    order = batch_order(ts.video_rows, 4, 5, seed=0)
     reader = KnowledgeReader(str(store), "train", ["fine_t"], ["fine_t"])
-    ds = TrainBatches(ts, plan, cache.folder, reader, window=2)
+    ds = TrainBatches(ts, order, cache.folder, reader, window=2)
     serial = list(make_loader(ds, num_workers=0))
     parallel = list(make_loader(ds, num_workers=2))
-    assert [b.caption_ids for b in serial] == [[ts.caption_ids[i] for i in p] for p in plan]
+    assert [b.caption_ids for b in serial] == [[ts.caption_ids[i] for i in p] for p in order]
     assert [b.caption_ids for b in parallel] == [b.caption_ids for b in serial]
     for a, b in zip(serial, parallel):
         assert torch.equal(a.frames, b.frames)
@@ -107,11 +107,11 @@ def test_train_frames_subset_carries_its_frames_relevance_and_positions(syntheti
     with stores.connect(store) as con:
         pairs = split_pairs(con, "train")
     ts = build_train_set(pairs, cache, load_tokenizer(str(tok)), 12)
-    plan = batch_order(ts.video_rows, 4, 3, seed=0)
+    order = batch_order(ts.video_rows, 4, 3, seed=0)
     reader = KnowledgeReader(str(store), "train", ["fine_t"], ["fine_t"])
-    full = list(make_loader(TrainBatches(ts, plan, cache.folder, reader, window=2), num_workers=0))
-    sub = list(make_loader(TrainBatches(ts, plan, cache.folder, reader, window=2, train_frames=2, seed=7), num_workers=0))
-    again = list(make_loader(TrainBatches(ts, plan, cache.folder, reader, window=3, train_frames=2, seed=7), num_workers=2))
+    full = list(make_loader(TrainBatches(ts, order, cache.folder, reader, window=2), num_workers=0))
+    sub = list(make_loader(TrainBatches(ts, order, cache.folder, reader, window=2, train_frames=2, seed=7), num_workers=0))
+    again = list(make_loader(TrainBatches(ts, order, cache.folder, reader, window=3, train_frames=2, seed=7), num_workers=2))
     for f, s, a in zip(full, sub, again):
         pos = s.frame_positions
         assert pos.shape == (4, 2) and full[0].frame_positions is None

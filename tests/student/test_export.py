@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 
 import stores
-from student.frames import FrameCache, cache_key
+from student.frame_cache import FrameCache, cache_key
 from stores.splits import split_pairs
 from student.train import train
 from teachkit_fixtures.experiment import tiny_experiment

@@ -9,7 +9,7 @@ import pytest
 import stores
 from teachkit.audit import parse_audit, run_audit
 from student.config import ComparisonConfig, ConfigError
-from student.demo import demo_table, run_demo
+from student.comparison import comparison_table, run_comparison
 from student.pool import train_students
 from student.train import read_store, with_seed
 
@@ -24,9 +24,9 @@ def _own_store(synthetic_store, tmp_path):
 def test_two_processes_give_the_figures_of_one(synthetic_store, tiny_config, tmp_path):
     store, tok, _ = synthetic_store
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 3, "train.threads": 1})
-    one = run_demo(ComparisonConfig(seeds=[0, 1], out=str(tmp_path / "one"), experiment=exp).check(), log=lambda *a: None)
+    one = run_comparison(ComparisonConfig(seeds=[0, 1], out=str(tmp_path / "one"), experiment=exp).check(), log=lambda *a: None)
     lines = []
-    two = run_demo(ComparisonConfig(seeds=[0, 1], out=str(tmp_path / "two"), experiment=exp, jobs=2).check(),
+    two = run_comparison(ComparisonConfig(seeds=[0, 1], out=str(tmp_path / "two"), experiment=exp, jobs=2).check(),
                    log=lines.append)
     assert two["seeds"] == one["seeds"] and two["jobs"] == 2 and one["jobs"] == 1
     assert list(two["seeds"]) == ["student_plain", "student_distilled"]  # the demo's order, not finishing order
@@ -51,7 +51,7 @@ def test_audited_demo_refuses_a_store_without_an_audit(synthetic_store, tiny_con
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
     demo = ComparisonConfig(seeds=[0], out=str(tmp_path / "d"), experiment=exp, audit=True).check()
     with pytest.raises(ConfigError, match="no caption audit"):
-        run_demo(demo, log=lambda *a: None)
+        run_comparison(demo, log=lambda *a: None)
     assert not (tmp_path / "d").exists()  # nothing trained
     with pytest.raises(ConfigError, match="demo.truth"):
         ComparisonConfig(seeds=[0], experiment=exp, truth="x.json").check()
@@ -69,7 +69,7 @@ def test_audited_demo_trains_the_audited_and_oracle_students_on_their_captions(s
     truth.write_text("\n".join(wrong) + "\n")
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
     demo = ComparisonConfig(seeds=[0], out=str(tmp_path / "d"), experiment=exp, audit=True, truth=str(truth)).check()
-    m = run_demo(demo, log=lambda *a: None)
+    m = run_comparison(demo, log=lambda *a: None)
     assert list(m["seeds"]) == ["student_plain", "student_distilled", "student_audited", "student_oracle"]
     assert m["audit"] == {"run": audit.run, "excluded": len(flagged), "truth": str(truth)} and len(flagged) == audit.flagged > 0
     trained_on = {}
@@ -83,7 +83,7 @@ def test_audited_demo_trains_the_audited_and_oracle_students_on_their_captions(s
     assert trained_on["plain"] == trained_on["distilled"] == set(train)  # all captions, though the store has an audit
     assert trained_on["audited"] == set(train) - flagged
     assert trained_on["oracle"] == set(train) - set(wrong)
-    table = demo_table(m)
+    table = comparison_table(m)
     assert "distilled, audit-cleaned (mean of 1)" in table and "distilled, truth-cleaned (bound)" in table
 
 

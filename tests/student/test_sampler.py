@@ -11,7 +11,7 @@ from stores.splits import split_pairs
 from student.data import batch_order
 from student.knowledge import MatrixReader
 from student.losses.listwise import ListwiseDistillation, listwise_kl, top_mask
-from student.sampler import coverage, guided_plan
+from student.sampler import coverage, guided_order
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +26,7 @@ def csr_and_rows(topk_store, tmp_path_factory):
 
 def test_guided_batches_cover_more_than_random_ones(csr_and_rows):
     csr, video_rows = csr_and_rows
-    guided = guided_plan(video_rows, 4, 60, 0, csr, anchors=1)
+    guided = guided_order(video_rows, 4, 60, 0, csr, anchors=1)
     random = batch_order(video_rows, 4, 60, 0)
     assert all(len(b) == 4 and len(set(video_rows[b].tolist())) == 4 for b in guided)  # no video twice
     for b in guided[:10]:  # the anchor's best-scored other videos follow it (while they fit in the batch)
@@ -36,7 +36,7 @@ def test_guided_batches_cover_more_than_random_ones(csr_and_rows):
     # random: the diagonal plus about (k - 1) / (V - 1) of the rest; guided: anchor rows too
     assert r == pytest.approx(0.25 + 0.75 * 2 / 11, abs=0.06)
     assert g > r + 0.05  # about 0.48: one anchor row of four is 3/4 scored instead of ~0.39
-    assert [b.tolist() for b in guided_plan(video_rows, 4, 60, 0, csr, anchors=1)] == [b.tolist() for b in guided]
+    assert [b.tolist() for b in guided_order(video_rows, 4, 60, 0, csr, anchors=1)] == [b.tolist() for b in guided]
 
 
 def test_listwise_kl_by_hand():

@@ -1,4 +1,4 @@
-"""One rule for a teacher's metrics: the student demo's teacher row equals what the teacher
+"""One rule for a teacher's metrics: the student compare's teacher row equals what the teacher
 stage recorded in ``current_runs.metrics``, on a store where a video failed to decode; and a
 text teacher on a split with one caption per video is reported as not measurable."""
 
@@ -10,7 +10,7 @@ import stores
 from pipeline.config import parse_config
 from pipeline.run import run_teachers
 from pipeline.teachers.testing import write_dataset
-from student.demo import teacher_metrics
+from student.comparison import teacher_metrics
 from teachkit_fixtures.colour import PLUGIN
 
 VIDEOS = {

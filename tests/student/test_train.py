@@ -12,7 +12,7 @@ import torch
 import stores
 from stores.splits import split_pairs
 from student.data import TrainBatches, batch_order, build_train_set
-from student.frames import frame_cache
+from student.frame_cache import frame_cache
 from student.knowledge import KnowledgeReader
 from student.losses import build_objective, total_loss
 from student.model import build_student, load_student, load_tokenizer
@@ -26,9 +26,9 @@ def _first_batch(cfg, store):
         pairs = split_pairs(con, "train")
         cache = frame_cache(con, store, manifest, "train", cfg.data.cache, cfg.model.num_frames, 0.0, 32, workers=1)
     ts = build_train_set(pairs, cache, tok, cfg.model.max_words)
-    plan = batch_order(ts.video_rows, cfg.data.batch_size, 1, seed=0)
+    order = batch_order(ts.video_rows, cfg.data.batch_size, 1, seed=0)
     reader = KnowledgeReader(str(store), "train", cfg.loss.coarse.teachers, cfg.loss.fine.teachers)
-    batches = TrainBatches(ts, plan, cache.folder, reader, window=1)
+    batches = TrainBatches(ts, order, cache.folder, reader, window=1)
     return tok, next(iter(batches))
 
 
@@ -116,7 +116,7 @@ def test_unknown_teacher_is_a_config_error(synthetic_store, tiny_config, tmp_pat
 
 def test_student_modules_do_not_import_the_teacher_stage():
     code = (
-        "import student.train, student.demo, student.cli, student.search, student.evaluate, student.data; "
+        "import student.train, student.comparison, student.cli, student.search, student.evaluate, student.data; "
         "import sys; bad = sorted(m for m in sys.modules if m == 'pipeline' or m.startswith('pipeline.')); "
         "assert not bad, bad"
     )

@@ -50,7 +50,7 @@ def run_group(tmp_path_factory):
     import torch
 
     from student.config import ComparisonConfig
-    from student.demo import run_demo
+    from student.comparison import run_comparison
 
     root = tmp_path_factory.mktemp("report")
     store, tok = synthetic_store(root)
@@ -61,7 +61,7 @@ def run_group(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        run_demo(ComparisonConfig(seeds=[0, 1], out=str(root / "runs" / "demo"), experiment=exp).check(), log=lambda *a: None)
+        run_comparison(ComparisonConfig(seeds=[0, 1], out=str(root / "runs" / "demo"), experiment=exp).check(), log=lambda *a: None)
     finally:
         torch.set_num_threads(threads)
     gt = root / "ground_truth.json"

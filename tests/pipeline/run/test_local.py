@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 import stores
 from pipeline.config import parse_config
 from pipeline.run import run_teachers
-from pipeline.run.prepare import plan_teacher
+from pipeline.run.prepare import identify_teacher
 from pipeline.teachers.testing import tiny_clip, write_dataset
 from teachkit_fixtures.vocab import CORRUPT, VIDEOS, WORDS
 
@@ -79,18 +79,18 @@ def test_the_encode_and_score_parts_are_fingerprinted_apart(project, tmp_path):
     run_teachers(_config(project, tmp_path / "s", {}), out=lambda s: None, progress=False)
     manifest = stores.Store(tmp_path / "s").require_manifest()
 
-    def plan(teacher: dict, **kw):
+    def ident(teacher: dict, **kw):
         cfg = _config(project, tmp_path / "s", teacher, **kw)
-        return plan_teacher(cfg.teachers[0], cfg.frames, manifest, cfg.engine.shard_videos)
+        return identify_teacher(cfg.teachers[0], cfg.frames, manifest, cfg.engine.shard_videos)
 
-    base = plan({"scorer": "fine"})
+    base = ident({"scorer": "fine"})
     for score_only in ({"scorer": "mean"}, {"frame_relevance": "all"}, {"shard_captions": 2},
                        {"plan": "topk", "k": 3}, {"score_dtype": "float16"}):
-        p = plan({"scorer": "fine"} | score_only)
+        p = ident({"scorer": "fine"} | score_only)
         assert p.encode_fingerprint == base.encode_fingerprint, score_only
         assert p.score_fingerprint != base.score_fingerprint and p.fingerprint != base.fingerprint, score_only
-    assert plan({"scorer": "fine"}, num_frames=2).encode_fingerprint != base.encode_fingerprint
-    assert plan({"scorer": "fine", "max_length": 8}).encode_fingerprint != base.encode_fingerprint
+    assert ident({"scorer": "fine"}, num_frames=2).encode_fingerprint != base.encode_fingerprint
+    assert ident({"scorer": "fine", "max_length": 8}).encode_fingerprint != base.encode_fingerprint
     assert root  # the project fixture built the data
 
 

@@ -53,9 +53,9 @@ def test_bootstrap_tables_are_valid_bootstrap_options():
     base = parse_options(cfg.pretrained[0].bootstrap)
     assert base.objective == "image" and base.train_frames == 1 and base.init is None
     # the student starts from the same artefact (configs/student_demo.toml)
-    from student.config import load_demo
+    from student.config import load_comparison
 
-    student = load_demo(REPO / "configs" / "student_demo.toml").experiment
+    student = load_comparison(REPO / "configs" / "student_demo.toml").experiment
     assert (REPO / student.model.backbone).resolve() == Path(cfg.pretrained[0].model).resolve()
     assert student.model.tokenizer == "" and student.model.num_frames == cfg.frames.num_frames
 
@@ -168,7 +168,7 @@ def test_fingerprints_follow_what_changes_scores(tmp_path):
 
     from stores.layout import Manifest
 
-    from pipeline.run.prepare import plan_teacher
+    from pipeline.run.prepare import identify_teacher
     from pipeline.teachers.testing import tiny_clip
 
     clip = tiny_clip(tmp_path / "clip", ["a", "red", "ball"])
@@ -183,7 +183,7 @@ def test_fingerprints_follow_what_changes_scores(tmp_path):
     m1 = Manifest("m1" * 32, "jsonl", 1, 1, 0)
 
     def fps(cfg, manifest=m1):
-        return [plan_teacher(t, cfg.frames, manifest).fingerprint for t in cfg.teachers]
+        return [identify_teacher(t, cfg.frames, manifest).fingerprint for t in cfg.teachers]
 
     base = fps(cfg)
     assert base == fps(parse_config(raw, tmp_path))  # deterministic
@@ -199,15 +199,15 @@ def test_fingerprints_follow_what_changes_scores(tmp_path):
     assert all(a != b for a, b in zip(fps(cfg, dataclasses.replace(m1, fingerprint="m2" * 32)), base))
     # a holdout is recorded in the run's config (the caption audit reads it) and fingerprinted
     held = [dict(raw["teachers"][0], holdout="fold:0/2"), raw["teachers"][1]]
-    plans = [plan_teacher(t, cfg.frames, m1) for t in parse_config(raw | {"teachers": held}, tmp_path).teachers]
-    assert plans[0].config["holdout"] == "fold:0/2" and "holdout" not in plans[1].config
-    assert plans[0].fingerprint != base[0] and plans[1].fingerprint == base[1]
+    teachers = [identify_teacher(t, cfg.frames, m1) for t in parse_config(raw | {"teachers": held}, tmp_path).teachers]
+    assert teachers[0].config["holdout"] == "fold:0/2" and "holdout" not in teachers[1].config
+    assert teachers[0].fingerprint != base[0] and teachers[1].fingerprint == base[1]
     # the encoders' precision, when not the device's own (auto), changes the video features
     bf16 = [dict(raw["teachers"][0], precision="bf16"), dict(raw["teachers"][1], precision="auto")]
-    plans = [plan_teacher(t, cfg.frames, m1) for t in parse_config(raw | {"teachers": bf16}, tmp_path).teachers]
-    assert plans[0].config["precision"] == "bf16" and "precision" not in plans[1].config
-    assert plans[0].encode_fingerprint != plan_teacher(cfg.teachers[0], cfg.frames, m1).encode_fingerprint
-    assert plans[0].fingerprint != base[0] and plans[1].fingerprint == base[1]
+    teachers = [identify_teacher(t, cfg.frames, m1) for t in parse_config(raw | {"teachers": bf16}, tmp_path).teachers]
+    assert teachers[0].config["precision"] == "bf16" and "precision" not in teachers[1].config
+    assert teachers[0].encode_fingerprint != identify_teacher(cfg.teachers[0], cfg.frames, m1).encode_fingerprint
+    assert teachers[0].fingerprint != base[0] and teachers[1].fingerprint == base[1]
     # the weights: a changed file in the model folder
     (clip / "config.json").write_text((clip / "config.json").read_text() + "\n")
     assert fps(cfg)[0] != base[0]
@@ -259,9 +259,9 @@ def test_demo_judges_are_cross_fitted_copies_of_one_recipe():
         # and for fewer steps (the audit measured the same: README, Finding wrong captions)
         assert o.as_dict() | {"holdout": None, "steps": seq.steps} == seq.as_dict() and o.steps == 200
     # the students never read the judges
-    from student.config import load_demo
+    from student.config import load_comparison
 
-    used = load_demo(REPO / "configs" / "student_demo.toml").experiment.loss
+    used = load_comparison(REPO / "configs" / "student_demo.toml").experiment.loss
     assert not {"judge_f0", "judge_f1"} & set(used.coarse.teachers + used.fine.teachers)
 
 
@@ -282,9 +282,9 @@ def test_demo_paraphrase_judges_are_cross_fitted_text_teachers_of_two_recipes():
     for recipe in ("para_clip_", "para_minilm_"):  # one recipe per kind, only the fold differs
         same = {json.dumps(o.as_dict() | {"holdout": None}, sort_keys=True) for n, o in opts.items() if n.startswith(recipe)}
         assert len(same) == 1
-    from student.config import load_demo
+    from student.config import load_comparison
 
-    used = load_demo(REPO / "configs" / "student_demo.toml").experiment.loss
+    used = load_comparison(REPO / "configs" / "student_demo.toml").experiment.loss
     assert not {t.name for t in paras} & set(used.coarse.teachers + used.fine.teachers)
 
 

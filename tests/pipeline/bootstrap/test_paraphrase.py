@@ -1,6 +1,6 @@
 """``objective = "paraphrase"``: a text teacher fine-tuned on the store's own caption sets.
 
-The micro store of ``test_bootstrap`` (eight train videos, two captions each) and its
+The micro store of ``test_train`` (the bootstrap trainer's tests) (eight train videos, two captions each) and its
 ``clip_base`` stand-in: the text tower is fine-tuned, saved, and loaded back as a ``text``
 teacher through the real ``from_pretrained`` path.
 """
@@ -16,7 +16,7 @@ import torch
 from pipeline.bootstrap import BootstrapOptionsError, bootstrap, parse_options
 from pipeline.bootstrap.paraphrase import batch_videos, caption_groups, nearest_by_words, paraphrase_loss
 
-from .test_bootstrap import MICRO, base_artefact, store  # noqa: F401  (module fixtures)
+from .test_train import MICRO, base_artefact, store  # noqa: F401  (module fixtures)
 
 GROUPS = [
     ["a red circle moves left", "a red disc slides left"],

@@ -8,7 +8,7 @@ import pytest
 import stores
 from teachkit.util.metrics import retrieval_metrics
 from student.config import ComparisonConfig
-from student.demo import demo_table, run_demo, teacher_metrics
+from student.comparison import comparison_table, run_comparison, teacher_metrics
 
 
 def test_teacher_metrics_come_from_the_stored_scores(synthetic_store):
@@ -31,7 +31,7 @@ def test_teacher_metrics_come_from_the_stored_scores(synthetic_store):
 def test_demo_trains_both_students_per_seed_and_writes_metrics(synthetic_store, tiny_config, tmp_path, capsys):
     store, tok, _ = synthetic_store
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
-    metrics = run_demo(ComparisonConfig(seeds=[0, 1], out=str(tmp_path / "demo"), experiment=exp).check(), log=lambda *a: None)
+    metrics = run_comparison(ComparisonConfig(seeds=[0, 1], out=str(tmp_path / "demo"), experiment=exp).check(), log=lambda *a: None)
     on_disk = json.loads((tmp_path / "demo" / "metrics.json").read_text())
     assert set(on_disk["teachers"]) == {"fine_t", "sparse_t"}
     for name in ("student_plain", "student_distilled"):
@@ -47,7 +47,7 @@ def test_demo_trains_both_students_per_seed_and_writes_metrics(synthetic_store, 
     assert plain_cfg["loss"]["coarse"]["kind"] == "none" and plain_cfg["loss"]["fine"]["weight"] == 0
     assert plain_cfg["train"] == dist_cfg["train"] and plain_cfg["model"] == dist_cfg["model"]
     assert on_disk["teacher_runs"]["fine_t"]["fingerprint"] == "fine_t-fp-0"
-    table = demo_table(metrics)
+    table = comparison_table(metrics)
     assert "teacher fine_t" in table and "student plain (mean of 2)" in table and "student distilled" in table
 
 
@@ -59,7 +59,7 @@ def test_demo_command_overrides_seeds_and_output(synthetic_store, tiny_config, t
 
     store, tok, _ = synthetic_store
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{"train.steps": 1})
-    monkeypatch.setattr(student.config, "load_demo", lambda path, overrides=(): ComparisonConfig(seeds=[0, 1], out="ignored", experiment=exp))
+    monkeypatch.setattr(student.config, "load_comparison", lambda path, overrides=(): ComparisonConfig(seeds=[0, 1], out="ignored", experiment=exp))
     result = CliRunner().invoke(app, ["student", "demo", "--seeds", "5", "--out", str(tmp_path / "extra")])
     assert result.exit_code == 0, result.output
     on_disk = json.loads((tmp_path / "extra" / "metrics.json").read_text())
@@ -70,20 +70,20 @@ def test_demo_command_overrides_seeds_and_output(synthetic_store, tiny_config, t
 
 
 def test_relational_ablation_trains_four_students_and_merges_disjoint_seeds(synthetic_store, tiny_config, tmp_path):
-    from student.demo import merge_demos
+    from student.comparison import merge_comparisons
 
     store, tok, _ = synthetic_store
     exp = tiny_config(store, tok, tmp_path / "cache", tmp_path / "unused", **{
         "train.steps": 2, "loss.relational.kind": "relational", "loss.relational.teachers": ["fine_t"],
         "loss.relational.discrimination": 0.5})
     for seed in (0, 1):
-        run_demo(ComparisonConfig(seeds=[seed], out=str(tmp_path / f"s{seed}"), experiment=exp, ablate_relational=True).check(),
+        run_comparison(ComparisonConfig(seeds=[seed], out=str(tmp_path / f"s{seed}"), experiment=exp, ablate_relational=True).check(),
                  log=lambda *a: None, only=["plain", "distilled"] if seed == 1 else None)
-    run_demo(ComparisonConfig(seeds=[1], out=str(tmp_path / "s1r"), experiment=exp, ablate_relational=True).check(),
+    run_comparison(ComparisonConfig(seeds=[1], out=str(tmp_path / "s1r"), experiment=exp, ablate_relational=True).check(),
              log=lambda *a: None, only=["relational", "distilled_relational"])
     with pytest.raises(ValueError, match="different seeds"):
-        merge_demos([tmp_path / "s0", tmp_path / "s1"], tmp_path / "half")
-    merged = merge_demos([tmp_path / "s0", tmp_path / "s1", tmp_path / "s1r"], tmp_path / "all")
+        merge_comparisons([tmp_path / "s0", tmp_path / "s1"], tmp_path / "half")
+    merged = merge_comparisons([tmp_path / "s0", tmp_path / "s1", tmp_path / "s1r"], tmp_path / "all")
     names = ["student_plain", "student_distilled", "student_relational", "student_distilled_relational"]
     assert list(merged["seeds"]) == names
     for name in names:
@@ -99,10 +99,10 @@ def test_relational_ablation_trains_four_students_and_merges_disjoint_seeds(synt
     parts = json.loads(log[0])
     assert parts["relational_distill_loss"] > 0 and "discrimination_distill_loss" in parts
     assert "kl_distill_loss" not in parts
-    table = demo_table(merged)
+    table = comparison_table(merged)
     assert "student distilled + relational (mean of 2)" in table
     with pytest.raises(ValueError, match="seed"):
-        merge_demos([tmp_path / "s0", tmp_path / "s0"], tmp_path / "bad")
+        merge_comparisons([tmp_path / "s0", tmp_path / "s0"], tmp_path / "bad")
 
 
 def test_frames_ablation_trains_plain_with_all_and_a_third_and_distilled_with_a_third(synthetic_store, tiny_config, tmp_path):

@@ -1,4 +1,4 @@
-"""``teachkit student demo``: plain vs distilled students over several seeds, one table.
+"""``teachkit student compare``: plain vs distilled students over several seeds, one table.
 
 For each seed the demo trains the configured (distilled) student and the same student with
 every distillation term off, with the same seed, budget, batches and initialisation, so the
@@ -66,7 +66,7 @@ VARIANTS = {
     "student_relational": "InfoNCE + the relational terms only",
     "student_distilled_relational": "the recipe + the relational terms (the config as written)",
     "student_audited": "the distilled student without the captions the store's caption audit flagged",
-    "student_oracle": "the distilled student without exactly the wrong captions of demo.truth (the bound)",
+    "student_oracle": "the distilled student without exactly the wrong captions of comparison.truth (the bound)",
 }
 
 #: how the tables name a student
@@ -86,17 +86,17 @@ def with_captions(exp: ExperimentConfig, drop_excluded: bool, exclude: str | Non
                                                              exclude_captions=exclude))
 
 
-def base_experiment(demo: ComparisonConfig) -> ExperimentConfig:
+def base_experiment(comparison: ComparisonConfig) -> ExperimentConfig:
     """The config every student of ``demo`` starts from: with ``[demo] audit`` on all captions
     (the audit's students differ from the others only in their captions)."""
-    return with_captions(demo.experiment, drop_excluded=False) if demo.audit else demo.experiment
+    return with_captions(comparison.experiment, drop_excluded=False) if comparison.audit else comparison.experiment
 
 
-def demo_variants(demo: ComparisonConfig) -> dict:
+def comparison_variants(comparison: ComparisonConfig) -> dict:
     """The experiment config of each student the demo trains per seed."""
-    exp = base_experiment(demo)
+    exp = base_experiment(comparison)
     plain = dataclasses.replace(exp, loss=exp.loss.without_distillation())
-    if not demo.ablate_relational:
+    if not comparison.ablate_relational:
         out = {"student_plain": plain, "student_distilled": exp}
     else:
         out = {
@@ -105,11 +105,11 @@ def demo_variants(demo: ComparisonConfig) -> dict:
             "student_relational": dataclasses.replace(exp, loss=exp.loss.relational_only()),
             "student_distilled_relational": exp,
         }
-    if demo.audit:
+    if comparison.audit:
         distilled = out["student_distilled"]
         out["student_audited"] = with_captions(distilled, drop_excluded=True)
-        if demo.truth:
-            out["student_oracle"] = with_captions(distilled, drop_excluded=False, exclude=demo.truth)
+        if comparison.truth:
+            out["student_oracle"] = with_captions(distilled, drop_excluded=False, exclude=comparison.truth)
     return out
 
 
@@ -120,7 +120,7 @@ def current_audit(store_root: str) -> dict:
         excluded = con.execute("SELECT count(*) FROM exclusions").fetchone()[0]
     if audit is None:
         raise ConfigError("the store has no caption audit: run `teachkit captions audit` first "
-                          "(`make teachers` does), or set demo.audit = false")
+                          "(`make teachers` does), or set comparison.audit = false")
     return {"run": audit[0], "excluded": int(excluded)}
 
 
@@ -134,17 +134,17 @@ def aggregate(per_seed: list[dict], fn) -> dict:
     }
 
 
-def run_demo(demo: ComparisonConfig, progress=None, log=print, only: list[str] | None = None) -> dict:
+def run_comparison(comparison: ComparisonConfig, progress=None, log=print, only: list[str] | None = None) -> dict:
     """Train every student of the demo (those named in ``only``, if given: e.g. ``["plain"]``),
     write ``<out>/metrics.json`` and return it."""
-    exp = demo.experiment
-    variants = demo_variants(demo)
+    exp = comparison.experiment
+    variants = comparison_variants(comparison)
     if only:
         unknown = sorted(set(only) - {k.removeprefix("student_") for k in variants})
         if unknown:
-            raise ConfigError(f"--variants: unknown {unknown}; this demo trains {[k.removeprefix('student_') for k in variants]}")
+            raise ConfigError(f"--variants: unknown {unknown}; this comparison trains {[k.removeprefix('student_') for k in variants]}")
         variants = {k: v for k, v in variants.items() if k.removeprefix("student_") in only}
-    out = Path(demo.out)
+    out = Path(comparison.out)
     results: dict[str, dict[str, dict]] = {k: {} for k in variants}
     val: dict[str, dict[str, dict]] = {k: {} for k in variants}
     runs: dict[str, dict[str, str]] = {k: {} for k in variants}
@@ -152,15 +152,15 @@ def run_demo(demo: ComparisonConfig, progress=None, log=print, only: list[str] |
     used_teachers: dict = {}
     t0 = time.perf_counter()
     if "student_audited" in variants:
-        if demo.truth and not Path(demo.truth).is_file():
-            raise ConfigError(f"demo.truth: no file {demo.truth}")
+        if comparison.truth and not Path(comparison.truth).is_file():
+            raise ConfigError(f"demo.truth: no file {comparison.truth}")
         audit = current_audit(exp.data.store)  # before any training: the audit these students honour
     # the teachers' figures and fingerprints first: every student below must read these runs
     teachers = teacher_metrics(exp.data.store, exp.data.test_split)
     with stores.connect(exp.data.store) as con:
         snapshot = current_teachers(con)
     jobs = [(f"{name.removeprefix('student_')}-seed{seed}", name, seed, cfg)
-            for seed in demo.seeds for name, cfg in variants.items()]
+            for seed in comparison.seeds for name, cfg in variants.items()]
 
     def finished(run_name: str, r) -> None:
         t = r.timings
@@ -170,10 +170,10 @@ def run_demo(demo: ComparisonConfig, progress=None, log=print, only: list[str] |
             f"batch assembly {t['batch_assembly_ms']:.1f} ms, wait {t['batch_wait_ms']:.1f} ms"
         )
 
-    if demo.jobs > 1 and len(jobs) > 1:
+    if comparison.jobs > 1 and len(jobs) > 1:
         prepare_frames(exp, progress)
     trained = train_students([(run_name, with_seed(cfg, seed, run_name, str(out)))
-                              for run_name, _, seed, cfg in jobs], demo.jobs, progress, finished)
+                              for run_name, _, seed, cfg in jobs], comparison.jobs, progress, finished)
     for run_name, name, seed, _ in jobs:
         r = trained[run_name]
         results[name][str(seed)] = r.metrics
@@ -183,13 +183,13 @@ def run_demo(demo: ComparisonConfig, progress=None, log=print, only: list[str] |
         timings[run_name] = r.timings
         changed = sorted(t for t, run in r.teachers.items() if snapshot.get(t) != run)
         if changed:
-            raise RuntimeError(f"teacher runs changed in the store during the demo: {changed}")
+            raise RuntimeError(f"teacher runs changed in the store during the comparison: {changed}")
         used_teachers.update(r.teachers)
     metrics = demo_metrics(results, val, runs, timings, teachers, used_teachers,
                            time.perf_counter() - t0, exp.to_dict())
     if "student_audited" in variants:
-        metrics["audit"] = {**audit, "truth": demo.truth or None}
-    metrics["jobs"] = demo.jobs
+        metrics["audit"] = {**audit, "truth": comparison.truth or None}
+    metrics["jobs"] = comparison.jobs
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "metrics.json", metrics)
     return metrics
@@ -231,7 +231,7 @@ def _comparable(part: dict, other: dict) -> tuple[dict, dict]:
     return strip(a), strip(b)
 
 
-def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
+def merge_comparisons(folders: list[str | Path], out: str | Path) -> dict:
     """One ``metrics.json`` from demos of one config run on disjoint (student, seed) sets
     (e.g. one process per seed, ``--seeds`` / ``--variants``).
 
@@ -282,7 +282,7 @@ def merge_demos(folders: list[str | Path], out: str | Path) -> dict:
     return metrics
 
 
-def demo_table(metrics: dict) -> str:
+def comparison_table(metrics: dict) -> str:
     from teachkit.util.metrics import format_table
 
     rows = {f"teacher {t}": m for t, m in metrics["teachers"].items()}

@@ -1,4 +1,4 @@
-"""pipeline.code_version: editing the source that shapes a kind's scores changes its version only."""
+"""pipeline.code_version: editing the source that shapes a kind's scores changes its version only; no training code is hashed."""
 
 from __future__ import annotations
 
@@ -44,3 +44,19 @@ def test_source_edits_change_the_hash(tmp_path, monkeypatch):
     assert source_hash(("tk_cv_probe",)) != before
     with pytest.raises(RuntimeError, match="cannot locate the source of module 'tk_cv_missing'"):
         source_hash(("tk_cv_missing",))
+
+#: modules only the trainers use: editing them must recompute no cached teacher
+TRAINING_ONLY = ("teachkit.util.optim", "teachkit.util.contrastive", "teachkit.util.slots", "teachkit.util.device")
+
+
+def test_the_autocast_rule_is_hashed_for_the_kinds_that_autocast():
+    for name, kind in KINDS.items():
+        autocasts = kind.encoder is not None  # the built-in clip and text encoders run under it
+        assert ("teachkit.util.precision" in kind.code) is autocasts, name
+    assert "teachkit.util.precision" not in COMMON_MODULES  # plugins and imported scores do not use it
+    assert "teachkit.util.precision" not in kind_of("imported").code
+
+
+def test_no_teacher_hashes_training_code():
+    for kind in KINDS.values():
+        assert not set(TRAINING_ONLY) & set(COMMON_MODULES + kind.code), kind.name
