@@ -150,7 +150,9 @@ def _check_distinct(job, split: SplitData, chunk, cf: Features) -> None:
     else every floating feature. Only the built-in encoders are checked: a plugin may map
     distinct captions to one embedding on purpose (a toy teacher that only reads colours).
     """
-    if job.cfg.kind not in ("clip", "text"):
+    from ..teachers.kinds import kind_of
+
+    if kind_of(job.cfg).encoder_of(job.cfg) is None:  # a plugin (or a reranker's plugin) scores its own way
         return
     distinct = len({split.texts[i] for i in chunk})
     if distinct < 2:
