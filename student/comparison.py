@@ -153,7 +153,7 @@ def run_comparison(comparison: ComparisonConfig, progress=None, log=print, only:
     t0 = time.perf_counter()
     if "student_audited" in variants:
         if comparison.truth and not Path(comparison.truth).is_file():
-            raise ConfigError(f"demo.truth: no file {comparison.truth}")
+            raise ConfigError(f"comparison.truth: no file {comparison.truth}")
         audit = current_audit(exp.data.store)  # before any training: the audit these students honour
     # the teachers' figures and fingerprints first: every student below must read these runs
     teachers = teacher_metrics(exp.data.store, exp.data.test_split)

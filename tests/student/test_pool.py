@@ -53,7 +53,7 @@ def test_audited_demo_refuses_a_store_without_an_audit(synthetic_store, tiny_con
     with pytest.raises(ConfigError, match="no caption audit"):
         run_comparison(demo, log=lambda *a: None)
     assert not (tmp_path / "d").exists()  # nothing trained
-    with pytest.raises(ConfigError, match="demo.truth"):
+    with pytest.raises(ConfigError, match="comparison.truth"):
         ComparisonConfig(seeds=[0], experiment=exp, truth="x.json").check()
 
 
