@@ -90,6 +90,12 @@ def table(head: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def ordered(variants) -> list[str]:
+    """Students in the order the tables name them (plain first), others after, as found."""
+    known = list(STUDENT_LABELS) + list(ABLATION_LABELS)
+    return sorted(variants, key=lambda v: (known.index(v) if v in known else len(known), v))
+
+
 def seed_count(m: dict) -> int:
     return len(next(iter(m["seeds"].values())))
 
@@ -101,7 +107,7 @@ def demo_rows(m: dict, teachers: list[str] | None) -> list[tuple[str, dict]]:
         if teachers is None or t in teachers:
             rows.append((f"teacher `{t}`", tm))
     n = seed_count(m)
-    for variant in m["seeds"]:
+    for variant in ordered(m["seeds"]):
         rows.append((f"{STUDENT_LABELS.get(variant, variant)} (mean of {n} seeds)", m["mean"][variant]))
     return rows
 
@@ -134,7 +140,8 @@ def render_seeds(m: dict, labels: dict[str, str]) -> str:
     head = ["student"] + [f"seed {s}" for s in seeds] + ["mean", "std"]
     body = []
     for d in ("t2v", "v2t"):
-        for v, per_seed in m["seeds"].items():
+        for v in ordered(m["seeds"]):
+            per_seed = m["seeds"][v]
             body.append([f"{labels[v]}, {d} R@1"] + [fmt(per_seed[s][d]["R@1"]) for s in seeds]
                         + [fmt(m["mean"][v][d]["R@1"]), fmt(m["std"][v][d]["R@1"])])
     return table(head, body)
