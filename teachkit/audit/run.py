@@ -32,7 +32,7 @@ THRESHOLDS = ("mixture", "fraction", "score")
 class AuditConfig:
     """The ``[audit]`` table of an audit config (configs/audit_demo.toml)."""
 
-    name: str = "audit"  # the run's name in the store (runs/teacher=<name>)
+    name: str = "audit"  # the name its runs row carries in the store (the runs table's teacher column)
     split: str = "train"
     teachers: tuple[str, ...] = ()  # empty: every current teacher with scores of the split
     holdout: dict = field(default_factory=dict)  # teacher -> "all" | "fold:i/n": overrides the run's own
