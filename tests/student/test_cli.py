@@ -37,3 +37,16 @@ def test_student_config_and_usage_errors_are_one_line(tmp_path):
 def test_search_outside_a_run_folder_is_one_line(tmp_path):
     line = _one_line(CliRunner().invoke(app, ["search", "a red square", "--run", str(tmp_path)]), 2)
     assert line == f"error: {tmp_path} is not a student run (no student.safetensors)"
+
+
+def test_the_old_demo_command_runs_compare_with_one_deprecation_line():
+    from pathlib import Path
+
+    config = Path(__file__).resolve().parents[2] / "configs" / "student_demo.toml"
+    result = CliRunner().invoke(app, ["student", "demo", "--config", str(config), "--seeds", "x"])
+    assert result.exit_code == 2
+    lines = [l for l in result.output.splitlines() if l.strip()]
+    assert lines == ["deprecated: `teachkit student demo` is now `teachkit student compare`",
+                     "error: --seeds must be comma-separated integers, got 'x'"]
+    listed = CliRunner().invoke(app, ["student", "--help"]).output
+    assert "compare-merge" in listed and " demo " not in listed  # the old names are hidden
