@@ -65,9 +65,7 @@ teachers: setup
 # the audit's figures against the demo's known wrong captions: printed, and kept as JSON
 # (runs/audit/measure.json) for the manual's tables (make docs-results)
 audit-measure: setup
-	@mkdir -p runs/audit
-	$(VENV)/bin/teachkit captions measure --truth data/demo/ground_truth.json --json > runs/audit/measure.json
-	$(VENV)/bin/teachkit captions measure --truth data/demo/ground_truth.json
+	$(VENV)/bin/teachkit captions measure --truth data/demo/ground_truth.json --out runs/audit/measure.json
 
 student: setup
 	$(VENV)/bin/teachkit student compare --config $(STUDENT_CONFIG)

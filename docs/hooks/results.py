@@ -31,7 +31,7 @@ SOURCES = {
                     "teachkit student compare --config configs/student_demo.toml --ablation frames --out runs/demo-frames"),
     "bench": ("bench/results.json", "make bench", "python -m bench"),
     "audit": ("runs/audit/measure.json", "make teachers",
-              "teachkit captions measure --truth data/demo/ground_truth.json --json"),
+              "teachkit captions measure --truth data/demo/ground_truth.json --out runs/audit/measure.json"),
 }
 
 #: a marker stands alone on its line (so prose can quote the syntax in backticks)

@@ -62,6 +62,7 @@ def measure_command(
                                "or the record of `teachkit data corrupt`."),
     store: Path = typer.Option(Path("store"), "--store", help="Store folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as JSON."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Also write the figures as JSON to this file."),
 ) -> None:
     """Precision, recall, F1, AUC and recall per noise kind of the current audit against a known truth."""
     import stores
@@ -75,4 +76,9 @@ def measure_command(
             m = measure_audit(con, known)
     except (ValueError, StoreError) as e:
         _fail(e)
+    if out is not None:
+        from teachkit.util.atomic import write_json
+
+        out.parent.mkdir(parents=True, exist_ok=True)
+        write_json(out, m)
     typer.echo(json.dumps(m, indent=2) if as_json else format_detection(m))

@@ -314,3 +314,21 @@ def test_audit_config_goes_through_the_shared_loader(tmp_path):
     path.write_text("[audit]\nthreshold = 'fraction'\n")
     with pytest.raises(AuditError, match="audit.fraction: threshold = 'fraction' needs"):
         load_audit_config(path)
+
+
+def test_measure_prints_the_figures_and_writes_them_as_json(audited, tmp_path):
+    from typer.testing import CliRunner
+
+    from teachkit.cli import app
+
+    store, caps, wrong = audited
+    run_audit(store.root, parse_audit({}), log=lambda m: None)
+    truth = tmp_path / "truth.json"
+    truth.write_text(json.dumps({"captions": {c: {"wrong": True, "noise": "other_video"} for c in wrong}}))
+    out = tmp_path / "figures" / "measure.json"
+    result = CliRunner().invoke(app, ["captions", "measure", "--truth", str(truth), "--store", str(store.root),
+                                      "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    written = json.loads(out.read_text())
+    assert written["f1"] == 1.0 and written["auc"] == 1.0 and written["wrong"] == len(wrong)
+    assert result.stdout.splitlines()[1].startswith("precision 1.000  recall 1.000  F1 1.000  AUC 1.000")
